@@ -1,0 +1,33 @@
+//! Implementations of orch's [`Store`](orch_core::store::Store) trait.
+//!
+//! * [`MemStore`]: an in-process MVCC store with etcd v3's semantics —
+//!   revisions, transactions, watches that never block writers, leases and
+//!   compaction. The embedded default.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use orch_core::store::{Compare, PutRequest, Store, TxnOp, TxnRequest};
+//! use orch_store::MemStore;
+//!
+//! let store: Arc<dyn Store> = Arc::new(MemStore::new());
+//! // Create-if-absent, as the Api does for every create.
+//! let create = TxnRequest {
+//!     compare: vec![Compare::absent("/registry/core/pods/default/web-0")],
+//!     success: vec![TxnOp::Put(PutRequest::new("/registry/core/pods/default/web-0", "{}"))],
+//!     failure: vec![],
+//! };
+//! assert!(store.txn(create.clone()).await?.succeeded);
+//! assert!(!store.txn(create).await?.succeeded);
+//! # Ok::<(), orch_core::Error>(())
+//! # }).unwrap();
+//! ```
+#![warn(missing_docs, unreachable_pub)]
+#![forbid(unsafe_code)]
+
+mod lease;
+mod mem_store;
+mod mvcc;
+mod watch;
+
+pub use mem_store::{MemStore, MemStoreConfig};
