@@ -1,0 +1,174 @@
+//! Metadata shared by every kind (Kubernetes `meta/v1`): `TypeMeta`,
+//! `ObjectMeta`, `OwnerReference`, `LabelSelector`.
+//!
+//! Field names are Kubernetes' JSON names. Strings, maps and lists that
+//! Kubernetes makes optional are plain values here, empty when unset, and are
+//! left out of the JSON when empty.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Time;
+
+pub(crate) fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// `apiVersion` and `kind`: what a manifest document says it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypeMeta {
+    /// `group/version`, or just `version` for the core group (`v1`).
+    #[serde(default)]
+    pub api_version: String,
+    /// The kind, e.g. `Deployment`.
+    #[serde(default)]
+    pub kind: String,
+}
+
+/// Every object's metadata (Kubernetes `ObjectMeta`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    /// The name, unique per kind and namespace; a DNS-1123 subdomain for most
+    /// kinds.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// If `name` is empty on create, the name is this prefix plus 5 random
+    /// characters.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub generate_name: String,
+    /// The namespace of a namespaced object; empty for cluster-scoped kinds
+    /// (and for "default" on create).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    /// Unique ID for the object's lifetime, set on create.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    /// The store's `mod_revision` of the object, as a decimal string; send it
+    /// back unchanged for optimistic concurrency. Set by the Api, not stored.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_version: String,
+    /// Incremented on every change of the desired state (everything but
+    /// metadata and status); 1 after create.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: i64,
+    /// Set on create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_timestamp: Option<Time>,
+    /// Set when deletion was requested while finalizers remained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_timestamp: Option<Time>,
+    /// Seconds the object has to terminate gracefully once deleting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_grace_period_seconds: Option<i64>,
+    /// Labels: identifying key/value pairs that selectors match.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations: non-identifying key/value data.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// The objects this one depends on; the garbage collector deletes it
+    /// when they are gone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owner_references: Vec<OwnerReference>,
+    /// Names of cleanups that must finish before the object is removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finalizers: Vec<String>,
+}
+
+impl ObjectMeta {
+    /// Metadata with a name.
+    pub fn named(name: impl Into<String>) -> Self {
+        ObjectMeta {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Sets the namespace.
+    #[must_use]
+    pub fn in_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// Adds a label.
+    #[must_use]
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// The owner reference marked `controller: true`, if any.
+    pub fn controller_owner(&self) -> Option<&OwnerReference> {
+        self.owner_references
+            .iter()
+            .find(|o| o.controller == Some(true))
+    }
+
+    /// True once deletion has been requested.
+    pub fn is_deleting(&self) -> bool {
+        self.deletion_timestamp.is_some()
+    }
+}
+
+/// A reference from a dependent to its owner (Kubernetes `OwnerReference`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerReference {
+    /// The owner's apiVersion.
+    pub api_version: String,
+    /// The owner's kind.
+    pub kind: String,
+    /// The owner's name (same namespace as the dependent).
+    pub name: String,
+    /// The owner's uid.
+    pub uid: String,
+    /// True if the owner is the managing controller; at most one per object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<bool>,
+    /// If true, foreground deletion of the owner waits for this dependent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_owner_deletion: Option<bool>,
+}
+
+/// A label query in object form (Kubernetes `LabelSelector`), as in
+/// `ReplicaSet.spec.selector`. `matchLabels` and `matchExpressions` are ANDed.
+/// An empty selector matches everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelector {
+    /// Labels that must be present with these values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub match_labels: BTreeMap<String, String>,
+    /// Set-based requirements.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<LabelSelectorRequirement>,
+}
+
+/// One set-based requirement of a [`LabelSelector`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelectorRequirement {
+    /// The label key.
+    pub key: String,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
+    pub operator: String,
+    /// Values for `In` and `NotIn`; empty for the others.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+/// The result of a list: the items and the store revision they were read at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectList<K> {
+    /// The objects, ordered by key (namespace, then name).
+    pub items: Vec<K>,
+    /// The revision of the list, as a resourceVersion: watch from here to
+    /// see every later change.
+    pub resource_version: String,
+    /// A token for the next page, if `limit` cut the list short.
+    pub continue_token: Option<String>,
+}
