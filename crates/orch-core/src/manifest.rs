@@ -22,6 +22,9 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -29,9 +32,23 @@ use serde_json::Value;
 use crate::dynamic::DynamicObject;
 use crate::kinds::{ConfigMap, Deployment, Event, Lease, Namespace, Node, Pod, ReplicaSet, Secret};
 use crate::resource::{ApiResource, Resource};
-use crate::{Error, Result};
+use crate::store::Store;
+use crate::{Api, Error, Result};
 
 type Check = fn(Value, &mut Vec<String>) -> std::result::Result<(), (String, String)>;
+type Create = fn(Arc<dyn Store>, ManifestObject) -> BoxFuture<'static, Result<DynamicObject>>;
+
+fn create_as<K: Resource>(
+    store: Arc<dyn Store>,
+    obj: ManifestObject,
+) -> BoxFuture<'static, Result<DynamicObject>> {
+    Box::pin(async move {
+        let typed: K = obj.parse()?;
+        let created = Api::<K>::all(store).create(&typed).await?;
+        let value = serde_json::to_value(&created).map_err(|e| obj.error(".", e.to_string()))?;
+        serde_json::from_value(value).map_err(|e| obj.error(".", e.to_string()))
+    })
+}
 
 fn check_as<K: Resource>(
     value: Value,
@@ -48,6 +65,7 @@ fn check_as<K: Resource>(
 struct Entry {
     resource: ApiResource,
     check: Check,
+    create: Create,
 }
 
 /// The kinds a manifest may contain, by `apiVersion` and `kind`.
@@ -94,9 +112,27 @@ impl Registry {
             Entry {
                 resource,
                 check: check_as::<K>,
+                create: create_as::<K>,
             },
         );
         self
+    }
+
+    /// Creates a manifest object through the typed `Api` of its kind, so
+    /// that the kind's own validation runs; returns what was stored.
+    ///
+    /// Errors: those of [`Api::create`]; [`Error::Manifest`] if the kind is
+    /// not registered here.
+    pub async fn create(
+        &self,
+        store: Arc<dyn Store>,
+        obj: &ManifestObject,
+    ) -> Result<DynamicObject> {
+        let entry = self
+            .kinds
+            .get(&(obj.resource.api_version.clone(), obj.resource.kind.clone()))
+            .ok_or_else(|| obj.error("kind", "is not registered".into()))?;
+        (entry.create)(store, obj.clone()).await
     }
 
     /// The kind registered for `apiVersion` and `kind`.
