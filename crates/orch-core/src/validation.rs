@@ -60,23 +60,35 @@ fn is_alnum(c: u8) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
 }
 
+fn length_within(s: &str, max: usize) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if s.len() > max {
+        return Err(format!(
+            "must be no more than {max} characters (is {})",
+            s.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Lower-case alphanumerics or '-', starting and ending with an alphanumeric.
+fn label_chars(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.iter().all(|&c| is_alnum(c) || c == b'-')
+        && is_alnum(b[0])
+        && is_alnum(b[b.len() - 1])
+}
+
 /// A DNS-1123 label: at most 63 lower-case alphanumerics or '-', starting and
 /// ending with an alphanumeric. Namespaces and container names are labels.
 ///
 /// Errors: a sentence saying what is wrong.
 pub fn dns1123_label(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if s.len() > 63 {
-        return Err(format!(
-            "must be no more than 63 characters (is {})",
-            s.len()
-        ));
-    }
-    let b = s.as_bytes();
-    if !b.iter().all(|&c| is_alnum(c) || c == b'-') || !is_alnum(b[0]) || !is_alnum(b[b.len() - 1])
-    {
+    length_within(s, 63)?;
+    if !label_chars(s) {
         return Err(format!(
             "{s:?} must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
         ));
@@ -84,28 +96,13 @@ pub fn dns1123_label(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A DNS-1123 subdomain: at most 253 characters, dot-separated DNS-1123
-/// labels. Most object names are subdomains.
+/// A DNS-1123 subdomain: at most 253 characters, dot-separated parts each
+/// spelled as a DNS-1123 label. Most object names are subdomains.
 ///
 /// Errors: a sentence saying what is wrong.
 pub fn dns1123_subdomain(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if s.len() > 253 {
-        return Err(format!(
-            "must be no more than 253 characters (is {})",
-            s.len()
-        ));
-    }
-    let b = s.as_bytes();
-    let ok = b.iter().all(|&c| is_alnum(c) || c == b'-' || c == b'.')
-        && is_alnum(b[0])
-        && is_alnum(b[b.len() - 1])
-        && !s.contains("..")
-        && !s.contains(".-")
-        && !s.contains("-.");
-    if !ok {
+    length_within(s, 253)?;
+    if !s.split('.').all(label_chars) {
         return Err(format!(
             "{s:?} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
         ));

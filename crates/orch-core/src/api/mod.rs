@@ -344,6 +344,25 @@ impl<K: Object> Api<K> {
         Ok(obj)
     }
 
+    /// Runs `op` if `key` is still at `mod_revision`; the new revision, or
+    /// `None` if someone wrote first.
+    async fn write_if_unchanged(
+        &self,
+        key: Bytes,
+        mod_revision: i64,
+        op: TxnOp,
+    ) -> Result<Option<i64>> {
+        let resp = self
+            .store
+            .txn(TxnRequest {
+                compare: vec![Compare::mod_revision_is(key, mod_revision)],
+                success: vec![op],
+                failure: vec![],
+            })
+            .await?;
+        Ok(resp.succeeded.then_some(resp.header.revision))
+    }
+
     // ---------------------------------------------------------------- reads
 
     /// Reads one object by name.
@@ -658,16 +677,8 @@ impl<K: Object> Api<K> {
                 }
                 (TxnOp::Put(PutRequest::new(key.clone(), value)), obj)
             };
-            let resp = self
-                .store
-                .txn(TxnRequest {
-                    compare: vec![Compare::mod_revision_is(key, kv.mod_revision)],
-                    success: vec![op],
-                    failure: vec![],
-                })
-                .await?;
-            if resp.succeeded {
-                result.meta_mut().resource_version = resp.header.revision.to_string();
+            if let Some(revision) = self.write_if_unchanged(key, kv.mod_revision, op).await? {
+                result.meta_mut().resource_version = revision.to_string();
                 return Ok(result);
             }
             if let Some(rv) = expected {
@@ -857,16 +868,8 @@ impl<K: Object> Api<K> {
                     true,
                 )
             };
-            let resp = self
-                .store
-                .txn(TxnRequest {
-                    compare: vec![Compare::mod_revision_is(key, kv.mod_revision)],
-                    success: vec![op],
-                    failure: vec![],
-                })
-                .await?;
-            if resp.succeeded {
-                next.meta_mut().resource_version = resp.header.revision.to_string();
+            if let Some(revision) = self.write_if_unchanged(key, kv.mod_revision, op).await? {
+                next.meta_mut().resource_version = revision.to_string();
                 return Ok(if finalizing {
                     DeleteOutcome::Finalizing(next)
                 } else {
