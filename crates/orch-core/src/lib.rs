@@ -45,6 +45,7 @@
 pub mod admission;
 pub mod api;
 mod byte_string;
+pub mod controller;
 mod dynamic;
 mod error;
 mod int_or_string;
