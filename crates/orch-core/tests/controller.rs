@@ -480,6 +480,9 @@ impl Store for Partitionable {
     }
 }
 
+/// (instance, started leading, stopped leading)
+type ActivePeriod = (String, Instant, Option<Instant>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_failover_has_no_overlap_of_active_periods() {
     let shared = Arc::new(MemStore::new());
@@ -488,9 +491,7 @@ async fn leader_failover_has_no_overlap_of_active_periods() {
         renew_deadline: Duration::from_millis(400),
         retry_period: Duration::from_millis(50),
     };
-    // (instance, started, ended)
-    let periods: Arc<Mutex<Vec<(String, Instant, Option<Instant>)>>> =
-        Arc::new(Mutex::new(Vec::new()));
+    let periods: Arc<Mutex<Vec<ActivePeriod>>> = Arc::new(Mutex::new(Vec::new()));
     let shutdown = CancellationToken::new();
     let mut stores = Vec::new();
     let mut runs = Vec::new();
