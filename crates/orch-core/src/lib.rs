@@ -46,6 +46,7 @@ pub mod admission;
 pub mod api;
 mod byte_string;
 pub mod controller;
+pub mod controllers;
 mod dynamic;
 mod error;
 mod int_or_string;

@@ -1,0 +1,840 @@
+//! The Deployment controller, after Kubernetes' `deployment` controller:
+//! one ReplicaSet per Pod template, rolled out by `RollingUpdate` (within
+//! `maxSurge` and `maxUnavailable`) or `Recreate`.
+//!
+//! * Each template gets a ReplicaSet named `{deployment}-{pod-template-hash}`
+//!   whose selector and Pods carry the `pod-template-hash` label, and a
+//!   `deployment.kubernetes.io/revision` annotation (1, 2, …); going back to
+//!   an old template reuses its ReplicaSet under a new revision.
+//! * Rolling updates scale the new ReplicaSet up and the old ones down so
+//!   that at no time more than `replicas + maxSurge` Pods exist (counting
+//!   both the ReplicaSets' specs and the Pods actually present) nor fewer
+//!   than `replicas − maxUnavailable` are available (counted from the Pods).
+//! * Old ReplicaSets beyond `revisionHistoryLimit` are deleted; `paused`
+//!   stops rollouts; [`rollback`] is `kubectl rollout undo`.
+//! * Status: replicas, updatedReplicas, readyReplicas, availableReplicas,
+//!   unavailableReplicas, and the `Available` and `Progressing` conditions,
+//!   with `ProgressDeadlineExceeded` after `progressDeadlineSeconds`
+//!   without progress.
+//! * Beyond Kubernetes, as Nomad's `auto_revert`: with the annotation
+//!   `orch.io/auto-revert: "true"`, a rollout that exceeds its progress
+//!   deadline is rolled back to the newest revision that ever became fully
+//!   available, and an `AutoReverted` Event records it.
+
+use std::collections::BTreeMap;
+use std::hash::Hasher;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::controller_ref;
+use super::pod_readiness::{is_active, is_available, is_ready};
+use crate::api::{Api, DeleteParams};
+use crate::controller::{
+    object_reference, Action, Cache, Context, Controller, EventRecorder, EventType,
+    InformerFactory, Reconciler, INDEX_NAMESPACE, INDEX_OWNER,
+};
+use crate::int_or_string::IntOrString;
+use crate::kinds::deployment::{Deployment, DeploymentStatus, DeploymentStrategyType};
+use crate::kinds::pod::{Pod, PodTemplateSpec};
+use crate::kinds::replica_set::{ReplicaSet, ReplicaSetSpec, WorkloadCondition};
+use crate::meta::ObjectMeta;
+use crate::selector::LabelSelector;
+use crate::store::Store;
+use crate::time::Time;
+use crate::Error;
+
+/// The revision annotation on ReplicaSets and Deployments.
+pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+/// The label that ties a ReplicaSet and its Pods to one template.
+pub const TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
+/// Set to `"true"` on a Deployment to roll back automatically when a rollout
+/// exceeds its progress deadline.
+pub const AUTO_REVERT_ANNOTATION: &str = "orch.io/auto-revert";
+/// Set on a ReplicaSet once it has been fully available as the current one.
+pub const BECAME_AVAILABLE_ANNOTATION: &str = "orch.io/became-available";
+
+/// The Deployment controller. See the [module docs](self).
+pub struct DeploymentController {
+    store: Arc<dyn Store>,
+    replica_sets: Cache<ReplicaSet>,
+    pods: Cache<Pod>,
+    recorder: EventRecorder,
+}
+
+impl std::fmt::Debug for DeploymentController {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeploymentController")
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the Pods of one ReplicaSet look like now.
+#[derive(Clone, Copy, Debug, Default)]
+struct PodCounts {
+    active: i32,
+    ready: i32,
+    available: i32,
+}
+
+struct Rs {
+    rs: Arc<ReplicaSet>,
+    counts: PodCounts,
+}
+
+impl Rs {
+    fn spec_replicas(&self) -> i32 {
+        self.rs.spec.replicas.unwrap_or(1)
+    }
+    fn revision(&self) -> i64 {
+        revision_of(&self.rs.metadata)
+    }
+}
+
+fn revision_of(meta: &ObjectMeta) -> i64 {
+    meta.annotations
+        .get(REVISION_ANNOTATION)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A template as a ReplicaSet compares it: without the hash label.
+fn without_hash(template: &PodTemplateSpec) -> PodTemplateSpec {
+    let mut t = template.clone();
+    t.metadata.labels.remove(TEMPLATE_HASH_LABEL);
+    t
+}
+
+/// The pod-template-hash of a template: FNV-1a over its JSON and the
+/// collision count, spelled in Kubernetes' safe alphabet.
+pub fn template_hash(template: &PodTemplateSpec, collision_count: i32) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(&serde_json::to_vec(&without_hash(template)).unwrap_or_default());
+    hasher.write(&collision_count.to_le_bytes());
+    let mut n = hasher.finish();
+    let mut out = String::new();
+    for _ in 0..10 {
+        out.push(ALPHABET[(n % ALPHABET.len() as u64) as usize] as char);
+        n /= ALPHABET.len() as u64;
+    }
+    out
+}
+
+fn resolve(value: Option<&IntOrString>, desired: i32, round_up: bool) -> i32 {
+    value
+        .cloned()
+        .unwrap_or_else(|| IntOrString::String("25%".into()))
+        .scaled_value(desired, round_up)
+        .unwrap_or(0)
+        .max(0)
+}
+
+/// `(maxSurge, maxUnavailable)` as Kubernetes resolves them: percentages of
+/// the desired replicas, surge rounded up, unavailable rounded down; if both
+/// come out 0, maxUnavailable is 1.
+pub fn rolling_bounds(d: &Deployment) -> (i32, i32) {
+    let desired = d.spec.replicas();
+    let ru = d
+        .spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.rolling_update.as_ref());
+    let surge = resolve(ru.and_then(|r| r.max_surge.as_ref()), desired, true);
+    let unavailable = resolve(ru.and_then(|r| r.max_unavailable.as_ref()), desired, false);
+    if surge == 0 && unavailable == 0 {
+        (0, 1)
+    } else {
+        (surge, unavailable)
+    }
+}
+
+impl DeploymentController {
+    /// A controller reading ReplicaSets and Pods from the factory's informers.
+    pub fn new(factory: &InformerFactory) -> Self {
+        DeploymentController {
+            store: factory.store().clone(),
+            replica_sets: factory.informer::<ReplicaSet>().cache().clone(),
+            pods: factory.informer::<Pod>().cache().clone(),
+            recorder: EventRecorder::new(factory.store().clone(), "deployment-controller", None),
+        }
+    }
+
+    /// The runner for this controller: Deployments and the ReplicaSets they own.
+    pub fn controller(factory: Arc<InformerFactory>) -> Controller<Deployment> {
+        Controller::<Deployment>::new(factory)
+            .owns::<ReplicaSet>()
+            .name("deployment")
+    }
+
+    fn rs_api(&self, namespace: &str) -> Api<ReplicaSet> {
+        Api::namespaced(self.store.clone(), namespace)
+    }
+
+    fn counts(&self, rs: &ReplicaSet, min_ready: i32, now: Time) -> PodCounts {
+        let mut c = PodCounts::default();
+        for pod in self.pods.by_index(INDEX_OWNER, &rs.metadata.uid) {
+            if !is_active(&pod) {
+                continue;
+            }
+            c.active += 1;
+            c.ready += i32::from(is_ready(&pod));
+            c.available += i32::from(is_available(&pod, min_ready, now));
+        }
+        c
+    }
+
+    /// The ReplicaSets this Deployment owns (adopting matching orphans).
+    async fn claim(
+        &self,
+        d: &Deployment,
+        selector: &LabelSelector,
+    ) -> Result<Vec<Arc<ReplicaSet>>, Error> {
+        let mut owned = Vec::new();
+        for rs in self
+            .replica_sets
+            .by_index(INDEX_NAMESPACE, &d.metadata.namespace)
+        {
+            match rs.metadata.controller_owner() {
+                Some(o) if o.uid == d.metadata.uid => owned.push(rs),
+                None if !rs.metadata.is_deleting()
+                    && selector.matches(&rs.spec.template.metadata.labels) =>
+                {
+                    let mut refs = rs.metadata.owner_references.clone();
+                    refs.push(controller_ref(d));
+                    let patch = json!({"metadata": {"ownerReferences": refs, "resourceVersion": rs.metadata.resource_version}});
+                    match self
+                        .rs_api(&d.metadata.namespace)
+                        .patch(&rs.metadata.name, &patch)
+                        .await
+                    {
+                        Ok(adopted) => owned.push(Arc::new(adopted)),
+                        Err(e) if e.is_conflict() || e.is_not_found() => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(owned)
+    }
+
+    /// Creates the ReplicaSet of the current template, with 0 replicas (the
+    /// rollout scales it).
+    async fn create_new(&self, d: &Deployment, revision: i64) -> Result<ReplicaSet, Error> {
+        let collisions = d
+            .status
+            .as_ref()
+            .and_then(|s| s.collision_count)
+            .unwrap_or(0);
+        let hash = template_hash(&d.spec.template, collisions);
+        let mut template = d.spec.template.clone();
+        template
+            .metadata
+            .labels
+            .insert(TEMPLATE_HASH_LABEL.into(), hash.clone());
+        let mut selector = d.spec.selector.clone();
+        selector
+            .match_labels
+            .insert(TEMPLATE_HASH_LABEL.into(), hash.clone());
+        let mut annotations = d.metadata.annotations.clone();
+        annotations.remove(AUTO_REVERT_ANNOTATION);
+        annotations.insert(REVISION_ANNOTATION.into(), revision.to_string());
+        let rs = ReplicaSet {
+            metadata: ObjectMeta {
+                name: format!("{}-{hash}", d.metadata.name),
+                namespace: d.metadata.namespace.clone(),
+                labels: template.metadata.labels.clone(),
+                annotations,
+                owner_references: vec![controller_ref(d)],
+                ..Default::default()
+            },
+            spec: ReplicaSetSpec {
+                replicas: Some(0),
+                min_ready_seconds: d.spec.min_ready_seconds,
+                selector,
+                template,
+            },
+            ..Default::default()
+        };
+        let api = self.rs_api(&d.metadata.namespace);
+        match api.create(&rs).await {
+            Ok(created) => {
+                let message = format!(
+                    "Created replica set {} (revision {revision})",
+                    created.metadata.name
+                );
+                let _ = self
+                    .recorder
+                    .record(
+                        &object_reference(d),
+                        EventType::Normal,
+                        "ScalingReplicaSet",
+                        &message,
+                    )
+                    .await;
+                Ok(created)
+            }
+            Err(Error::AlreadyExists { object }) => {
+                // Same name, another template: a hash collision. Count it so
+                // the next hash differs (Kubernetes' collisionCount).
+                let existing = api.get(&rs.metadata.name).await?;
+                if without_hash(&existing.spec.template) == without_hash(&rs.spec.template) {
+                    return Ok(existing);
+                }
+                let deployments: Api<Deployment> =
+                    Api::namespaced(self.store.clone(), &d.metadata.namespace);
+                deployments
+                    .patch_status(
+                        &d.metadata.name,
+                        &json!({"status": {"collisionCount": collisions + 1}}),
+                    )
+                    .await?;
+                Err(Error::AlreadyExists { object })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn scale(&self, d: &Deployment, rs: &ReplicaSet, replicas: i32) -> Result<(), Error> {
+        if rs.spec.replicas == Some(replicas) {
+            return Ok(());
+        }
+        let patch = json!({"spec": {"replicas": replicas}, "metadata": {"resourceVersion": rs.metadata.resource_version}});
+        self.rs_api(&rs.metadata.namespace)
+            .patch(&rs.metadata.name, &patch)
+            .await?;
+        let verb = if replicas > rs.spec.replicas.unwrap_or(1) {
+            "up"
+        } else {
+            "down"
+        };
+        let message = format!(
+            "Scaled {verb} replica set {} to {replicas}",
+            rs.metadata.name
+        );
+        let _ = self
+            .recorder
+            .record(
+                &object_reference(d),
+                EventType::Normal,
+                "ScalingReplicaSet",
+                &message,
+            )
+            .await;
+        Ok(())
+    }
+
+    /// One rolling-update step. Returns true if it changed anything.
+    async fn roll(&self, d: &Deployment, new: &Rs, old: &[Rs]) -> Result<bool, Error> {
+        let desired = d.spec.replicas();
+        let (max_surge, max_unavailable) = rolling_bounds(d);
+        let spec_total: i32 = new.spec_replicas() + old.iter().map(Rs::spec_replicas).sum::<i32>();
+        let pods_total: i32 = new.counts.active + old.iter().map(|r| r.counts.active).sum::<i32>();
+
+        // Scale the new ReplicaSet up (within surge) or down to the desired count.
+        let new_spec = new.spec_replicas();
+        if new_spec > desired {
+            self.scale(d, &new.rs, desired).await?;
+            return Ok(true);
+        }
+        if new_spec < desired {
+            let max_total = desired + max_surge;
+            let current = spec_total.max(pods_total);
+            if current < max_total {
+                let up = (max_total - current).min(desired - new_spec);
+                self.scale(d, &new.rs, new_spec + up).await?;
+                return Ok(true);
+            }
+        }
+
+        // Scale old ReplicaSets down, keeping minAvailable available.
+        let old_spec: i32 = old.iter().map(Rs::spec_replicas).sum();
+        if old_spec == 0 {
+            return Ok(false);
+        }
+        let min_available = desired - max_unavailable;
+        let new_unavailable = (new_spec - new.counts.available).max(0);
+        let mut budget = spec_total - min_available - new_unavailable;
+        if budget <= 0 {
+            return Ok(false);
+        }
+        let mut order: Vec<&Rs> = old.iter().collect();
+        order.sort_by_key(|r| r.revision());
+        let mut changed = false;
+        // First the old Pods that are not available anyway.
+        let mut targets: BTreeMap<String, i32> = BTreeMap::new();
+        for r in &order {
+            let unhealthy = (r.spec_replicas() - r.counts.available).max(0).min(budget);
+            if unhealthy > 0 {
+                targets.insert(r.rs.metadata.name.clone(), r.spec_replicas() - unhealthy);
+                budget -= unhealthy;
+            }
+        }
+        // Then available ones, while enough stay available.
+        let available_total: i32 =
+            new.counts.available + old.iter().map(|r| r.counts.available).sum::<i32>();
+        let mut removable = (available_total - min_available).min(budget);
+        for r in &order {
+            if removable <= 0 {
+                break;
+            }
+            let current = targets
+                .get(&r.rs.metadata.name)
+                .copied()
+                .unwrap_or(r.spec_replicas());
+            let down = current.min(removable);
+            if down > 0 {
+                targets.insert(r.rs.metadata.name.clone(), current - down);
+                removable -= down;
+            }
+        }
+        for r in &order {
+            if let Some(&target) = targets.get(&r.rs.metadata.name) {
+                if target != r.spec_replicas() {
+                    self.scale(d, &r.rs, target).await?;
+                    changed = true;
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// One Recreate step: old ReplicaSets to zero, their Pods gone, then the
+    /// new one up.
+    async fn recreate(&self, d: &Deployment, new: &Rs, old: &[Rs]) -> Result<bool, Error> {
+        let mut changed = false;
+        for r in old {
+            if r.spec_replicas() != 0 {
+                self.scale(d, &r.rs, 0).await?;
+                changed = true;
+            }
+        }
+        if changed || old.iter().any(|r| r.counts.active > 0) {
+            return Ok(changed);
+        }
+        if new.spec_replicas() != d.spec.replicas() {
+            self.scale(d, &new.rs, d.spec.replicas()).await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Deletes old, empty ReplicaSets beyond `revisionHistoryLimit`.
+    async fn cleanup(&self, d: &Deployment, old: &[Rs]) -> Result<(), Error> {
+        let limit = d.spec.revision_history_limit().max(0) as usize;
+        let mut empty: Vec<&Rs> = old
+            .iter()
+            .filter(|r| {
+                r.spec_replicas() == 0 && r.counts.active == 0 && !r.rs.metadata.is_deleting()
+            })
+            .collect();
+        if empty.len() <= limit {
+            return Ok(());
+        }
+        empty.sort_by_key(|r| r.revision());
+        let api = self.rs_api(&d.metadata.namespace);
+        for r in &empty[..empty.len() - limit] {
+            match api
+                .delete(&r.rs.metadata.name, &DeleteParams::default())
+                .await
+            {
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Rolls back to the newest revision that became available, if the
+    /// Deployment asks for it. Returns true if it did.
+    async fn auto_revert(&self, d: &Deployment, new: &Rs, old: &[Rs]) -> Result<bool, Error> {
+        if d.metadata
+            .annotations
+            .get(AUTO_REVERT_ANNOTATION)
+            .map(String::as_str)
+            != Some("true")
+        {
+            return Ok(false);
+        }
+        let Some(target) = old
+            .iter()
+            .filter(|r| {
+                r.rs.metadata
+                    .annotations
+                    .get(BECAME_AVAILABLE_ANNOTATION)
+                    .map(String::as_str)
+                    == Some("true")
+            })
+            .max_by_key(|r| r.revision())
+        else {
+            return Ok(false);
+        };
+        let deployments: Api<Deployment> =
+            Api::namespaced(self.store.clone(), &d.metadata.namespace);
+        let mut reverted = d.clone();
+        reverted.spec.template = without_hash(&target.rs.spec.template);
+        deployments.replace(&reverted).await?;
+        let message = format!(
+            "Rollout of revision {} exceeded its progress deadline; rolled back to revision {}",
+            new.revision(),
+            target.revision()
+        );
+        let _ = self
+            .recorder
+            .record(
+                &object_reference(d),
+                EventType::Warning,
+                "AutoReverted",
+                &message,
+            )
+            .await;
+        Ok(true)
+    }
+}
+
+fn condition(
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+    now: Time,
+    old: Option<&WorkloadCondition>,
+) -> WorkloadCondition {
+    let status = if status { "True" } else { "False" }.to_owned();
+    let transition = match old {
+        Some(o) if o.status == status => o.last_transition_time,
+        _ => Some(now),
+    };
+    WorkloadCondition {
+        type_: type_.to_owned(),
+        status,
+        last_update_time: Some(now),
+        last_transition_time: transition,
+        reason: Some(reason.to_owned()),
+        message: Some(message),
+    }
+}
+
+#[async_trait]
+impl Reconciler for DeploymentController {
+    type Object = Deployment;
+    type Error = Error;
+
+    async fn reconcile(&self, d: Arc<Deployment>, _ctx: &Context) -> Result<Action, Error> {
+        if d.metadata.is_deleting() {
+            return Ok(Action::await_change());
+        }
+        let selector = match LabelSelector::from_object(&d.spec.selector) {
+            Ok(s) if !s.is_empty() => s,
+            _ => {
+                let _ = self
+                    .recorder
+                    .record(
+                        &object_reference(&*d),
+                        EventType::Warning,
+                        "InvalidSelector",
+                        "spec.selector is empty or invalid",
+                    )
+                    .await;
+                return Ok(Action::await_change());
+            }
+        };
+        let now = Time::now();
+        let min_ready = d.spec.min_ready_seconds.unwrap_or(0);
+        let owned = self.claim(&d, &selector).await?;
+        let template = without_hash(&d.spec.template);
+        let max_revision = owned
+            .iter()
+            .map(|r| revision_of(&r.metadata))
+            .max()
+            .unwrap_or(0);
+        let mut new = None;
+        let mut old = Vec::new();
+        for rs in owned {
+            let counts = self.counts(&rs, min_ready, now);
+            let entry = Rs { rs, counts };
+            if new.is_none() && without_hash(&entry.rs.spec.template) == template {
+                new = Some(entry);
+            } else {
+                old.push(entry);
+            }
+        }
+        let paused = d.spec.paused == Some(true);
+        let mut changed = false;
+        if !paused {
+            match &new {
+                None => {
+                    self.create_new(&d, max_revision + 1).await?;
+                    // The new ReplicaSet's event brings the next step.
+                    return Ok(Action::await_change());
+                }
+                Some(n) if n.revision() < max_revision => {
+                    // Back to an older template: it becomes the newest revision.
+                    let mut annotations = n.rs.metadata.annotations.clone();
+                    annotations.insert(REVISION_ANNOTATION.into(), (max_revision + 1).to_string());
+                    let patch = json!({"metadata": {"annotations": annotations, "resourceVersion": n.rs.metadata.resource_version}});
+                    self.rs_api(&d.metadata.namespace)
+                        .patch(&n.rs.metadata.name, &patch)
+                        .await?;
+                    return Ok(Action::await_change());
+                }
+                Some(n) => {
+                    let recreate = d.spec.strategy.as_ref().and_then(|s| s.type_)
+                        == Some(DeploymentStrategyType::Recreate);
+                    changed = if recreate {
+                        self.recreate(&d, n, &old).await?
+                    } else {
+                        self.roll(&d, n, &old).await?
+                    };
+                    self.cleanup(&d, &old).await?;
+                }
+            }
+        }
+
+        // Status and conditions.
+        let desired = d.spec.replicas();
+        let (_, max_unavailable) = rolling_bounds(&d);
+        let all = new.iter().chain(old.iter());
+        let (mut replicas, mut ready, mut available) = (0, 0, 0);
+        for r in all {
+            replicas += r.counts.active;
+            ready += r.counts.ready;
+            available += r.counts.available;
+        }
+        let updated = new.as_ref().map_or(0, |n| n.counts.active);
+        let old_status = d.status.clone().unwrap_or_default();
+        let old_progressing = old_status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Progressing");
+        let old_available = old_status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Available");
+        let complete = updated == desired
+            && replicas == desired
+            && available == desired
+            && new.as_ref().is_some_and(|n| n.spec_replicas() == desired);
+        let progressed = changed
+            || updated > old_status.updated_replicas.unwrap_or(0)
+            || available > old_status.available_replicas.unwrap_or(0)
+            || old_status.observed_generation != Some(d.metadata.generation);
+        let deadline = Duration::from_secs(d.spec.progress_deadline_seconds().max(0) as u64);
+        let since_progress = old_progressing
+            .and_then(|c| c.last_update_time)
+            .map(|t| (now.0 - t.0).to_std().unwrap_or_default());
+        let new_name = new
+            .as_ref()
+            .map(|n| n.rs.metadata.name.clone())
+            .unwrap_or_default();
+        let mut requeue = None;
+        let progressing = if paused {
+            condition(
+                "Progressing",
+                true,
+                "DeploymentPaused",
+                "Deployment is paused".into(),
+                now,
+                old_progressing,
+            )
+        } else if complete {
+            condition(
+                "Progressing",
+                true,
+                "NewReplicaSetAvailable",
+                format!("ReplicaSet {new_name} has successfully progressed"),
+                now,
+                old_progressing,
+            )
+        } else if progressed || since_progress.is_none() {
+            requeue = Some(deadline);
+            condition(
+                "Progressing",
+                true,
+                "ReplicaSetUpdated",
+                format!("ReplicaSet {new_name} is progressing"),
+                now,
+                old_progressing,
+            )
+        } else if since_progress.is_some_and(|s| s >= deadline) {
+            let exceeded = condition(
+                "Progressing",
+                false,
+                "ProgressDeadlineExceeded",
+                format!("ReplicaSet {new_name} has timed out progressing"),
+                now,
+                old_progressing,
+            );
+            let newly = old_progressing
+                .is_none_or(|c| c.reason.as_deref() != Some("ProgressDeadlineExceeded"));
+            if newly {
+                let _ = self
+                    .recorder
+                    .record(
+                        &object_reference(&*d),
+                        EventType::Warning,
+                        "ProgressDeadlineExceeded",
+                        &format!("ReplicaSet {new_name} has timed out progressing"),
+                    )
+                    .await;
+                if let Some(n) = &new {
+                    if self.auto_revert(&d, n, &old).await? {
+                        return Ok(Action::await_change());
+                    }
+                }
+            }
+            exceeded
+        } else {
+            // No progress yet, deadline not reached: keep the last update time.
+            requeue =
+                since_progress.map(|s| deadline.saturating_sub(s) + Duration::from_millis(100));
+            old_progressing.cloned().unwrap_or_else(|| {
+                condition(
+                    "Progressing",
+                    true,
+                    "ReplicaSetUpdated",
+                    String::new(),
+                    now,
+                    None,
+                )
+            })
+        };
+        let available_condition = if available >= desired - max_unavailable {
+            condition(
+                "Available",
+                true,
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.".into(),
+                now,
+                old_available,
+            )
+        } else {
+            condition(
+                "Available",
+                false,
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.".into(),
+                now,
+                old_available,
+            )
+        };
+        if complete {
+            if let Some(n) = &new {
+                if !n
+                    .rs
+                    .metadata
+                    .annotations
+                    .contains_key(BECAME_AVAILABLE_ANNOTATION)
+                {
+                    let patch =
+                        json!({"metadata": {"annotations": {BECAME_AVAILABLE_ANNOTATION: "true"}}});
+                    self.rs_api(&d.metadata.namespace)
+                        .patch(&n.rs.metadata.name, &patch)
+                        .await?;
+                }
+            }
+        }
+        let keep_time = |new_c: WorkloadCondition, old_c: Option<&WorkloadCondition>| match old_c {
+            // Unchanged conditions keep their times, so a status write is
+            // only made when something changed.
+            Some(o)
+                if o.status == new_c.status
+                    && o.reason == new_c.reason
+                    && o.message == new_c.message
+                    && !(progressed && new_c.type_ == "Progressing") =>
+            {
+                o.clone()
+            }
+            _ => new_c,
+        };
+        let status = DeploymentStatus {
+            observed_generation: Some(d.metadata.generation),
+            replicas: Some(replicas),
+            updated_replicas: Some(updated),
+            ready_replicas: Some(ready),
+            available_replicas: Some(available),
+            unavailable_replicas: Some((desired - available).max(0)),
+            conditions: vec![
+                keep_time(available_condition, old_available),
+                keep_time(progressing, old_progressing),
+            ],
+            collision_count: old_status.collision_count,
+        };
+        if d.status.as_ref() != Some(&status) {
+            let api: Api<Deployment> = Api::namespaced(self.store.clone(), &d.metadata.namespace);
+            match api
+                .patch_status(&d.metadata.name, &json!({ "status": status }))
+                .await
+            {
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(n) = &new {
+            let revision = n.revision().to_string();
+            if d.metadata.annotations.get(REVISION_ANNOTATION) != Some(&revision) {
+                let deployments: Api<Deployment> =
+                    Api::namespaced(self.store.clone(), &d.metadata.namespace);
+                deployments
+                    .patch(
+                        &d.metadata.name,
+                        &json!({"metadata": {"annotations": {REVISION_ANNOTATION: revision}}}),
+                    )
+                    .await?;
+            }
+        }
+        Ok(match requeue {
+            Some(after) if !complete && !paused => Action::requeue(after),
+            _ => Action::await_change(),
+        })
+    }
+}
+
+/// `kubectl rollout undo`: puts the template of revision `to_revision` (the
+/// previous revision if `None`) back into the Deployment; the controller
+/// then rolls it out as a new revision.
+///
+/// Errors: [`Error::NotFound`] for the Deployment; [`Error::Invalid`] if no
+/// ReplicaSet of the Deployment has that revision; the Api's.
+pub async fn rollback(
+    store: Arc<dyn Store>,
+    namespace: &str,
+    name: &str,
+    to_revision: Option<i64>,
+) -> Result<Deployment, Error> {
+    let deployments: Api<Deployment> = Api::namespaced(store.clone(), namespace);
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(store, namespace);
+    let d = deployments.get(name).await?;
+    let mut owned: Vec<ReplicaSet> = replica_sets
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|rs| {
+            rs.metadata
+                .controller_owner()
+                .is_some_and(|o| o.uid == d.metadata.uid)
+        })
+        .collect();
+    owned.sort_by_key(|rs| std::cmp::Reverse(revision_of(&rs.metadata)));
+    let target = match to_revision {
+        Some(r) => owned.iter().find(|rs| revision_of(&rs.metadata) == r),
+        None => owned.get(1),
+    };
+    let Some(target) = target else {
+        return Err(Error::Invalid {
+            object: format!("deployments/{namespace}/{name}"),
+            field: "revision".into(),
+            reason: match to_revision {
+                Some(r) => format!("no revision {r} in the rollout history"),
+                None => "no previous revision in the rollout history".into(),
+            },
+        });
+    };
+    let mut next = d.clone();
+    next.spec.template = without_hash(&target.spec.template);
+    deployments.replace(&next).await
+}

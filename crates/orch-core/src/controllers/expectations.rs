@@ -1,0 +1,73 @@
+//! Expectations, after Kubernetes' `ControllerExpectations`: what a
+//! controller just created or deleted and has not yet seen in its cache.
+//! Until the cache catches up (or the expectations expire), the controller
+//! does not act on the stale count again — so watch lag never double-creates
+//! or double-deletes.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use crate::controller::ObjectKey;
+
+/// How long unmet expectations hold before the controller acts anyway
+/// (Kubernetes' `ExpectationsTimeout`).
+pub const EXPECTATIONS_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug)]
+struct Expected {
+    creates: HashSet<String>,
+    deletes: HashSet<String>,
+    since: Instant,
+}
+
+/// Pending creates and deletes per owner.
+#[derive(Debug, Default)]
+pub struct Expectations {
+    by_owner: Mutex<HashMap<ObjectKey, Expected>>,
+}
+
+impl Expectations {
+    /// Records that `owner` created these names and deleted those.
+    pub fn expect(
+        &self,
+        owner: &ObjectKey,
+        creates: impl IntoIterator<Item = String>,
+        deletes: impl IntoIterator<Item = String>,
+    ) {
+        let mut map = self.by_owner.lock();
+        let e = map.entry(owner.clone()).or_insert_with(|| Expected {
+            creates: HashSet::new(),
+            deletes: HashSet::new(),
+            since: Instant::now(),
+        });
+        e.creates.extend(creates);
+        e.deletes.extend(deletes);
+        e.since = Instant::now();
+    }
+
+    /// True if every expected create is in the cache and every expected
+    /// delete is gone (per `present`), or the expectations expired.
+    pub fn satisfied(&self, owner: &ObjectKey, present: impl Fn(&str) -> bool) -> bool {
+        let mut map = self.by_owner.lock();
+        let Some(e) = map.get_mut(owner) else {
+            return true;
+        };
+        e.creates.retain(|n| !present(n));
+        e.deletes.retain(|n| present(n));
+        if (e.creates.is_empty() && e.deletes.is_empty())
+            || e.since.elapsed() > EXPECTATIONS_TIMEOUT
+        {
+            map.remove(owner);
+            return true;
+        }
+        false
+    }
+
+    /// Forgets an owner (it was deleted).
+    pub fn forget(&self, owner: &ObjectKey) {
+        self.by_owner.lock().remove(owner);
+    }
+}
