@@ -332,7 +332,11 @@ impl DeploymentController {
         let desired = d.spec.replicas();
         let (max_surge, max_unavailable) = rolling_bounds(d);
         let spec_total: i32 = new.spec_replicas() + old.iter().map(Rs::spec_replicas).sum::<i32>();
-        let pods_total: i32 = new.counts.active + old.iter().map(|r| r.counts.active).sum::<i32>();
+        // Per ReplicaSet, the larger of its spec and the Pods seen: an old
+        // set's Pods only go (a lagging cache shows too many), a new set's
+        // only come up to its spec — so this never undercounts what exists.
+        let upper_bound = |r: &Rs| r.spec_replicas().max(r.counts.active);
+        let pods_total: i32 = upper_bound(new) + old.iter().map(upper_bound).sum::<i32>();
 
         // Scale the new ReplicaSet up (within surge) or down to the desired count.
         let new_spec = new.spec_replicas();
@@ -342,7 +346,7 @@ impl DeploymentController {
         }
         if new_spec < desired {
             let max_total = desired + max_surge;
-            let current = spec_total.max(pods_total);
+            let current = pods_total;
             if current < max_total {
                 let up = (max_total - current).min(desired - new_spec);
                 self.scale(d, &new.rs, new_spec + up).await?;
