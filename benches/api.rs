@@ -6,79 +6,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use orch_benches::{median, report, resident_bytes};
-use orch_core::{manifest, Api, Pod};
+use orch_benches::{median, report, resident_bytes, typical_pod};
+use orch_core::{Api, Pod};
 use orch_store::MemStore;
 
-/// A typical pod as a ReplicaSet creates it and a node agent reports it.
-const TYPICAL_POD: &str = r#"
-apiVersion: v1
-kind: Pod
-metadata:
-  name: web-7d9f8c6b5-x2k4q
-  namespace: default
-  labels: {app: web, pod-template-hash: 7d9f8c6b5, tier: frontend}
-  annotations: {prometheus.io/scrape: "true", prometheus.io/port: "9090"}
-  ownerReferences:
-    - {apiVersion: apps/v1, kind: ReplicaSet, name: web-7d9f8c6b5, uid: 1b3c5e7f-0000-4000-8000-123456789abc, controller: true, blockOwnerDeletion: true}
-spec:
-  nodeName: node-2
-  restartPolicy: Always
-  terminationGracePeriodSeconds: 30
-  schedulerName: default-scheduler
-  tolerations:
-    - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 300}
-    - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 300}
-  containers:
-    - name: web
-      image: myapp:1.4.0
-      args: ["--listen=:8080"]
-      ports: [{name: http, containerPort: 8080, protocol: TCP}]
-      env:
-        - {name: LOG_LEVEL, value: info}
-        - name: POD_NAME
-          valueFrom: {fieldRef: {fieldPath: metadata.name}}
-      resources:
-        requests: {cpu: 250m, memory: 128Mi}
-        limits: {cpu: 500m, memory: 256Mi}
-      readinessProbe:
-        httpGet: {path: /healthz, port: 8080}
-        periodSeconds: 5
-      livenessProbe:
-        tcpSocket: {port: 8080}
-        periodSeconds: 10
-status:
-  phase: Running
-  hostIP: 10.0.0.2
-  podIP: 127.0.1.7
-  startTime: "2026-11-22T00:00:00Z"
-  conditions:
-    - {type: PodScheduled, status: "True", lastTransitionTime: "2026-11-22T00:00:00Z"}
-    - {type: Initialized, status: "True", lastTransitionTime: "2026-11-22T00:00:01Z"}
-    - {type: ContainersReady, status: "True", lastTransitionTime: "2026-11-22T00:00:03Z"}
-    - {type: Ready, status: "True", lastTransitionTime: "2026-11-22T00:00:03Z"}
-  containerStatuses:
-    - name: web
-      ready: true
-      restartCount: 0
-      image: myapp:1.4.0
-      imageID: process://myapp:1.4.0
-      containerID: process://3f2a9c
-      started: true
-      state: {running: {startedAt: "2026-11-22T00:00:02Z"}}
-"#;
-
-fn typical_pod() -> Pod {
-    let docs =
-        manifest::parse(TYPICAL_POD, &manifest::Registry::builtin()).expect("typical pod parses");
-    docs[0].parse().expect("typical pod is a Pod")
-}
-
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let pod = typical_pod();
     let json_bytes = serde_json::to_vec(&pod).expect("serializes").len();
     println!("typical pod: {json_bytes} bytes of JSON");

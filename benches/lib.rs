@@ -36,11 +36,7 @@ pub fn resident_bytes() -> Option<u64> {
 pub fn report(name: &str, value: f64, unit: &str, floor: Option<(f64, bool)>) {
     match floor {
         Some((floor, higher_is_better)) => {
-            let ok = if higher_is_better {
-                value >= floor
-            } else {
-                value <= floor
-            };
+            let ok = if higher_is_better { value >= floor } else { value <= floor };
             let cmp = if higher_is_better { ">=" } else { "<=" };
             println!(
                 "{name:<58} {value:>14.1} {unit:<9} (floor {cmp} {floor} {unit}: {})",
@@ -49,4 +45,70 @@ pub fn report(name: &str, value: f64, unit: &str, floor: Option<(f64, bool)>) {
         }
         None => println!("{name:<58} {value:>14.1} {unit}"),
     }
+}
+
+/// A typical pod as a ReplicaSet creates it and a node agent reports it:
+/// labels, an owner reference, tolerations, probes, env, resources, status.
+pub const TYPICAL_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-7d9f8c6b5-x2k4q
+  namespace: default
+  labels: {app: web, pod-template-hash: 7d9f8c6b5, tier: frontend}
+  annotations: {prometheus.io/scrape: "true", prometheus.io/port: "9090"}
+  ownerReferences:
+    - {apiVersion: apps/v1, kind: ReplicaSet, name: web-7d9f8c6b5, uid: 1b3c5e7f-0000-4000-8000-123456789abc, controller: true, blockOwnerDeletion: true}
+spec:
+  nodeName: node-2
+  restartPolicy: Always
+  terminationGracePeriodSeconds: 30
+  schedulerName: default-scheduler
+  tolerations:
+    - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 300}
+    - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 300}
+  containers:
+    - name: web
+      image: myapp:1.4.0
+      args: ["--listen=:8080"]
+      ports: [{name: http, containerPort: 8080, protocol: TCP}]
+      env:
+        - {name: LOG_LEVEL, value: info}
+        - name: POD_NAME
+          valueFrom: {fieldRef: {fieldPath: metadata.name}}
+      resources:
+        requests: {cpu: 250m, memory: 128Mi}
+        limits: {cpu: 500m, memory: 256Mi}
+      readinessProbe:
+        httpGet: {path: /healthz, port: 8080}
+        periodSeconds: 5
+      livenessProbe:
+        tcpSocket: {port: 8080}
+        periodSeconds: 10
+status:
+  phase: Running
+  hostIP: 10.0.0.2
+  podIP: 127.0.1.7
+  startTime: "2026-11-22T00:00:00Z"
+  conditions:
+    - {type: PodScheduled, status: "True", lastTransitionTime: "2026-11-22T00:00:00Z"}
+    - {type: Initialized, status: "True", lastTransitionTime: "2026-11-22T00:00:01Z"}
+    - {type: ContainersReady, status: "True", lastTransitionTime: "2026-11-22T00:00:03Z"}
+    - {type: Ready, status: "True", lastTransitionTime: "2026-11-22T00:00:03Z"}
+  containerStatuses:
+    - name: web
+      ready: true
+      restartCount: 0
+      image: myapp:1.4.0
+      imageID: process://myapp:1.4.0
+      containerID: process://3f2a9c
+      started: true
+      state: {running: {startedAt: "2026-11-22T00:00:02Z"}}
+"#;
+
+/// [`TYPICAL_POD`] as a Pod.
+pub fn typical_pod() -> orch_core::Pod {
+    let docs = orch_core::manifest::parse(TYPICAL_POD, &orch_core::manifest::Registry::builtin())
+        .expect("typical pod parses");
+    docs[0].parse().expect("typical pod is a Pod")
 }

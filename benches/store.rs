@@ -16,9 +16,7 @@ const VALUE_BYTES: usize = 256;
 const RUNS: usize = 5;
 
 fn keys(prefix: &str, n: usize) -> Vec<Bytes> {
-    (0..n)
-        .map(|i| Bytes::from(format!("{prefix}{i:08}")))
-        .collect()
+    (0..n).map(|i| Bytes::from(format!("{prefix}{i:08}"))).collect()
 }
 
 async fn puts(ops: usize) -> f64 {
@@ -27,10 +25,7 @@ async fn puts(ops: usize) -> f64 {
     let value = Bytes::from(vec![b'v'; VALUE_BYTES]);
     let start = Instant::now();
     for i in 0..ops {
-        store
-            .put(PutRequest::new(keys[i % keys.len()].clone(), value.clone()))
-            .await
-            .expect("put");
+        store.put(PutRequest::new(keys[i % keys.len()].clone(), value.clone())).await.expect("put");
     }
     rate(ops as u64, start.elapsed())
 }
@@ -113,10 +108,7 @@ async fn fan_out(watchers: usize, writes: usize, writes_per_second: Option<u64>)
         }
         let mut value = vec![0u8; VALUE_BYTES];
         value[..8].copy_from_slice(&(base.elapsed().as_nanos() as u64).to_le_bytes());
-        store
-            .put(PutRequest::new(keys[i % keys.len()].clone(), value))
-            .await
-            .expect("put");
+        store.put(PutRequest::new(keys[i % keys.len()].clone(), value)).await.expect("put");
         if ticker.is_none() && i % 64 == 63 {
             // Let watcher tasks run on this worker too.
             tokio::task::yield_now().await;
@@ -139,26 +131,12 @@ async fn fan_out(watchers: usize, writes: usize, writes_per_second: Option<u64>)
 }
 
 fn main() {
-    println!(
-        "MemStore, {} runs each (median); 2-core machine figures are noisy (±30 %)",
-        RUNS
-    );
-    let single = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    println!("MemStore, {} runs each (median); 2-core machine figures are noisy (±30 %)", RUNS);
+    let single =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let put_rate = median((0..RUNS).map(|_| single.block_on(puts(500_000))).collect());
-    report(
-        "put, 256 B values, 1 writer",
-        put_rate,
-        "ops/s",
-        Some((500_000.0, true)),
-    );
-    let cas_rate = median(
-        (0..RUNS)
-            .map(|_| single.block_on(txn_cas(500_000)))
-            .collect(),
-    );
+    report("put, 256 B values, 1 writer", put_rate, "ops/s", Some((500_000.0, true)));
+    let cas_rate = median((0..RUNS).map(|_| single.block_on(txn_cas(500_000))).collect());
     report(
         "txn compare-and-swap, 256 B values, 1 writer",
         cas_rate,
@@ -172,9 +150,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let mut runs: Vec<FanOut> = (0..3)
-        .map(|_| multi.block_on(fan_out(1000, 2000, None)))
-        .collect();
+    let mut runs: Vec<FanOut> = (0..3).map(|_| multi.block_on(fan_out(1000, 2000, None))).collect();
     runs.sort_by(|a, b| a.events_per_second.total_cmp(&b.events_per_second));
     let m = &runs[1];
     report(
@@ -187,21 +163,13 @@ fn main() {
     report("  delivery latency p99 (unpaced)", m.p99_us, "us", None);
     report("  delivery latency p99.9 (unpaced)", m.p999_us, "us", None);
     for writes_per_second in [1000, 2000] {
-        let paced = multi.block_on(fan_out(
-            1000,
-            3 * writes_per_second as usize,
-            Some(writes_per_second),
-        ));
+        let paced =
+            multi.block_on(fan_out(1000, 3 * writes_per_second as usize, Some(writes_per_second)));
         let label =
             format!("watch fan-out, 1,000 watchers, writer paced at {writes_per_second} puts/s");
         report(&label, paced.events_per_second, "events/s", None);
         report("  delivery latency p50 (paced)", paced.p50_us, "us", None);
         report("  delivery latency p99 (paced)", paced.p99_us, "us", None);
-        report(
-            "  delivery latency p99.9 (paced)",
-            paced.p999_us,
-            "us",
-            None,
-        );
+        report("  delivery latency p99.9 (paced)", paced.p999_us, "us", None);
     }
 }

@@ -68,10 +68,7 @@ async fn main() -> ExitCode {
     }
 
     let store: Arc<dyn Store> = Arc::new(MemStore::new());
-    let mut events = match store
-        .watch(WatchRequest::new(KeyRange::prefix("/registry/"), 0))
-        .await
-    {
+    let mut events = match store.watch(WatchRequest::new(KeyRange::prefix("/registry/"), 0)).await {
         Ok(w) => w,
         Err(e) => {
             eprintln!("error: cannot watch the store: {e}");

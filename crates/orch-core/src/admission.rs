@@ -112,14 +112,8 @@ pub struct AdmissionChain {
 impl fmt::Debug for AdmissionChain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdmissionChain")
-            .field(
-                "mutating",
-                &self.mutating.iter().map(|h| h.name()).collect::<Vec<_>>(),
-            )
-            .field(
-                "validating",
-                &self.validating.iter().map(|h| h.name()).collect::<Vec<_>>(),
-            )
+            .field("mutating", &self.mutating.iter().map(|h| h.name()).collect::<Vec<_>>())
+            .field("validating", &self.validating.iter().map(|h| h.name()).collect::<Vec<_>>())
             .finish()
     }
 }

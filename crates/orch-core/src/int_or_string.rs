@@ -43,11 +43,7 @@ impl IntOrString {
                         ),
                     })?;
                 let product = pct * i64::from(total);
-                let value = if round_up {
-                    (product + 99) / 100
-                } else {
-                    product / 100
-                };
+                let value = if round_up { (product + 99) / 100 } else { product / 100 };
                 Ok(value as i32)
             }
         }
@@ -78,9 +74,6 @@ mod tests {
         assert_eq!(IntOrString::from(4).scaled_value(10, true).unwrap(), 4);
         assert!(IntOrString::from("x%").scaled_value(10, true).is_err());
         let v: Vec<IntOrString> = serde_json::from_str(r#"[1, "25%"]"#).unwrap();
-        assert_eq!(
-            v,
-            vec![IntOrString::Int(1), IntOrString::String("25%".into())]
-        );
+        assert_eq!(v, vec![IntOrString::Int(1), IntOrString::String("25%".into())]);
     }
 }

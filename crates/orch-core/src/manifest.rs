@@ -76,9 +76,7 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.kinds.keys().map(|(v, k)| format!("{v}/{k}")))
-            .finish()
+        f.debug_list().entries(self.kinds.keys().map(|(v, k)| format!("{v}/{k}"))).finish()
     }
 }
 
@@ -109,11 +107,7 @@ impl Registry {
         let resource = K::api_resource();
         self.kinds.insert(
             (resource.api_version.clone(), resource.kind.clone()),
-            Entry {
-                resource,
-                check: check_as::<K>,
-                create: create_as::<K>,
-            },
+            Entry { resource, check: check_as::<K>, create: create_as::<K> },
         );
         self
     }
@@ -137,9 +131,7 @@ impl Registry {
 
     /// The kind registered for `apiVersion` and `kind`.
     pub fn lookup(&self, api_version: &str, kind: &str) -> Option<&ApiResource> {
-        self.kinds
-            .get(&(api_version.to_owned(), kind.to_owned()))
-            .map(|e| &e.resource)
+        self.kinds.get(&(api_version.to_owned(), kind.to_owned())).map(|e| &e.resource)
     }
 }
 
@@ -238,21 +230,11 @@ pub fn parse(text: &str, registry: &Registry) -> Result<Vec<ManifestObject>> {
 
 fn prefix_path(e: Error, prefix: &str) -> Error {
     match e {
-        Error::Manifest {
+        Error::Manifest { document, kind, name, path, message } => Error::Manifest {
             document,
             kind,
             name,
-            path,
-            message,
-        } => Error::Manifest {
-            document,
-            kind,
-            name,
-            path: if path == "." {
-                prefix.to_owned()
-            } else {
-                format!("{prefix}.{path}")
-            },
+            path: if path == "." { prefix.to_owned() } else { format!("{prefix}.{path}") },
             message,
         },
         other => other,
@@ -260,10 +242,7 @@ fn prefix_path(e: Error, prefix: &str) -> Error {
 }
 
 fn decode(document: usize, value: Value, registry: &Registry) -> Result<ManifestObject> {
-    let name = value
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let name = value.pointer("/metadata/name").and_then(Value::as_str).map(str::to_owned);
     let err = |kind: Option<&str>, path: &str, message: String| Error::Manifest {
         document,
         kind: kind.map(str::to_owned),
@@ -287,33 +266,21 @@ fn decode(document: usize, value: Value, registry: &Registry) -> Result<Manifest
     };
     let api_version = field("apiVersion")?;
     let kind = field("kind")?;
-    let entry = registry
-        .kinds
-        .get(&(api_version.clone(), kind.clone()))
-        .ok_or_else(|| {
-            let known: Vec<String> = registry
-                .kinds
-                .keys()
-                .map(|(v, k)| format!("{v} {k}"))
-                .collect();
-            err(
-                Some(&kind),
-                "kind",
-                format!(
-                    "no kind {kind:?} is registered for apiVersion {api_version:?} (known: {})",
-                    known.join(", ")
-                ),
-            )
-        })?;
+    let entry = registry.kinds.get(&(api_version.clone(), kind.clone())).ok_or_else(|| {
+        let known: Vec<String> = registry.kinds.keys().map(|(v, k)| format!("{v} {k}")).collect();
+        err(
+            Some(&kind),
+            "kind",
+            format!(
+                "no kind {kind:?} is registered for apiVersion {api_version:?} (known: {})",
+                known.join(", ")
+            ),
+        )
+    })?;
     let mut unknown_fields = Vec::new();
     (entry.check)(value.clone(), &mut unknown_fields)
         .map_err(|(path, message)| err(Some(&kind), &path, message))?;
     let object: DynamicObject =
         serde_json::from_value(value).map_err(|e| err(Some(&kind), ".", e.to_string()))?;
-    Ok(ManifestObject {
-        document,
-        resource: entry.resource.clone(),
-        object,
-        unknown_fields,
-    })
+    Ok(ManifestObject { document, resource: entry.resource.clone(), object, unknown_fields })
 }

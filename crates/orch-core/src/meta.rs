@@ -81,10 +81,7 @@ pub struct ObjectMeta {
 impl ObjectMeta {
     /// Metadata with a name.
     pub fn named(name: impl Into<String>) -> Self {
-        ObjectMeta {
-            name: name.into(),
-            ..Default::default()
-        }
+        ObjectMeta { name: name.into(), ..Default::default() }
     }
 
     /// Sets the namespace.
@@ -103,9 +100,7 @@ impl ObjectMeta {
 
     /// The owner reference marked `controller: true`, if any.
     pub fn controller_owner(&self) -> Option<&OwnerReference> {
-        self.owner_references
-            .iter()
-            .find(|o| o.controller == Some(true))
+        self.owner_references.iter().find(|o| o.controller == Some(true))
     }
 
     /// True once deletion has been requested.

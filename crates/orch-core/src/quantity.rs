@@ -166,19 +166,14 @@ impl Quantity {
     }
 
     fn error(&self, reason: &str) -> Error {
-        Error::Quantity {
-            quantity: self.0.clone(),
-            reason: reason.to_owned(),
-        }
+        Error::Quantity { quantity: self.0.clone(), reason: reason.to_owned() }
     }
 }
 
 /// Parses the quantity grammar of Kubernetes' `resource.ParseQuantity`.
 fn parse(text: &str) -> Result<Parsed> {
-    let err = |reason: &str| Error::Quantity {
-        quantity: text.to_owned(),
-        reason: reason.to_owned(),
-    };
+    let err =
+        |reason: &str| Error::Quantity { quantity: text.to_owned(), reason: reason.to_owned() };
     let s = text.trim();
     if s.is_empty() {
         return Err(err("empty quantity"));
@@ -265,11 +260,7 @@ fn parse(text: &str) -> Result<Parsed> {
             )))
         }
     }
-    Ok(Parsed {
-        mantissa: if negative { -mantissa } else { mantissa },
-        exp10,
-        exp2,
-    })
+    Ok(Parsed { mantissa: if negative { -mantissa } else { mantissa }, exp10, exp2 })
 }
 
 #[cfg(test)]
@@ -341,10 +332,7 @@ mod tests {
         ] {
             let q = Quantity::from(bad);
             let outcome = q.as_bytes().and_then(|_| q.as_millis());
-            assert!(
-                matches!(outcome, Err(Error::Quantity { .. })),
-                "{bad:?} gave {outcome:?}"
-            );
+            assert!(matches!(outcome, Err(Error::Quantity { .. })), "{bad:?} gave {outcome:?}");
         }
     }
 
@@ -364,9 +352,6 @@ mod tests {
         assert_eq!(Quantity::from_millis(2000).0, "2");
         assert_eq!(Quantity::from_bytes(128 << 20).0, "128Mi");
         assert_eq!(Quantity::from_bytes(1000).0, "1000");
-        assert_eq!(
-            Quantity::from_bytes(128 << 20).as_bytes().unwrap(),
-            128 << 20
-        );
+        assert_eq!(Quantity::from_bytes(128 << 20).as_bytes().unwrap(), 128 << 20);
     }
 }

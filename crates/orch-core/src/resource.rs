@@ -119,11 +119,7 @@ impl ApiResource {
     /// The store key of one object.
     pub fn key(&self, namespace: &str, name: &str) -> String {
         if self.namespaced {
-            format!(
-                "/registry/{}/{}/{namespace}/{name}",
-                self.group_segment(),
-                self.plural
-            )
+            format!("/registry/{}/{}/{namespace}/{name}", self.group_segment(), self.plural)
         } else {
             format!("/registry/{}/{}/{name}", self.group_segment(), self.plural)
         }

@@ -92,10 +92,7 @@ impl LabelSelector {
     /// Errors: [`Error::Selector`] for an unknown operator, values where none
     /// belong, no values for `In`/`NotIn`, or an invalid key or value.
     pub fn from_object(selector: &meta::LabelSelector) -> Result<Self> {
-        let err = |reason: String| Error::Selector {
-            selector: format!("{selector:?}"),
-            reason,
-        };
+        let err = |reason: String| Error::Selector { selector: format!("{selector:?}"), reason };
         let mut requirements = Vec::new();
         for (k, v) in &selector.match_labels {
             check_key(k).map_err(&err)?;
@@ -156,10 +153,7 @@ impl FromStr for LabelSelector {
     ///
     /// Errors: [`Error::Selector`] naming the offending part.
     fn from_str(text: &str) -> Result<Self> {
-        let err = |reason: String| Error::Selector {
-            selector: text.to_owned(),
-            reason,
-        };
+        let err = |reason: String| Error::Selector { selector: text.to_owned(), reason };
         let mut requirements = Vec::new();
         for part in split_top_level(text).map_err(&err)? {
             let part = part.trim();
@@ -238,20 +232,15 @@ fn parse_requirement(part: &str) -> std::result::Result<Requirement, String> {
         let (key, op) = head
             .rsplit_once(char::is_whitespace)
             .ok_or_else(|| format!("{part:?}: expected `key in (…)` or `key notin (…)`"))?;
-        let values: BTreeSet<String> = body
-            .split(',')
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-            .collect();
+        let values: BTreeSet<String> =
+            body.split(',').map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect();
         if values.is_empty() {
             return Err(format!("{part:?}: empty set"));
         }
         return match op {
             "in" => Ok(Requirement::In(key.trim().into(), values)),
             "notin" => Ok(Requirement::NotIn(key.trim().into(), values)),
-            other => Err(format!(
-                "{part:?}: unknown set operator {other:?} (in, notin)"
-            )),
+            other => Err(format!("{part:?}: unknown set operator {other:?} (in, notin)")),
         };
     }
     if part.contains(char::is_whitespace) {
@@ -399,10 +388,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]

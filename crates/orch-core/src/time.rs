@@ -71,10 +71,7 @@ mod tests {
     #[test]
     fn times_round_trip_at_their_precision() {
         let t: Time = serde_json::from_str(r#""2024-05-01T10:20:30Z""#).unwrap();
-        assert_eq!(
-            serde_json::to_string(&t).unwrap(),
-            r#""2024-05-01T10:20:30Z""#
-        );
+        assert_eq!(serde_json::to_string(&t).unwrap(), r#""2024-05-01T10:20:30Z""#);
         let now = Time::now();
         let back: Time = serde_json::from_str(&serde_json::to_string(&now).unwrap()).unwrap();
         assert_eq!(back, now);

@@ -48,11 +48,7 @@ impl FieldErrors {
         } else {
             format!("{reason} (and {}: {})", rest.len(), rest.join("; "))
         };
-        Err(Error::Invalid {
-            object: object.to_owned(),
-            field,
-            reason,
-        })
+        Err(Error::Invalid { object: object.to_owned(), field, reason })
     }
 }
 
@@ -65,10 +61,7 @@ fn length_within(s: &str, max: usize) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if s.len() > max {
-        return Err(format!(
-            "must be no more than {max} characters (is {})",
-            s.len()
-        ));
+        return Err(format!("must be no more than {max} characters (is {})", s.len()));
     }
     Ok(())
 }
@@ -117,16 +110,11 @@ fn qualified_name_part(s: &str) -> Result<(), String> {
         return Err("name part must not be empty".into());
     }
     if s.len() > 63 {
-        return Err(format!(
-            "name part must be no more than 63 characters (is {})",
-            s.len()
-        ));
+        return Err(format!("name part must be no more than 63 characters (is {})", s.len()));
     }
     let b = s.as_bytes();
     let alnum = |c: u8| c.is_ascii_alphanumeric();
-    if !b
-        .iter()
-        .all(|&c| alnum(c) || matches!(c, b'-' | b'_' | b'.'))
+    if !b.iter().all(|&c| alnum(c) || matches!(c, b'-' | b'_' | b'.'))
         || !alnum(b[0])
         || !alnum(b[b.len() - 1])
     {
@@ -197,17 +185,9 @@ pub fn object_meta(meta: &ObjectMeta, namespaced: bool, errors: &mut FieldErrors
             );
         }
     }
-    if meta
-        .owner_references
-        .iter()
-        .filter(|o| o.controller == Some(true))
-        .count()
-        > 1
-    {
-        errors.push(
-            "metadata.ownerReferences",
-            "only one reference can have controller set to true",
-        );
+    if meta.owner_references.iter().filter(|o| o.controller == Some(true)).count() > 1 {
+        errors
+            .push("metadata.ownerReferences", "only one reference can have controller set to true");
     }
     for (i, f) in meta.finalizers.iter().enumerate() {
         if let Err(e) = label_key(f) {
@@ -232,10 +212,9 @@ fn quantities(map: &BTreeMap<String, Quantity>, path: &str, errors: &mut FieldEr
     for (name, q) in map {
         match q.as_millis() {
             Err(e) => errors.push(format!("{path}.{name}"), e.to_string()),
-            Ok(m) if m < 0 => errors.push(
-                format!("{path}.{name}"),
-                "must be greater than or equal to 0",
-            ),
+            Ok(m) if m < 0 => {
+                errors.push(format!("{path}.{name}"), "must be greater than or equal to 0")
+            }
             Ok(_) => {}
         }
     }
@@ -246,10 +225,7 @@ fn probe(p: &Probe, path: &str, errors: &mut FieldErrors) {
         + usize::from(p.http_get.is_some())
         + usize::from(p.tcp_socket.is_some());
     if handlers != 1 {
-        errors.push(
-            path.to_owned(),
-            "must specify exactly one of exec, httpGet, tcpSocket",
-        );
+        errors.push(path.to_owned(), "must specify exactly one of exec, httpGet, tcpSocket");
     }
     for (name, v, min) in [
         ("initialDelaySeconds", p.initial_delay_seconds, 0),
@@ -273,16 +249,10 @@ fn container(c: &Container, path: &str, errors: &mut FieldErrors) {
     }
     for (i, p) in c.ports.iter().enumerate() {
         if !(1..=65535).contains(&p.container_port) {
-            errors.push(
-                format!("{path}.ports[{i}].containerPort"),
-                "must be between 1 and 65535",
-            );
+            errors.push(format!("{path}.ports[{i}].containerPort"), "must be between 1 and 65535");
         }
         if p.host_port.is_some_and(|h| !(0..=65535).contains(&h)) {
-            errors.push(
-                format!("{path}.ports[{i}].hostPort"),
-                "must be between 0 and 65535",
-            );
+            errors.push(format!("{path}.ports[{i}].hostPort"), "must be between 0 and 65535");
         }
     }
     for (i, e) in c.env.iter().enumerate() {
@@ -329,24 +299,17 @@ fn container(c: &Container, path: &str, errors: &mut FieldErrors) {
 /// Checks a Pod spec; `path` is its JSON path (`spec`, `spec.template.spec`).
 pub fn pod_spec(spec: &PodSpec, path: &str, errors: &mut FieldErrors) {
     if spec.containers.is_empty() {
-        errors.push(
-            format!("{path}.containers"),
-            "at least one container is required",
-        );
+        errors.push(format!("{path}.containers"), "at least one container is required");
     }
     let mut names = HashSet::new();
-    for (list, containers) in [
-        ("initContainers", &spec.init_containers),
-        ("containers", &spec.containers),
-    ] {
+    for (list, containers) in
+        [("initContainers", &spec.init_containers), ("containers", &spec.containers)]
+    {
         for (i, c) in containers.iter().enumerate() {
             let p = format!("{path}.{list}[{i}]");
             container(c, &p, errors);
             if !names.insert(c.name.as_str()) {
-                errors.push(
-                    format!("{p}.name"),
-                    format!("duplicate container name {:?}", c.name),
-                );
+                errors.push(format!("{p}.name"), format!("duplicate container name {:?}", c.name));
             }
         }
     }
@@ -365,10 +328,7 @@ pub fn pod_spec(spec: &PodSpec, path: &str, errors: &mut FieldErrors) {
     for (i, t) in spec.tolerations.iter().enumerate() {
         let op = t.operator.as_deref().unwrap_or("Equal");
         if op != "Equal" && op != "Exists" {
-            errors.push(
-                format!("{path}.tolerations[{i}].operator"),
-                "must be Equal or Exists",
-            );
+            errors.push(format!("{path}.tolerations[{i}].operator"), "must be Equal or Exists");
         }
         if op == "Exists" && t.value.as_deref().is_some_and(|v| !v.is_empty()) {
             errors.push(
@@ -377,10 +337,7 @@ pub fn pod_spec(spec: &PodSpec, path: &str, errors: &mut FieldErrors) {
             );
         }
         if let Some(effect) = &t.effect {
-            if !matches!(
-                effect.as_str(),
-                "" | "NoSchedule" | "PreferNoSchedule" | "NoExecute"
-            ) {
+            if !matches!(effect.as_str(), "" | "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
                 errors.push(
                     format!("{path}.tolerations[{i}].effect"),
                     "must be NoSchedule, PreferNoSchedule or NoExecute",
@@ -395,10 +352,7 @@ pub fn pod_spec(spec: &PodSpec, path: &str, errors: &mut FieldErrors) {
                 "must be greater than 0",
             );
         }
-        if !matches!(
-            c.when_unsatisfiable.as_str(),
-            "DoNotSchedule" | "ScheduleAnyway"
-        ) {
+        if !matches!(c.when_unsatisfiable.as_str(), "DoNotSchedule" | "ScheduleAnyway") {
             errors.push(
                 format!("{path}.topologySpreadConstraints[{i}].whenUnsatisfiable"),
                 "must be DoNotSchedule or ScheduleAnyway",
@@ -423,10 +377,8 @@ fn workload(
         Ok(s) if s.is_empty() => {
             errors.push("spec.selector", "empty selector is invalid for a workload")
         }
-        Ok(s) if !s.matches(template_labels) => errors.push(
-            "spec.template.metadata.labels",
-            "`selector` does not match template `labels`",
-        ),
+        Ok(s) if !s.matches(template_labels) => errors
+            .push("spec.template.metadata.labels", "`selector` does not match template `labels`"),
         Ok(_) => {}
     }
     pod_spec(template_spec, "spec.template.spec", errors);
@@ -440,36 +392,17 @@ pub fn pod(obj: &Pod, errors: &mut FieldErrors) {
 /// The ReplicaSet rules beyond metadata; run by the Api on create and update.
 pub fn replica_set(obj: &ReplicaSet, errors: &mut FieldErrors) {
     let s = &obj.spec;
-    workload(
-        s.replicas,
-        &s.selector,
-        &s.template.metadata.labels,
-        &s.template.spec,
-        errors,
-    );
+    workload(s.replicas, &s.selector, &s.template.metadata.labels, &s.template.spec, errors);
 }
 
 /// The Deployment rules beyond metadata; run by the Api on create and update.
 pub fn deployment(obj: &Deployment, errors: &mut FieldErrors) {
     let s: &DeploymentSpec = &obj.spec;
-    workload(
-        s.replicas,
-        &s.selector,
-        &s.template.metadata.labels,
-        &s.template.spec,
-        errors,
-    );
-    if let Some(ru) = s
-        .strategy
-        .as_ref()
-        .and_then(|st| st.rolling_update.as_ref())
-    {
+    workload(s.replicas, &s.selector, &s.template.metadata.labels, &s.template.spec, errors);
+    if let Some(ru) = s.strategy.as_ref().and_then(|st| st.rolling_update.as_ref()) {
         let desired = s.replicas();
         let surge = ru.max_surge.as_ref().map(|v| v.scaled_value(desired, true));
-        let unavailable = ru
-            .max_unavailable
-            .as_ref()
-            .map(|v| v.scaled_value(desired, false));
+        let unavailable = ru.max_unavailable.as_ref().map(|v| v.scaled_value(desired, false));
         if let Some(Err(e)) = &surge {
             errors.push("spec.strategy.rollingUpdate.maxSurge", e.to_string());
         }
@@ -483,13 +416,8 @@ pub fn deployment(obj: &Deployment, errors: &mut FieldErrors) {
             );
         }
     }
-    if s.progress_deadline_seconds
-        .is_some_and(|p| p <= s.min_ready_seconds.unwrap_or(0))
-    {
-        errors.push(
-            "spec.progressDeadlineSeconds",
-            "must be greater than minReadySeconds",
-        );
+    if s.progress_deadline_seconds.is_some_and(|p| p <= s.min_ready_seconds.unwrap_or(0)) {
+        errors.push("spec.progressDeadlineSeconds", "must be greater than minReadySeconds");
     }
 }
 
@@ -499,10 +427,7 @@ pub fn node(obj: &Node, errors: &mut FieldErrors) {
         if let Err(e) = label_key(&t.key) {
             errors.push(format!("spec.taints[{i}].key"), e);
         }
-        if !matches!(
-            t.effect.as_str(),
-            "NoSchedule" | "PreferNoSchedule" | "NoExecute"
-        ) {
+        if !matches!(t.effect.as_str(), "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
             errors.push(
                 format!("spec.taints[{i}].effect"),
                 "must be NoSchedule, PreferNoSchedule or NoExecute",
@@ -552,11 +477,7 @@ mod tests {
         errors.push("spec.replicas", "must be greater than or equal to 0");
         errors.push("metadata.name", "must not be empty");
         match errors.into_result("deployments/default/web") {
-            Err(Error::Invalid {
-                object,
-                field,
-                reason,
-            }) => {
+            Err(Error::Invalid { object, field, reason }) => {
                 assert_eq!(object, "deployments/default/web");
                 assert_eq!(field, "spec.replicas");
                 assert!(reason.contains("metadata.name"));

@@ -77,16 +77,11 @@ async fn create_sets_server_fields_and_get_reads_them_back() {
     assert!(!m.uid.is_empty());
     assert!(m.creation_timestamp.is_some());
     assert_eq!(m.resource_version, store.revision().to_string());
-    assert_eq!(
-        (created.api_version.as_str(), created.kind.as_str()),
-        ("v1", "Pod")
-    );
+    assert_eq!((created.api_version.as_str(), created.kind.as_str()), ("v1", "Pod"));
     assert_eq!(api.get("web-0").await.unwrap(), created);
     // Stored under the documented key, without the resourceVersion.
     let raw = store
-        .range(RangeRequest::new(KeyRange::key(
-            "/registry/core/pods/default/web-0",
-        )))
+        .range(RangeRequest::new(KeyRange::key("/registry/core/pods/default/web-0")))
         .await
         .unwrap();
     let text = std::str::from_utf8(&raw.kvs[0].value).unwrap();
@@ -131,35 +126,22 @@ async fn replace_is_optimistic_and_bumps_generation_only_for_spec_changes() {
     let v1 = api.create(&pod("web-0")).await.unwrap();
 
     let mut labels_only = v1.clone();
-    labels_only
-        .metadata
-        .labels
-        .insert("tier".into(), "a".into());
+    labels_only.metadata.labels.insert("tier".into(), "a".into());
     let v2 = api.replace(&labels_only).await.unwrap();
-    assert_eq!(
-        v2.metadata.generation, 1,
-        "metadata changes keep the generation"
-    );
+    assert_eq!(v2.metadata.generation, 1, "metadata changes keep the generation");
     assert_eq!(v2.metadata.uid, v1.metadata.uid);
 
     let mut spec_change = v2.clone();
     spec_change.spec.containers[0].image = "myapp:1.5.0".into();
     let v3 = api.replace(&spec_change).await.unwrap();
-    assert_eq!(
-        v3.metadata.generation, 2,
-        "spec changes bump the generation"
-    );
+    assert_eq!(v3.metadata.generation, 2, "spec changes bump the generation");
 
     // A stale resourceVersion is a Conflict and changes nothing.
     let before = snapshot(&store).await;
     let mut stale = v1.clone();
     stale.spec.containers[0].image = "evil:0".into();
     match api.replace(&stale).await {
-        Err(Error::Conflict {
-            object,
-            expected,
-            actual,
-        }) => {
+        Err(Error::Conflict { object, expected, actual }) => {
             assert_eq!(object, "pods/default/web-0");
             assert_eq!(expected, v1.metadata.resource_version);
             assert_eq!(actual, v3.metadata.resource_version);
@@ -178,10 +160,7 @@ async fn replace_is_optimistic_and_bumps_generation_only_for_spec_changes() {
     let current = api.get("web-0").await.unwrap();
     let revision = store.revision();
     let same = api.replace(&current).await.unwrap();
-    assert_eq!(
-        same.metadata.resource_version,
-        current.metadata.resource_version
-    );
+    assert_eq!(same.metadata.resource_version, current.metadata.resource_version);
     assert_eq!(store.revision(), revision);
 
     // Server-set metadata cannot be overwritten.
@@ -190,10 +169,7 @@ async fn replace_is_optimistic_and_bumps_generation_only_for_spec_changes() {
     forged.metadata.creation_timestamp = None;
     let kept = api.replace(&forged).await.unwrap();
     assert_eq!(kept.metadata.generation, 3);
-    assert_eq!(
-        kept.metadata.creation_timestamp,
-        v1.metadata.creation_timestamp
-    );
+    assert_eq!(kept.metadata.creation_timestamp, v1.metadata.creation_timestamp);
     let mut wrong_uid = api.get("web-0").await.unwrap();
     wrong_uid.metadata.uid = "someone-else".into();
     assert!(api.replace(&wrong_uid).await.unwrap_err().is_conflict());
@@ -212,18 +188,9 @@ async fn status_is_a_subresource() {
     });
     with_status.spec.containers[0].image = "ignored:9".into();
     let updated = api.replace_status(&with_status).await.unwrap();
-    assert_eq!(
-        updated.status.as_ref().unwrap().phase,
-        Some(PodPhase::Running)
-    );
-    assert_eq!(
-        updated.spec.containers[0].image, "myapp:1.4.0",
-        "status writes leave the spec"
-    );
-    assert_eq!(
-        updated.metadata.generation, 1,
-        "status writes keep the generation"
-    );
+    assert_eq!(updated.status.as_ref().unwrap().phase, Some(PodPhase::Running));
+    assert_eq!(updated.spec.containers[0].image, "myapp:1.4.0", "status writes leave the spec");
+    assert_eq!(updated.metadata.generation, 1, "status writes keep the generation");
 
     let mut spec_write = updated.clone();
     spec_write.status = None;
@@ -231,17 +198,11 @@ async fn status_is_a_subresource() {
     let after = api.replace(&spec_write).await.unwrap();
     assert_eq!(after.status, updated.status, "main writes keep the status");
 
-    let patched = api
-        .patch_status("web-0", &json!({"status": {"phase": "Succeeded"}}))
-        .await
-        .unwrap();
+    let patched =
+        api.patch_status("web-0", &json!({"status": {"phase": "Succeeded"}})).await.unwrap();
     let status = patched.status.unwrap();
     assert_eq!(status.phase, Some(PodPhase::Succeeded));
-    assert_eq!(
-        status.pod_ip.as_deref(),
-        Some("127.0.1.5"),
-        "merge patch keeps other fields"
-    );
+    assert_eq!(status.pod_ip.as_deref(), Some("127.0.1.5"), "merge patch keeps other fields");
 }
 
 #[tokio::test]
@@ -258,10 +219,7 @@ async fn merge_patch_follows_rfc_7386() {
     assert!(!patched.metadata.labels.contains_key("app"), "null removes");
     assert_eq!(patched.metadata.labels["tier"], "a");
     assert_eq!(patched.spec.node_name.as_deref(), Some("node-1"));
-    assert_eq!(
-        patched.spec.containers, created.spec.containers,
-        "untouched fields stay"
-    );
+    assert_eq!(patched.spec.containers, created.spec.containers, "untouched fields stay");
     assert_eq!(patched.metadata.generation, 2);
 
     // A resourceVersion in the patch is a precondition.
@@ -272,26 +230,16 @@ async fn merge_patch_follows_rfc_7386() {
 
     // A patch that breaks the schema names the field; nothing changes.
     let before = snapshot(&store).await;
-    match api
-        .patch("web-0", &json!({"spec": {"containers": "not a list"}}))
-        .await
-    {
+    match api.patch("web-0", &json!({"spec": {"containers": "not a list"}})).await {
         Err(Error::Invalid { field, .. }) => assert_eq!(field, "spec.containers"),
         other => panic!("{other:?}"),
     }
-    match api
-        .patch("web-0", &json!({"metadata": {"name": "renamed"}}))
-        .await
-    {
+    match api.patch("web-0", &json!({"metadata": {"name": "renamed"}})).await {
         Err(Error::Invalid { field, .. }) => assert_eq!(field, "metadata.name"),
         other => panic!("{other:?}"),
     }
     assert_eq!(snapshot(&store).await, before);
-    assert!(api
-        .patch("nope", &json!({}))
-        .await
-        .unwrap_err()
-        .is_not_found());
+    assert!(api.patch("nope", &json!({})).await.unwrap_err().is_not_found());
 }
 
 #[tokio::test]
@@ -309,11 +257,7 @@ async fn delete_honours_finalizers() {
     assert_eq!(pending.metadata.deletion_grace_period_seconds, Some(0));
     assert!(api.get("web-0").await.unwrap().metadata.is_deleting());
     // Deleting again changes nothing.
-    assert!(!api
-        .delete("web-0", &DeleteParams::default())
-        .await
-        .unwrap()
-        .is_deleted());
+    assert!(!api.delete("web-0", &DeleteParams::default()).await.unwrap().is_deleted());
 
     // Removing the last finalizer removes the object.
     let mut done = api.get("web-0").await.unwrap();
@@ -333,11 +277,7 @@ async fn delete_honours_finalizers() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(api
-        .delete("web-1", &DeleteParams::default())
-        .await
-        .unwrap_err()
-        .is_not_found());
+    assert!(api.delete("web-1", &DeleteParams::default()).await.unwrap_err().is_not_found());
 }
 
 #[tokio::test]
@@ -345,42 +285,22 @@ async fn delete_preconditions_and_propagation_policies() {
     let (_, api) = setup();
     let created = api.create(&pod("web-0")).await.unwrap();
     let wrong_uid = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: Some("other".into()),
-            resource_version: None,
-        }),
+        preconditions: Some(Preconditions { uid: Some("other".into()), resource_version: None }),
         ..Default::default()
     };
-    assert!(api
-        .delete("web-0", &wrong_uid)
-        .await
-        .unwrap_err()
-        .is_conflict());
+    assert!(api.delete("web-0", &wrong_uid).await.unwrap_err().is_conflict());
     let stale_rv = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: None,
-            resource_version: Some("1".into()),
-        }),
+        preconditions: Some(Preconditions { uid: None, resource_version: Some("1".into()) }),
         ..Default::default()
     };
-    assert!(api
-        .delete("web-0", &stale_rv)
-        .await
-        .unwrap_err()
-        .is_conflict());
+    assert!(api.delete("web-0", &stale_rv).await.unwrap_err().is_conflict());
     assert!(api.get_opt("web-0").await.unwrap().is_some());
 
     let orphaned = api.delete("web-0", &DeleteParams::orphan()).await.unwrap();
     assert_eq!(orphaned.into_object().metadata.finalizers, ["orphan"]);
     api.create(&pod("web-1")).await.unwrap();
-    let foreground = api
-        .delete("web-1", &DeleteParams::foreground())
-        .await
-        .unwrap();
-    assert_eq!(
-        foreground.into_object().metadata.finalizers,
-        ["foregroundDeletion"]
-    );
+    let foreground = api.delete("web-1", &DeleteParams::foreground()).await.unwrap();
+    assert_eq!(foreground.into_object().metadata.finalizers, ["foregroundDeletion"]);
     let exact = DeleteParams {
         preconditions: Some(Preconditions {
             uid: Some(created.metadata.uid.clone()),
@@ -388,10 +308,7 @@ async fn delete_preconditions_and_propagation_policies() {
         }),
         ..Default::default()
     };
-    assert!(
-        !api.delete("web-0", &exact).await.unwrap().is_deleted(),
-        "still finalizing"
-    );
+    assert!(!api.delete("web-0", &exact).await.unwrap().is_deleted(), "still finalizing");
 }
 
 #[tokio::test]
@@ -401,9 +318,7 @@ async fn list_filters_by_label_and_field_selectors_and_pages() {
     let other_ns: Api<Pod> = Api::namespaced(store.clone(), "other");
     for i in 0..10 {
         let mut p = pod(&format!("web-{i}"));
-        p.metadata
-            .labels
-            .insert("tier".into(), if i % 2 == 0 { "a" } else { "b" }.into());
+        p.metadata.labels.insert("tier".into(), if i % 2 == 0 { "a" } else { "b" }.into());
         if i == 3 {
             p.metadata.labels.insert("canary".into(), "true".into());
         }
@@ -417,26 +332,12 @@ async fn list_filters_by_label_and_field_selectors_and_pages() {
     assert!(all.items.iter().all(|p| p.metadata.namespace == "default"));
     assert_eq!(all.resource_version, store.revision().to_string());
     let everywhere: Api<Pod> = Api::all(store.clone());
-    assert_eq!(
-        everywhere
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .len(),
-        11
-    );
+    assert_eq!(everywhere.list(&ListParams::default()).await.unwrap().items.len(), 11);
 
     let names = |l: &orch_core::ObjectList<Pod>| {
-        l.items
-            .iter()
-            .map(|p| p.metadata.name.clone())
-            .collect::<Vec<_>>()
+        l.items.iter().map(|p| p.metadata.name.clone()).collect::<Vec<_>>()
     };
-    let b = api
-        .list(&ListParams::default().labels("app=web,tier in (b),!canary"))
-        .await
-        .unwrap();
+    let b = api.list(&ListParams::default().labels("app=web,tier in (b),!canary")).await.unwrap();
     assert_eq!(names(&b), ["web-1", "web-5", "web-7", "web-9"]);
     let on_node = api
         .list(&ListParams::default().fields("spec.nodeName=node-1,metadata.name!=web-4"))
@@ -451,20 +352,14 @@ async fn list_filters_by_label_and_field_selectors_and_pages() {
     let mut seen = names(&first);
     let mut token = first.continue_token.clone();
     while let Some(t) = token {
-        let page = api
-            .list(&ListParams::default().limit(4).continue_from(t))
-            .await
-            .unwrap();
+        let page = api.list(&ListParams::default().limit(4).continue_from(t)).await.unwrap();
         assert_eq!(page.resource_version, first.resource_version);
         seen.extend(names(&page));
         token = page.continue_token;
     }
     assert_eq!(seen, names(&all), "web-99 came after the list's revision");
 
-    let filtered_page = api
-        .list(&ListParams::default().labels("tier=a").limit(2))
-        .await
-        .unwrap();
+    let filtered_page = api.list(&ListParams::default().labels("tier=a").limit(2)).await.unwrap();
     assert_eq!(names(&filtered_page), ["web-0", "web-2"]);
     let rest = api
         .list(
@@ -478,18 +373,11 @@ async fn list_filters_by_label_and_field_selectors_and_pages() {
     assert_eq!(names(&rest), ["web-4", "web-6", "web-8"]);
     assert!(rest.continue_token.is_none());
 
-    let unsupported = api
-        .list(&ListParams::default().fields("spec.hostname=x"))
-        .await;
-    assert!(
-        matches!(unsupported, Err(Error::Selector { .. })),
-        "{unsupported:?}"
-    );
+    let unsupported = api.list(&ListParams::default().fields("spec.hostname=x")).await;
+    assert!(matches!(unsupported, Err(Error::Selector { .. })), "{unsupported:?}");
     let bad = api.list(&ListParams::default().labels("tier in (a")).await;
     assert!(matches!(bad, Err(Error::Selector { .. })), "{bad:?}");
-    let forged = api
-        .list(&ListParams::default().continue_from("garbage!"))
-        .await;
+    let forged = api.list(&ListParams::default().continue_from("garbage!")).await;
     assert!(matches!(forged, Err(Error::Invalid { .. })), "{forged:?}");
 }
 
@@ -498,10 +386,7 @@ async fn watch_delivers_added_modified_deleted_from_a_list() {
     let (_, api) = setup();
     api.create(&pod("before")).await.unwrap();
     let list = api.list(&ListParams::default()).await.unwrap();
-    let mut w = api
-        .watch(&WatchParams::default(), &list.resource_version)
-        .await
-        .unwrap();
+    let mut w = api.watch(&WatchParams::default(), &list.resource_version).await.unwrap();
 
     let created = api.create(&pod("web-0")).await.unwrap();
     let mut changed = created.clone();
@@ -529,23 +414,13 @@ async fn watch_delivers_added_modified_deleted_from_a_list() {
 #[tokio::test]
 async fn watch_with_selectors_turns_matching_changes_into_added_and_deleted() {
     let (_, api) = setup();
-    let mut w = api
-        .watch(&WatchParams::default().fields("spec.nodeName=node-1"), "")
-        .await
-        .unwrap();
+    let mut w =
+        api.watch(&WatchParams::default().fields("spec.nodeName=node-1"), "").await.unwrap();
     let p = api.create(&pod("web-0")).await.unwrap();
-    let bound = api
-        .patch("web-0", &json!({"spec": {"nodeName": "node-1"}}))
-        .await
-        .unwrap();
-    let relabelled = api
-        .patch("web-0", &json!({"metadata": {"labels": {"x": "y"}}}))
-        .await
-        .unwrap();
-    let moved = api
-        .patch("web-0", &json!({"spec": {"nodeName": "node-2"}}))
-        .await
-        .unwrap();
+    let bound = api.patch("web-0", &json!({"spec": {"nodeName": "node-1"}})).await.unwrap();
+    let relabelled =
+        api.patch("web-0", &json!({"metadata": {"labels": {"x": "y"}}})).await.unwrap();
+    let moved = api.patch("web-0", &json!({"spec": {"nodeName": "node-2"}})).await.unwrap();
     assert_ne!(p.metadata.resource_version, bound.metadata.resource_version);
     match next_event(&mut w).await {
         WatchEvent::Added(p) => assert_eq!(p, bound, "starts matching: Added"),
@@ -571,27 +446,18 @@ async fn watch_from_a_compacted_version_is_gone_and_bookmarks_carry_progress() {
     api.create(&pod("web-1")).await.unwrap();
     api.create(&pod("web-2")).await.unwrap();
     store.compact(store.revision()).await.unwrap();
-    let mut w = api
-        .watch(&WatchParams::default(), &first.metadata.resource_version)
-        .await
-        .unwrap();
+    let mut w = api.watch(&WatchParams::default(), &first.metadata.resource_version).await.unwrap();
     let gone = tokio::time::timeout(DEADLINE, w.next()).await.unwrap();
     assert!(matches!(gone, Some(Err(Error::Gone { .. }))), "{gone:?}");
 
-    let mut w = api
-        .watch(&WatchParams::default().bookmarks(), "")
-        .await
-        .unwrap();
+    let mut w = api.watch(&WatchParams::default().bookmarks(), "").await.unwrap();
     match next_event(&mut w).await {
         WatchEvent::Bookmark { resource_version } => {
             assert_eq!(resource_version, store.revision().to_string())
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(
-        api.watch(&WatchParams::default(), "abc").await,
-        Err(Error::Invalid { .. })
-    ));
+    assert!(matches!(api.watch(&WatchParams::default(), "abc").await, Err(Error::Invalid { .. })));
 }
 
 #[tokio::test]
@@ -690,16 +556,10 @@ async fn invalid_objects_are_refused_with_the_field_named_and_nothing_stored() {
     }
 
     let mut huge = pod("huge");
-    huge.metadata
-        .annotations
-        .insert("blob".into(), "x".repeat(200 * 1024));
+    huge.metadata.annotations.insert("blob".into(), "x".repeat(200 * 1024));
     huge.spec.containers[0].args = vec!["y".repeat(1024 * 1024); 2];
     match api.create(&huge).await {
-        Err(Error::TooLarge {
-            object,
-            size_bytes,
-            limit_bytes,
-        }) => {
+        Err(Error::TooLarge { object, size_bytes, limit_bytes }) => {
             assert_eq!(object, "pods/default/huge");
             assert!(size_bytes > limit_bytes);
             assert_eq!(limit_bytes, 1536 * 1024);
@@ -707,10 +567,7 @@ async fn invalid_objects_are_refused_with_the_field_named_and_nothing_stored() {
         other => panic!("{other:?}"),
     }
     let mut big_annotations = pod("annotated");
-    big_annotations
-        .metadata
-        .annotations
-        .insert("blob".into(), "x".repeat(300 * 1024));
+    big_annotations.metadata.annotations.insert("blob".into(), "x".repeat(300 * 1024));
     assert!(
         matches!(api.create(&big_annotations).await, Err(Error::Invalid { ref field, .. }) if field == "metadata.annotations")
     );
@@ -728,27 +585,17 @@ async fn invalid_objects_are_refused_with_the_field_named_and_nothing_stored() {
 async fn cluster_scoped_kinds_have_no_namespace() {
     let store = Arc::new(MemStore::new());
     let nodes: Api<Node> = Api::all(store.clone());
-    let node = Node {
-        metadata: ObjectMeta::named("node-1"),
-        ..Default::default()
-    };
+    let node = Node { metadata: ObjectMeta::named("node-1"), ..Default::default() };
     let created = nodes.create(&node).await.unwrap();
     assert_eq!(created.metadata.namespace, "");
-    let raw = store
-        .range(RangeRequest::new(KeyRange::key(
-            "/registry/core/nodes/node-1",
-        )))
-        .await
-        .unwrap();
+    let raw =
+        store.range(RangeRequest::new(KeyRange::key("/registry/core/nodes/node-1"))).await.unwrap();
     assert_eq!(raw.count, 1);
     let mut namespaced = node.clone();
     namespaced.metadata.name = "node-2".into();
     namespaced.metadata.namespace = "default".into();
     // As kube-apiserver, a namespace on a cluster-scoped object is cleared.
-    assert_eq!(
-        nodes.create(&namespaced).await.unwrap().metadata.namespace,
-        ""
-    );
+    assert_eq!(nodes.create(&namespaced).await.unwrap().metadata.namespace, "");
     assert_eq!(nodes.get("node-2").await.unwrap().metadata.namespace, "");
 }
 
@@ -766,15 +613,10 @@ impl MutatingHook for AddTeamLabel {
         _req: &AdmissionRequest<'_>,
         object: &mut serde_json::Value,
     ) -> Result<(), String> {
-        let meta = object
-            .pointer_mut("/metadata")
-            .and_then(|m| m.as_object_mut())
-            .ok_or("no metadata")?;
+        let meta =
+            object.pointer_mut("/metadata").and_then(|m| m.as_object_mut()).ok_or("no metadata")?;
         let labels = meta.entry("labels").or_insert_with(|| json!({}));
-        labels
-            .as_object_mut()
-            .ok_or("labels")?
-            .insert("team".into(), json!("platform"));
+        labels.as_object_mut().ok_or("labels")?.insert("team".into(), json!("platform"));
         Ok(())
     }
 }
@@ -795,10 +637,8 @@ impl ValidatingHook for DenyLatestAndProtected {
     ) -> Result<(), String> {
         self.seen.fetch_add(1, Ordering::SeqCst);
         if req.operation == Operation::Delete {
-            let protected = req
-                .old_object
-                .and_then(|o| o.pointer("/metadata/labels/protected"))
-                .is_some();
+            let protected =
+                req.old_object.and_then(|o| o.pointer("/metadata/labels/protected")).is_some();
             return if protected {
                 Err("protected objects cannot be deleted".into())
             } else {
@@ -831,20 +671,12 @@ async fn admission_hooks_mutate_then_validate_on_create_update_and_delete() {
 
     let created = api.create(&pod("web-0")).await.unwrap();
     assert_eq!(created.metadata.labels["team"], "platform");
-    assert_eq!(
-        api.get("web-0").await.unwrap().metadata.labels["team"],
-        "platform"
-    );
+    assert_eq!(api.get("web-0").await.unwrap().metadata.labels["team"], "platform");
 
     let mut latest = pod("web-1");
     latest.spec.containers[0].image = "myapp:latest".into();
     match api.create(&latest).await {
-        Err(Error::AdmissionDenied {
-            hook,
-            operation,
-            object,
-            reason,
-        }) => {
+        Err(Error::AdmissionDenied { hook, operation, object, reason }) => {
             assert_eq!(
                 (hook.as_str(), operation.as_str(), object.as_str()),
                 ("deny-latest", "CREATE", "pods/default/web-1")
@@ -861,12 +693,7 @@ async fn admission_hooks_mutate_then_validate_on_create_update_and_delete() {
         matches!(api.replace(&update).await, Err(Error::AdmissionDenied { ref operation, .. }) if operation == "UPDATE")
     );
 
-    api.patch(
-        "web-0",
-        &json!({"metadata": {"labels": {"protected": "yes"}}}),
-    )
-    .await
-    .unwrap();
+    api.patch("web-0", &json!({"metadata": {"labels": {"protected": "yes"}}})).await.unwrap();
     assert!(
         matches!(api.delete("web-0", &DeleteParams::default()).await, Err(Error::AdmissionDenied { ref operation, .. }) if operation == "DELETE")
     );
@@ -931,10 +758,7 @@ async fn embedder_defined_kinds_work_like_built_in_ones() {
     let api: Api<GameServer> = Api::namespaced(store.clone(), "games");
     let gs = GameServer {
         metadata: ObjectMeta::named("arena-1"),
-        spec: GameServerSpec {
-            map: "dust".into(),
-            max_players: 16,
-        },
+        spec: GameServerSpec { map: "dust".into(), max_players: 16 },
         ..Default::default()
     };
     let created = api.create(&gs).await.unwrap();
@@ -950,21 +774,12 @@ async fn embedder_defined_kinds_work_like_built_in_ones() {
     let mut status = created.clone();
     status.status = Some(GameServerStatus { players: 3 });
     api.replace_status(&status).await.unwrap();
-    assert_eq!(
-        api.get("arena-1").await.unwrap().status,
-        Some(GameServerStatus { players: 3 })
-    );
+    assert_eq!(api.get("arena-1").await.unwrap().status, Some(GameServerStatus { players: 3 }));
 
-    let on_dust = api
-        .list(&ListParams::default().fields("spec.map=dust"))
-        .await
-        .unwrap();
+    let on_dust = api.list(&ListParams::default().fields("spec.map=dust")).await.unwrap();
     assert_eq!(on_dust.items.len(), 1);
 
-    let empty = GameServer {
-        metadata: ObjectMeta::named("arena-2"),
-        ..Default::default()
-    };
+    let empty = GameServer { metadata: ObjectMeta::named("arena-2"), ..Default::default() };
     assert!(
         matches!(api.create(&empty).await, Err(Error::Invalid { ref field, .. }) if field == "spec.maxPlayers")
     );
@@ -986,16 +801,9 @@ async fn embedder_defined_kinds_work_like_built_in_ones() {
 async fn configmaps_have_no_status_and_round_trip_binary_data() {
     let store = Arc::new(MemStore::new());
     let api: Api<ConfigMap> = Api::namespaced(store, "default");
-    let mut cm = ConfigMap {
-        metadata: ObjectMeta::named("cfg"),
-        ..Default::default()
-    };
+    let mut cm = ConfigMap { metadata: ObjectMeta::named("cfg"), ..Default::default() };
     cm.data.insert("a".into(), "1".into());
-    cm.binary_data
-        .insert("b".into(), orch_core::ByteString(vec![0, 159, 255]));
+    cm.binary_data.insert("b".into(), orch_core::ByteString(vec![0, 159, 255]));
     let created = api.create(&cm).await.unwrap();
-    assert_eq!(
-        api.get("cfg").await.unwrap().binary_data,
-        created.binary_data
-    );
+    assert_eq!(api.get("cfg").await.unwrap().binary_data, created.binary_data);
 }

@@ -37,10 +37,7 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 fn config_map(name: &str) -> ConfigMap {
-    ConfigMap {
-        metadata: ObjectMeta::named(name),
-        ..Default::default()
-    }
+    ConfigMap { metadata: ObjectMeta::named(name), ..Default::default() }
 }
 
 fn pod(name: &str) -> Pod {
@@ -60,9 +57,7 @@ fn pod(name: &str) -> Pod {
 
 #[tokio::test]
 async fn the_watcher_lists_watches_and_relists_after_compaction() {
-    let store = Arc::new(MemStore::with_config(
-        MemStoreConfig::default().watch_buffer_batches(1),
-    ));
+    let store = Arc::new(MemStore::with_config(MemStoreConfig::default().watch_buffer_batches(1)));
     let api: Api<ConfigMap> = Api::namespaced(store.clone(), "default");
     api.create(&config_map("a")).await.unwrap();
     let mut events = watcher(api.clone(), WatcherConfig::default());
@@ -102,10 +97,7 @@ async fn informers_are_shared_one_watch_per_kind() {
     let a = factory.informer::<ConfigMap>();
     let b = factory.informer::<ConfigMap>();
     a.cache().wait_ready().await;
-    eventually("the informer's watch to be in sync", || {
-        store.synced_watchers() == 1
-    })
-    .await;
+    eventually("the informer's watch to be in sync", || store.synced_watchers() == 1).await;
     let api: Api<ConfigMap> = Api::namespaced(store.clone(), "default");
     api.create(&config_map("x")).await.unwrap();
     eventually("both handles to see x", || {
@@ -113,16 +105,10 @@ async fn informers_are_shared_one_watch_per_kind() {
     })
     .await;
     let _pods = factory.informer::<Pod>();
-    eventually("a second kind gets its own watch", || {
-        store.synced_watchers() == 2
-    })
-    .await;
+    eventually("a second kind gets its own watch", || store.synced_watchers() == 2).await;
     assert_eq!(store.synced_watchers(), 2);
     factory.shutdown();
-    eventually("watches to end after shutdown", || {
-        store.synced_watchers() == 0
-    })
-    .await;
+    eventually("watches to end after shutdown", || store.synced_watchers() == 0).await;
 }
 
 /// Counts reconciles per key and checks that none runs twice at once.
@@ -176,19 +162,9 @@ impl Reconciler for Recorder {
 }
 
 fn replica_set(name: &str) -> ReplicaSet {
-    let mut rs = ReplicaSet {
-        metadata: ObjectMeta::named(name),
-        ..Default::default()
-    };
-    rs.spec
-        .selector
-        .match_labels
-        .insert("app".into(), name.into());
-    rs.spec
-        .template
-        .metadata
-        .labels
-        .insert("app".into(), name.into());
+    let mut rs = ReplicaSet { metadata: ObjectMeta::named(name), ..Default::default() };
+    rs.spec.selector.match_labels.insert("app".into(), name.into());
+    rs.spec.template.metadata.labels.insert("app".into(), name.into());
     rs.spec.template.spec = pod("t").spec;
     rs
 }
@@ -219,10 +195,7 @@ async fn the_runner_reconciles_owners_of_changed_children_and_never_one_key_twic
     })
     .await;
     // The injected failure was retried with backoff.
-    eventually("the failed key to be retried", || {
-        recorder.seen.lock().len() >= 3
-    })
-    .await;
+    eventually("the failed key to be retried", || recorder.seen.lock().len() >= 3).await;
 
     // Child events map to the owner through its owner reference.
     let before = recorder.count("web");
@@ -236,52 +209,32 @@ async fn the_runner_reconciles_owners_of_changed_children_and_never_one_key_twic
         block_owner_deletion: None,
     });
     pods.create(&child).await.unwrap();
-    eventually("the owner reconciled after its child changed", || {
-        recorder.count("web") > before
-    })
-    .await;
+    eventually("the owner reconciled after its child changed", || recorder.count("web") > before)
+        .await;
 
     // A burst of changes to one key never runs it concurrently.
     for i in 0..30 {
         rs_api
-            .patch(
-                "web",
-                &serde_json::json!({"metadata": {"labels": {"n": i.to_string()}}}),
-            )
+            .patch("web", &serde_json::json!({"metadata": {"labels": {"n": i.to_string()}}}))
             .await
             .unwrap();
     }
     let burst_start = recorder.count("web");
-    eventually("the burst to be reconciled", || {
-        recorder.count("web") > burst_start
-    })
-    .await;
+    eventually("the burst to be reconciled", || recorder.count("web") > burst_start).await;
     assert_eq!(recorder.overlaps.load(Ordering::SeqCst), 0);
 
     // Metrics in Prometheus text format.
     let text = metrics::encode_text(&registry);
-    assert!(
-        text.contains("orch_controller_reconcile_total{controller=\"replicaset\"}"),
-        "{text}"
-    );
+    assert!(text.contains("orch_controller_reconcile_total{controller=\"replicaset\"}"), "{text}");
     assert!(
         text.contains("orch_controller_reconcile_errors_total{controller=\"replicaset\"} 1"),
         "{text}"
     );
-    assert!(
-        text.contains("orch_controller_reconcile_duration_seconds_bucket"),
-        "{text}"
-    );
-    assert!(
-        text.contains("orch_controller_retries_total{controller=\"replicaset\"} 1"),
-        "{text}"
-    );
+    assert!(text.contains("orch_controller_reconcile_duration_seconds_bucket"), "{text}");
+    assert!(text.contains("orch_controller_retries_total{controller=\"replicaset\"} 1"), "{text}");
 
     stop.cancel();
-    tokio::time::timeout(DEADLINE, run)
-        .await
-        .expect("run returns after shutdown")
-        .unwrap();
+    tokio::time::timeout(DEADLINE, run).await.expect("run returns after shutdown").unwrap();
     factory.shutdown();
 }
 
@@ -318,22 +271,14 @@ async fn shutdown_lets_in_flight_reconciles_finish_and_starts_no_new_ones() {
     });
     let stop = CancellationToken::new();
     let run = tokio::spawn(
-        Controller::<ReplicaSet>::new(factory.clone())
-            .shutdown_on(stop.clone())
-            .run(r.clone()),
+        Controller::<ReplicaSet>::new(factory.clone()).shutdown_on(stop.clone()).run(r.clone()),
     );
-    eventually("a reconcile to start", || {
-        r.started.load(Ordering::SeqCst) == 1
-    })
-    .await;
+    eventually("a reconcile to start", || r.started.load(Ordering::SeqCst) == 1).await;
     stop.cancel();
     tokio::task::yield_now().await;
     assert!(!run.is_finished(), "run waits for the reconcile in flight");
     r.release.notify_one();
-    tokio::time::timeout(DEADLINE, run)
-        .await
-        .expect("run returns")
-        .unwrap();
+    tokio::time::timeout(DEADLINE, run).await.expect("run returns").unwrap();
     assert_eq!(r.finished.load(Ordering::SeqCst), 1);
     assert_eq!(
         r.started.load(Ordering::SeqCst),
@@ -357,12 +302,8 @@ async fn the_queue_never_hands_out_one_key_twice_at_once() {
                 let processed = Arc::new(Mutex::new(Vec::new()));
                 let mut tasks = Vec::new();
                 for _ in 0..workers {
-                    let (q, in_flight, violations, processed) = (
-                        q.clone(),
-                        in_flight.clone(),
-                        violations.clone(),
-                        processed.clone(),
-                    );
+                    let (q, in_flight, violations, processed) =
+                        (q.clone(), in_flight.clone(), violations.clone(), processed.clone());
                     tasks.push(tokio::spawn(async move {
                         while let Some(k) = q.get().await {
                             if !in_flight.lock().insert(k) {
@@ -496,10 +437,7 @@ async fn leader_failover_has_no_overlap_of_active_periods() {
     let mut stores = Vec::new();
     let mut runs = Vec::new();
     for id in ["a", "b"] {
-        let store = Arc::new(Partitionable {
-            inner: shared.clone(),
-            cut: AtomicBool::new(false),
-        });
+        let store = Arc::new(Partitionable { inner: shared.clone(), cut: AtomicBool::new(false) });
         stores.push(store.clone());
         let api: Api<Lease> = Api::namespaced(store, "kube-system");
         let elector = LeaderElector::new(api, "controllers", id, config);
@@ -533,20 +471,15 @@ async fn leader_failover_has_no_overlap_of_active_periods() {
     tokio::time::sleep(config.lease_duration * 2).await;
     shutdown.cancel();
     for r in runs {
-        tokio::time::timeout(DEADLINE, r)
-            .await
-            .expect("elector stops")
-            .unwrap();
+        tokio::time::timeout(DEADLINE, r).await.expect("elector stops").unwrap();
     }
     let p = periods.lock().clone();
     assert_eq!(p.len(), 2, "one failover, no flapping: {p:?}");
     assert_ne!(p[0].0, p[1].0);
     let first_end = p[0].2.expect("the first leader stopped");
     assert!(first_end <= p[1].1, "active periods overlap: {p:?}");
-    let lease: Lease = Api::namespaced(shared.clone(), "kube-system")
-        .get("controllers")
-        .await
-        .unwrap();
+    let lease: Lease =
+        Api::namespaced(shared.clone(), "kube-system").get("controllers").await.unwrap();
     assert_eq!(lease.spec.lease_transitions, Some(1));
     assert_eq!(lease.spec.holder_identity, None, "released on shutdown");
 }
@@ -572,29 +505,17 @@ async fn repeated_events_are_aggregated_into_one_object() {
             .unwrap();
     }
     recorder
-        .record(
-            &reference,
-            EventType::Normal,
-            "Started",
-            "Started container web",
-        )
+        .record(&reference, EventType::Normal, "Started", "Started container web")
         .await
         .unwrap();
     let events: Api<Event> = Api::namespaced(store, "default");
     let list = events.list(&ListParams::default()).await.unwrap();
     assert_eq!(list.items.len(), 2, "one object per distinct event");
-    let backoff = list
-        .items
-        .iter()
-        .find(|e| e.reason.as_deref() == Some("BackOff"))
-        .unwrap();
+    let backoff = list.items.iter().find(|e| e.reason.as_deref() == Some("BackOff")).unwrap();
     assert_eq!(backoff.count, Some(200));
     assert_eq!(backoff.type_.as_deref(), Some("Warning"));
     assert_eq!(backoff.involved_object.uid, p.metadata.uid);
-    assert_eq!(
-        backoff.source.as_ref().unwrap().host.as_deref(),
-        Some("node-1")
-    );
+    assert_eq!(backoff.source.as_ref().unwrap().host.as_deref(), Some("node-1"));
     let by_object = events
         .list(&ListParams::default().fields("involvedObject.name=web-0,reason=Started"))
         .await
@@ -631,11 +552,7 @@ async fn the_finalizer_helper_adds_then_cleans_up_then_removes() {
         }
     };
     step(api.get("cfg").await.unwrap()).await;
-    assert_eq!(
-        api.get("cfg").await.unwrap().metadata.finalizers,
-        [name],
-        "added before acting"
-    );
+    assert_eq!(api.get("cfg").await.unwrap().metadata.finalizers, [name], "added before acting");
     assert_eq!(applied.load(Ordering::SeqCst), 0);
     step(api.get("cfg").await.unwrap()).await;
     assert_eq!(applied.load(Ordering::SeqCst), 1);

@@ -20,11 +20,7 @@ fn store() -> Arc<MemStore> {
 async fn the_design_deployment_parses_and_round_trips_through_the_api() {
     let docs = manifest::parse(DESIGN_DEPLOYMENT, &Registry::builtin()).unwrap();
     assert_eq!(docs.len(), 1);
-    assert!(
-        docs[0].unknown_fields.is_empty(),
-        "{:?}",
-        docs[0].unknown_fields
-    );
+    assert!(docs[0].unknown_fields.is_empty(), "{:?}", docs[0].unknown_fields);
     let web: Deployment = docs[0].parse().unwrap();
     assert_eq!(web.metadata.name, "web");
     assert_eq!(web.spec.replicas, Some(3));
@@ -72,10 +68,7 @@ async fn a_real_world_deployment_parses_fully_and_round_trips() {
         ["zone-a", "zone-b"]
     );
     assert_eq!(node_affinity.preferred[0].weight, 50);
-    assert_eq!(
-        affinity.pod_affinity.as_ref().unwrap().preferred[0].weight,
-        20
-    );
+    assert_eq!(affinity.pod_affinity.as_ref().unwrap().preferred[0].weight, 20);
     assert_eq!(
         affinity.pod_anti_affinity.as_ref().unwrap().required[0].topology_key,
         "kubernetes.io/hostname"
@@ -95,72 +88,32 @@ async fn a_real_world_deployment_parses_fully_and_round_trips() {
     assert_eq!(resources.requests["memory"].as_bytes().unwrap(), 256 << 20);
     assert_eq!(resources.limits["cpu"].as_millis().unwrap(), 1500);
     assert_eq!(resources.limits["memory"].as_bytes().unwrap(), 1 << 30);
-    assert_eq!(
-        resources.limits["ephemeral-storage"].as_bytes().unwrap(),
-        2_000_000_000
-    );
+    assert_eq!(resources.limits["ephemeral-storage"].as_bytes().unwrap(), 2_000_000_000);
     let env = &c.env;
     assert_eq!(
-        env[0]
-            .value_from
-            .as_ref()
-            .unwrap()
-            .config_map_key_ref
-            .as_ref()
-            .unwrap()
-            .key,
+        env[0].value_from.as_ref().unwrap().config_map_key_ref.as_ref().unwrap().key,
         "LOG_LEVEL"
     );
     assert_eq!(
-        env[1]
-            .value_from
-            .as_ref()
-            .unwrap()
-            .secret_key_ref
-            .as_ref()
-            .unwrap()
-            .name,
+        env[1].value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap().name,
         "checkout-db"
     );
     assert_eq!(
-        env[2]
-            .value_from
-            .as_ref()
-            .unwrap()
-            .field_ref
-            .as_ref()
-            .unwrap()
-            .field_path,
+        env[2].value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path,
         "metadata.name"
     );
     assert_eq!(env[3].value.as_deref(), Some("eu-west"));
     let startup = c.startup_probe.as_ref().unwrap();
-    assert_eq!(
-        startup.http_get.as_ref().unwrap().port,
-        IntOrString::String("http".into())
-    );
+    assert_eq!(startup.http_get.as_ref().unwrap().port, IntOrString::String("http".into()));
     assert_eq!(startup.failure_threshold, Some(30));
     let liveness = c.liveness_probe.as_ref().unwrap();
-    assert_eq!(
-        liveness.http_get.as_ref().unwrap().http_headers[0].value,
-        "liveness"
-    );
+    assert_eq!(liveness.http_get.as_ref().unwrap().http_headers[0].value, "liveness");
     assert_eq!(liveness.timeout_seconds, Some(2));
     let readiness = c.readiness_probe.as_ref().unwrap();
-    assert_eq!(
-        readiness.tcp_socket.as_ref().unwrap().port,
-        IntOrString::Int(8080)
-    );
+    assert_eq!(readiness.tcp_socket.as_ref().unwrap().port, IntOrString::Int(8080));
     assert_eq!(readiness.success_threshold, Some(2));
     assert_eq!(
-        pod.containers[1]
-            .liveness_probe
-            .as_ref()
-            .unwrap()
-            .exec
-            .as_ref()
-            .unwrap()
-            .command,
+        pod.containers[1].liveness_probe.as_ref().unwrap().exec.as_ref().unwrap().command,
         ["cat", "/tmp/healthy"]
     );
 
@@ -171,10 +124,7 @@ async fn a_real_world_deployment_parses_fully_and_round_trips() {
         "spec.template.spec.volumes",
         "spec.template.spec.containers.0.volumeMounts",
     ] {
-        assert!(
-            unknown.iter().any(|u| u == path),
-            "{path} not in {unknown:?}"
-        );
+        assert!(unknown.iter().any(|u| u == path), "{path} not in {unknown:?}");
     }
 
     let secret: Secret = docs[1].parse().unwrap();
@@ -218,13 +168,9 @@ fn json_documents_and_lists_are_read_too() {
 
 fn manifest_error(text: &str) -> (usize, Option<String>, String, String) {
     match manifest::parse(text, &Registry::builtin()) {
-        Err(Error::Manifest {
-            document,
-            kind,
-            path,
-            message,
-            ..
-        }) => (document, kind, path, message),
+        Err(Error::Manifest { document, kind, path, message, .. }) => {
+            (document, kind, path, message)
+        }
         other => panic!("expected a manifest error for {text:?}, got {other:?}"),
     }
 }
@@ -236,10 +182,7 @@ fn bad_manifests_name_the_document_and_field() {
     let (doc, kind, path, msg) = manifest_error(&format!(
         "{ok}apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: three\n"
     ));
-    assert_eq!(
-        (doc, kind.as_deref(), path.as_str()),
-        (1, Some("Deployment"), "spec.replicas")
-    );
+    assert_eq!((doc, kind.as_deref(), path.as_str()), (1, Some("Deployment"), "spec.replicas"));
     assert!(msg.contains("invalid type"), "{msg}");
 
     let (doc, _, path, msg) =
@@ -283,11 +226,7 @@ async fn invalid_names_and_labels_from_manifests_are_refused_and_nothing_is_stor
     let docs = manifest::parse(&text, &Registry::builtin()).unwrap();
     let d: Deployment = docs[0].parse().unwrap();
     match api.create(&d).await {
-        Err(Error::Invalid {
-            object,
-            field,
-            reason,
-        }) => {
+        Err(Error::Invalid { object, field, reason }) => {
             assert_eq!(object, "deployments/default/Web_Server");
             assert_eq!(field, "metadata.name");
             assert!(reason.contains("metadata.labels[\"app\"]"), "{reason}");

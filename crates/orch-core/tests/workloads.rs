@@ -51,15 +51,9 @@ impl Cluster {
         );
         let d = Arc::new(DeploymentController::new(&factory));
         tokio::spawn(
-            DeploymentController::controller(factory.clone())
-                .shutdown_on(stop.clone())
-                .run(d),
+            DeploymentController::controller(factory.clone()).shutdown_on(stop.clone()).run(d),
         );
-        tokio::spawn(
-            GarbageCollector::new(factory.clone())
-                .builtin_kinds()
-                .run(stop.clone()),
-        );
+        tokio::spawn(GarbageCollector::new(factory.clone()).builtin_kinds().run(stop.clone()));
         tokio::spawn(fake_node_agent(store.clone(), stop.clone()));
         let f = factory.clone();
         let s = stop.clone();
@@ -67,11 +61,7 @@ impl Cluster {
             s.cancelled().await;
             f.shutdown();
         });
-        Cluster {
-            store,
-            factory,
-            stop,
-        }
+        Cluster { store, factory, stop }
     }
 
     fn pods(&self) -> Api<Pod> {
@@ -85,11 +75,7 @@ impl Cluster {
     }
 
     async fn pod_list(&self) -> Vec<Pod> {
-        self.pods()
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
+        self.pods().list(&ListParams::default()).await.unwrap().items
     }
 
     /// Polls `check` against the store until it holds; fails after the deadline.
@@ -126,14 +112,9 @@ async fn fake_node_agent(store: Arc<MemStore>, stop: CancellationToken) {
                 continue;
             }
             let ns_api: Api<Pod> = Api::namespaced(api.store().clone(), &pod.metadata.namespace);
-            let broken = pod
-                .spec
-                .containers
-                .iter()
-                .any(|c| c.image.starts_with("broken"));
-            let _ = ns_api
-                .patch(&pod.metadata.name, &json!({"spec": {"nodeName": "node-1"}}))
-                .await;
+            let broken = pod.spec.containers.iter().any(|c| c.image.starts_with("broken"));
+            let _ =
+                ns_api.patch(&pod.metadata.name, &json!({"spec": {"nodeName": "node-1"}})).await;
             let status = PodStatus {
                 phase: Some(PodPhase::Running),
                 conditions: vec![PodCondition {
@@ -145,9 +126,7 @@ async fn fake_node_agent(store: Arc<MemStore>, stop: CancellationToken) {
                 pod_ip: Some("127.0.0.2".into()),
                 ..Default::default()
             };
-            let _ = ns_api
-                .patch_status(&pod.metadata.name, &json!({ "status": status }))
-                .await;
+            let _ = ns_api.patch_status(&pod.metadata.name, &json!({ "status": status })).await;
         }
     }
 }
@@ -167,47 +146,29 @@ fn template(app: &str, image: &str) -> PodTemplateSpec {
 }
 
 fn replica_set(name: &str, replicas: i32) -> ReplicaSet {
-    let mut rs = ReplicaSet {
-        metadata: ObjectMeta::named(name),
-        ..Default::default()
-    };
+    let mut rs = ReplicaSet { metadata: ObjectMeta::named(name), ..Default::default() };
     rs.spec.replicas = Some(replicas);
-    rs.spec
-        .selector
-        .match_labels
-        .insert("app".into(), name.into());
+    rs.spec.selector.match_labels.insert("app".into(), name.into());
     rs.spec.template = template(name, "myapp:1.4.0");
     rs
 }
 
 fn deployment(name: &str, replicas: i32, image: &str) -> Deployment {
-    let mut d = Deployment {
-        metadata: ObjectMeta::named(name),
-        ..Default::default()
-    };
+    let mut d = Deployment { metadata: ObjectMeta::named(name), ..Default::default() };
     d.spec.replicas = Some(replicas);
-    d.spec
-        .selector
-        .match_labels
-        .insert("app".into(), name.into());
+    d.spec.selector.match_labels.insert("app".into(), name.into());
     d.spec.template = template(name, image);
     d
 }
 
 fn owned_by(pod: &Pod, uid: &str) -> bool {
-    pod.metadata
-        .controller_owner()
-        .is_some_and(|o| o.uid == uid)
+    pod.metadata.controller_owner().is_some_and(|o| o.uid == uid)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replica_sets_scale_up_and_down_and_replace_deleted_pods() {
     let c = Cluster::start();
-    let rs = c
-        .replica_sets()
-        .create(&replica_set("web", 3))
-        .await
-        .unwrap();
+    let rs = c.replica_sets().create(&replica_set("web", 3)).await.unwrap();
     let uid = rs.metadata.uid.clone();
     c.until("3 ready pods and status", || async {
         let rs = c.replica_sets().get("web").await.unwrap();
@@ -223,28 +184,17 @@ async fn replica_sets_scale_up_and_down_and_replace_deleted_pods() {
     for p in &pods {
         assert!(p.metadata.name.starts_with("web-"));
         let owner = p.metadata.controller_owner().unwrap();
-        assert_eq!(
-            (owner.kind.as_str(), owner.uid.as_str()),
-            ("ReplicaSet", uid.as_str())
-        );
+        assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("ReplicaSet", uid.as_str()));
         assert_eq!(p.metadata.labels["app"], "web");
     }
 
-    c.replica_sets()
-        .patch("web", &json!({"spec": {"replicas": 5}}))
-        .await
-        .unwrap();
-    c.until("5 pods", || async {
-        c.pod_list().await.iter().filter(|p| is_ready(p)).count() == 5
-    })
-    .await;
+    c.replica_sets().patch("web", &json!({"spec": {"replicas": 5}})).await.unwrap();
+    c.until("5 pods", || async { c.pod_list().await.iter().filter(|p| is_ready(p)).count() == 5 })
+        .await;
 
     // A deleted pod is replaced.
     let victim = c.pod_list().await[0].metadata.name.clone();
-    c.pods()
-        .delete(&victim, &DeleteParams::default())
-        .await
-        .unwrap();
+    c.pods().delete(&victim, &DeleteParams::default()).await.unwrap();
     c.until("a replacement", || async {
         let pods = c.pod_list().await;
         pods.len() == 5
@@ -253,18 +203,9 @@ async fn replica_sets_scale_up_and_down_and_replace_deleted_pods() {
     })
     .await;
 
-    c.replica_sets()
-        .patch("web", &json!({"spec": {"replicas": 2}}))
-        .await
-        .unwrap();
+    c.replica_sets().patch("web", &json!({"spec": {"replicas": 2}})).await.unwrap();
     c.until("2 pods and status", || async {
-        let s = c
-            .replica_sets()
-            .get("web")
-            .await
-            .unwrap()
-            .status
-            .unwrap_or_default();
+        let s = c.replica_sets().get("web").await.unwrap().status.unwrap_or_default();
         c.pod_list().await.len() == 2 && s.replicas == 2 && s.observed_generation == Some(3)
     })
     .await;
@@ -292,28 +233,18 @@ async fn replica_sets_adopt_matching_orphans_and_release_pods_that_stop_matching
         async move { found }
     })
     .await;
-    let rs = c
-        .replica_sets()
-        .create(&replica_set("web", 2))
-        .await
-        .unwrap();
+    let rs = c.replica_sets().create(&replica_set("web", 2)).await.unwrap();
     c.until("the orphan adopted and one more created", || async {
         let pods = c.pod_list().await;
         pods.len() == 2 && pods.iter().all(|p| owned_by(p, &rs.metadata.uid))
     })
     .await;
     // Relabel one: it is released and replaced.
-    c.pods()
-        .patch("stray", &json!({"metadata": {"labels": {"app": "other"}}}))
-        .await
-        .unwrap();
+    c.pods().patch("stray", &json!({"metadata": {"labels": {"app": "other"}}})).await.unwrap();
     c.until("release and replacement", || async {
         let pods = c.pod_list().await;
         let stray = pods.iter().find(|p| p.metadata.name == "stray");
-        let owned = pods
-            .iter()
-            .filter(|p| owned_by(p, &rs.metadata.uid))
-            .count();
+        let owned = pods.iter().filter(|p| owned_by(p, &rs.metadata.uid)).count();
         stray.is_some_and(|s| s.metadata.controller_owner().is_none()) && owned == 2
     })
     .await;
@@ -322,10 +253,7 @@ async fn replica_sets_adopt_matching_orphans_and_release_pods_that_stop_matching
 #[test]
 fn scale_down_order_follows_kubernetes() {
     let pod = |name: &str, node: Option<&str>, phase: PodPhase, ready: bool, created: i64| {
-        let mut p = Pod {
-            metadata: ObjectMeta::named(name),
-            ..Default::default()
-        };
+        let mut p = Pod { metadata: ObjectMeta::named(name), ..Default::default() };
         p.metadata.creation_timestamp =
             Some(Time(chrono::DateTime::from_timestamp(created, 0).unwrap()));
         p.spec.node_name = node.map(str::to_owned);
@@ -352,16 +280,7 @@ fn scale_down_order_follows_kubernetes() {
     ];
     pods.sort_by(deletion_order);
     let names: Vec<&str> = pods.iter().map(|p| p.metadata.name.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "unscheduled",
-            "pending",
-            "not-ready",
-            "new-ready",
-            "old-ready"
-        ]
-    );
+    assert_eq!(names, ["unscheduled", "pending", "not-ready", "new-ready", "old-ready"]);
 }
 
 /// Follows every Pod event and checks the rolling-update bounds in each state.
@@ -383,16 +302,8 @@ impl RolloutObserver {
             }
             WatchEvent::Bookmark { .. } => return,
         }
-        let live = self
-            .pods
-            .values()
-            .filter(|p| !p.metadata.is_deleting())
-            .count();
-        let ready = self
-            .pods
-            .values()
-            .filter(|p| !p.metadata.is_deleting() && is_ready(p))
-            .count();
+        let live = self.pods.values().filter(|p| !p.metadata.is_deleting()).count();
+        let ready = self.pods.values().filter(|p| !p.metadata.is_deleting() && is_ready(p)).count();
         self.max_pods_seen = self.max_pods_seen.max(live);
         self.min_ready_seen = self.min_ready_seen.min(ready);
         self.states += 1;
@@ -404,10 +315,8 @@ async fn wait_rolled_out(c: &Cluster, name: &str, image: &str, replicas: usize) 
         let d = c.deployments().get(name).await.unwrap();
         let s = d.status.clone().unwrap_or_default();
         let pods = c.pod_list().await;
-        let on_image = pods
-            .iter()
-            .filter(|p| p.spec.containers[0].image == image && is_ready(p))
-            .count();
+        let on_image =
+            pods.iter().filter(|p| p.spec.containers[0].image == image && is_ready(p)).count();
         on_image == replicas
             && pods.len() == replicas
             && s.updated_replicas == Some(replicas as i32)
@@ -444,20 +353,12 @@ async fn rolling_updates_stay_within_max_surge_and_max_unavailable_and_roll_back
     // Watch every pod state during the update.
     let list = c.pods().list(&ListParams::default()).await.unwrap();
     let mut observer = RolloutObserver {
-        pods: list
-            .items
-            .into_iter()
-            .map(|p| (p.metadata.name.clone(), p))
-            .collect(),
+        pods: list.items.into_iter().map(|p| (p.metadata.name.clone(), p)).collect(),
         max_pods_seen: 4,
         min_ready_seen: 4,
         states: 0,
     };
-    let mut watch = c
-        .pods()
-        .watch(&WatchParams::default(), &list.resource_version)
-        .await
-        .unwrap();
+    let mut watch = c.pods().watch(&WatchParams::default(), &list.resource_version).await.unwrap();
     c.deployments()
         .patch("web", &json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "myapp:1.5.0"}]}}}}))
         .await
@@ -472,47 +373,26 @@ async fn rolling_updates_stay_within_max_surge_and_max_unavailable_and_roll_back
         if done {
             break;
         }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "rollout did not finish: {:?}",
-            observer.pods.keys()
-        );
+        assert!(start.elapsed() < DEADLINE, "rollout did not finish: {:?}", observer.pods.keys());
         if let Ok(Some(Ok(event))) =
             tokio::time::timeout(Duration::from_millis(200), watch.next()).await
         {
             observer.apply(event);
         }
     }
-    assert!(
-        observer.states > 8,
-        "the rollout went through intermediate states"
-    );
-    assert!(
-        observer.max_pods_seen <= 5,
-        "maxSurge 1 exceeded: {} pods",
-        observer.max_pods_seen
-    );
+    assert!(observer.states > 8, "the rollout went through intermediate states");
+    assert!(observer.max_pods_seen <= 5, "maxSurge 1 exceeded: {} pods", observer.max_pods_seen);
     assert!(
         observer.min_ready_seen >= 3,
         "maxUnavailable 1 exceeded: {} ready",
         observer.min_ready_seen
     );
     wait_rolled_out(&c, "web", "myapp:1.5.0", 4).await;
-    let rss = c
-        .replica_sets()
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items;
+    let rss = c.replica_sets().list(&ListParams::default()).await.unwrap().items;
     assert_eq!(rss.len(), 2);
     let revisions: Vec<(String, i32)> = rss
         .iter()
-        .map(|r| {
-            (
-                r.metadata.annotations[REVISION_ANNOTATION].clone(),
-                r.spec.replicas.unwrap(),
-            )
-        })
+        .map(|r| (r.metadata.annotations[REVISION_ANNOTATION].clone(), r.spec.replicas.unwrap()))
         .collect();
     assert!(
         revisions.contains(&("1".into(), 0)) && revisions.contains(&("2".into(), 4)),
@@ -520,9 +400,7 @@ async fn rolling_updates_stay_within_max_surge_and_max_unavailable_and_roll_back
     );
 
     // Roll back to the previous revision: it becomes revision 3.
-    rollback(c.store.clone(), "default", "web", None)
-        .await
-        .unwrap();
+    rollback(c.store.clone(), "default", "web", None).await.unwrap();
     wait_rolled_out(&c, "web", "myapp:1.4.0", 4).await;
     c.until("revision 3", || async {
         c.deployments()
@@ -537,27 +415,18 @@ async fn rolling_updates_stay_within_max_surge_and_max_unavailable_and_roll_back
     })
     .await;
     assert_eq!(
-        c.replica_sets()
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .len(),
+        c.replica_sets().list(&ListParams::default()).await.unwrap().items.len(),
         2,
         "the old ReplicaSet was reused"
     );
-    assert!(rollback(c.store.clone(), "default", "web", Some(42))
-        .await
-        .is_err());
+    assert!(rollback(c.store.clone(), "default", "web", Some(42)).await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollout_that_never_becomes_ready_is_reverted_automatically() {
     let c = Cluster::start();
     let mut d = deployment("api", 2, "myapp:1.0");
-    d.metadata
-        .annotations
-        .insert("orch.io/auto-revert".into(), "true".into());
+    d.metadata.annotations.insert("orch.io/auto-revert".into(), "true".into());
     d.spec.progress_deadline_seconds = Some(2);
     c.deployments().create(&d).await.unwrap();
     wait_rolled_out(&c, "api", "myapp:1.0", 2).await;
@@ -566,15 +435,7 @@ async fn a_rollout_that_never_becomes_ready_is_reverted_automatically() {
         .await
         .unwrap();
     c.until("the template reverted", || async {
-        c.deployments()
-            .get("api")
-            .await
-            .unwrap()
-            .spec
-            .template
-            .spec
-            .containers[0]
-            .image
+        c.deployments().get("api").await.unwrap().spec.template.spec.containers[0].image
             == "myapp:1.0"
     })
     .await;
@@ -585,11 +446,7 @@ async fn a_rollout_that_never_becomes_ready_is_reverted_automatically() {
         .await
         .unwrap();
     assert_eq!(reverted.items.len(), 1);
-    assert!(reverted.items[0]
-        .message
-        .as_deref()
-        .unwrap()
-        .contains("rolled back to revision 1"));
+    assert!(reverted.items[0].message.as_deref().unwrap().contains("rolled back to revision 1"));
     let deadline = events
         .list(
             &ListParams::default()
@@ -611,25 +468,16 @@ async fn recreate_stops_every_old_pod_before_starting_new_ones() {
     c.deployments().create(&d).await.unwrap();
     wait_rolled_out(&c, "batch", "job:1", 3).await;
     let list = c.pods().list(&ListParams::default()).await.unwrap();
-    let mut pods: BTreeMap<String, Pod> = list
-        .items
-        .into_iter()
-        .map(|p| (p.metadata.name.clone(), p))
-        .collect();
-    let mut watch = c
-        .pods()
-        .watch(&WatchParams::default(), &list.resource_version)
-        .await
-        .unwrap();
+    let mut pods: BTreeMap<String, Pod> =
+        list.items.into_iter().map(|p| (p.metadata.name.clone(), p)).collect();
+    let mut watch = c.pods().watch(&WatchParams::default(), &list.resource_version).await.unwrap();
     c.deployments()
         .patch("batch", &json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "job:2"}]}}}}))
         .await
         .unwrap();
     let start = std::time::Instant::now();
     while !(pods.len() == 3
-        && pods
-            .values()
-            .all(|p| p.spec.containers[0].image == "job:2" && is_ready(p)))
+        && pods.values().all(|p| p.spec.containers[0].image == "job:2" && is_ready(p)))
     {
         assert!(start.elapsed() < DEADLINE, "recreate did not finish");
         if let Ok(Some(Ok(event))) =
@@ -644,10 +492,8 @@ async fn recreate_stops_every_old_pod_before_starting_new_ones() {
                 }
                 WatchEvent::Bookmark { .. } => {}
             }
-            let images: std::collections::HashSet<&str> = pods
-                .values()
-                .map(|p| p.spec.containers[0].image.as_str())
-                .collect();
+            let images: std::collections::HashSet<&str> =
+                pods.values().map(|p| p.spec.containers[0].image.as_str()).collect();
             assert!(images.len() <= 1, "old and new pods at once: {images:?}");
         }
     }
@@ -668,20 +514,11 @@ async fn paused_deployments_do_not_roll_out_and_history_is_limited() {
         wait_rolled_out(&c, "web", image, 2).await;
     }
     c.until("history limited to one old ReplicaSet", || async {
-        c.replica_sets()
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .len()
-            == 2
+        c.replica_sets().list(&ListParams::default()).await.unwrap().items.len() == 2
     })
     .await;
 
-    c.deployments()
-        .patch("web", &json!({"spec": {"paused": true}}))
-        .await
-        .unwrap();
+    c.deployments().patch("web", &json!({"spec": {"paused": true}})).await.unwrap();
     let changed = c
         .deployments()
         .patch("web", &json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "v:4"}]}}}}))
@@ -693,74 +530,35 @@ async fn paused_deployments_do_not_roll_out_and_history_is_limited() {
     })
     .await;
     let pods = c.pod_list().await;
-    assert!(
-        pods.iter().all(|p| p.spec.containers[0].image == "v:3"),
-        "paused: no rollout"
-    );
-    assert_eq!(
-        c.replica_sets()
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .len(),
-        2
-    );
-    c.deployments()
-        .patch("web", &json!({"spec": {"paused": false}}))
-        .await
-        .unwrap();
+    assert!(pods.iter().all(|p| p.spec.containers[0].image == "v:3"), "paused: no rollout");
+    assert_eq!(c.replica_sets().list(&ListParams::default()).await.unwrap().items.len(), 2);
+    c.deployments().patch("web", &json!({"spec": {"paused": false}})).await.unwrap();
     wait_rolled_out(&c, "web", "v:4", 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_deployment_cascades_in_background_and_foreground() {
     let c = Cluster::start();
-    c.deployments()
-        .create(&deployment("bg", 2, "a:1"))
-        .await
-        .unwrap();
-    c.deployments()
-        .create(&deployment("fg", 2, "b:1"))
-        .await
-        .unwrap();
+    c.deployments().create(&deployment("bg", 2, "a:1")).await.unwrap();
+    c.deployments().create(&deployment("fg", 2, "b:1")).await.unwrap();
     wait_until_pods(&c, 4).await;
 
-    c.deployments()
-        .delete("bg", &DeleteParams::default())
-        .await
-        .unwrap();
+    c.deployments().delete("bg", &DeleteParams::default()).await.unwrap();
     c.until("background cascade", || async {
-        let rss = c
-            .replica_sets()
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items;
+        let rss = c.replica_sets().list(&ListParams::default()).await.unwrap().items;
         let pods = c.pod_list().await;
         rss.iter().all(|r| !r.metadata.name.starts_with("bg-"))
             && pods.iter().all(|p| !p.metadata.name.starts_with("bg-"))
     })
     .await;
 
-    let outcome = c
-        .deployments()
-        .delete("fg", &DeleteParams::foreground())
-        .await
-        .unwrap();
-    assert!(
-        !outcome.is_deleted(),
-        "foreground deletion waits for dependents"
-    );
+    let outcome = c.deployments().delete("fg", &DeleteParams::foreground()).await.unwrap();
+    assert!(!outcome.is_deleted(), "foreground deletion waits for dependents");
     // Until the deployment is gone, check that it is never gone before its pods.
     let start = std::time::Instant::now();
     loop {
-        let pods_left = c
-            .pod_list()
-            .await
-            .iter()
-            .filter(|p| p.metadata.name.starts_with("fg-"))
-            .count();
+        let pods_left =
+            c.pod_list().await.iter().filter(|p| p.metadata.name.starts_with("fg-")).count();
         match c.deployments().get_opt("fg").await.unwrap() {
             Some(d) => assert!(d.metadata.is_deleting()),
             None => {
@@ -768,19 +566,10 @@ async fn deleting_a_deployment_cascades_in_background_and_foreground() {
                 break;
             }
         }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "foreground deletion did not finish"
-        );
+        assert!(start.elapsed() < DEADLINE, "foreground deletion did not finish");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(c
-        .replica_sets()
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .is_empty());
+    assert!(c.replica_sets().list(&ListParams::default()).await.unwrap().items.is_empty());
 }
 
 async fn wait_until_pods(c: &Cluster, n: usize) {
@@ -794,16 +583,9 @@ async fn wait_until_pods(c: &Cluster, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphan_deletion_leaves_the_pods_without_an_owner() {
     let c = Cluster::start();
-    let rs = c
-        .replica_sets()
-        .create(&replica_set("keep", 2))
-        .await
-        .unwrap();
+    let rs = c.replica_sets().create(&replica_set("keep", 2)).await.unwrap();
     wait_until_pods(&c, 2).await;
-    c.replica_sets()
-        .delete("keep", &DeleteParams::orphan())
-        .await
-        .unwrap();
+    c.replica_sets().delete("keep", &DeleteParams::orphan()).await.unwrap();
     c.until("the ReplicaSet gone", || async {
         c.replica_sets().get_opt("keep").await.unwrap().is_none()
     })

@@ -44,11 +44,7 @@ impl Leases {
         let deadline = now + Duration::from_secs(ttl_seconds as u64);
         self.leases.insert(
             id,
-            Lease {
-                granted_ttl_seconds: ttl_seconds,
-                deadline,
-                keys: BTreeSet::new(),
-            },
+            Lease { granted_ttl_seconds: ttl_seconds, deadline, keys: BTreeSet::new() },
         );
         self.by_deadline.insert((deadline, id));
         Ok(id)
@@ -101,11 +97,7 @@ impl Leases {
         let lease = self.leases.get(&id).ok_or(Error::LeaseNotFound(id))?;
         let left = lease.deadline.saturating_duration_since(now);
         let left_seconds = left.as_secs() as i64 + i64::from(left.subsec_nanos() > 0);
-        Ok((
-            left_seconds,
-            lease.granted_ttl_seconds,
-            lease.keys.iter().cloned().collect(),
-        ))
+        Ok((left_seconds, lease.granted_ttl_seconds, lease.keys.iter().cloned().collect()))
     }
 
     /// IDs of all leases.
@@ -122,10 +114,6 @@ impl Leases {
 
     /// IDs of leases whose deadline has passed.
     pub(crate) fn expired(&self, now: Instant) -> Vec<i64> {
-        self.by_deadline
-            .iter()
-            .take_while(|(d, _)| *d <= now)
-            .map(|(_, id)| *id)
-            .collect()
+        self.by_deadline.iter().take_while(|(d, _)| *d <= now).map(|(_, id)| *id).collect()
     }
 }

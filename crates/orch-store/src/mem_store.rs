@@ -372,11 +372,7 @@ impl Store for MemStore {
         let inner = &*self.inner;
         let ((succeeded, mut responses), revision) = inner.write(|state| {
             let succeeded = req.compare.iter().all(|c| state.compare(c));
-            let ops = if succeeded {
-                &req.success
-            } else {
-                &req.failure
-            };
+            let ops = if succeeded { &req.success } else { &req.failure };
             check_ops(inner, state, ops)?;
             let mut responses = Vec::with_capacity(ops.len());
             for op in ops {
@@ -391,19 +387,11 @@ impl Store for MemStore {
         for r in &mut responses {
             set_header(r, revision);
         }
-        Ok(TxnResponse {
-            header: ResponseHeader { revision },
-            succeeded,
-            responses,
-        })
+        Ok(TxnResponse { header: ResponseHeader { revision }, succeeded, responses })
     }
 
     async fn watch(&self, req: WatchRequest) -> Result<WatchStream> {
-        let start = if req.start_revision > 0 {
-            req.start_revision
-        } else {
-            self.revision() + 1
-        };
+        let start = if req.start_revision > 0 { req.start_revision } else { self.revision() + 1 };
         let id = self.inner.next_watcher_id.fetch_add(1, Ordering::Relaxed);
         let stream = watch::WatchStream::new(
             id,
@@ -417,28 +405,17 @@ impl Store for MemStore {
 
     async fn lease_grant(&self, ttl_seconds: i64, id: i64) -> Result<LeaseGrant> {
         if ttl_seconds < 1 {
-            return Err(Error::InvalidRequest(format!(
-                "lease TTL {ttl_seconds} s is below 1 s"
-            )));
+            return Err(Error::InvalidRequest(format!("lease TTL {ttl_seconds} s is below 1 s")));
         }
         let ttl_seconds = ttl_seconds.max(self.inner.config.min_lease_ttl_seconds);
         self.ensure_expiry_task();
-        let id = self
-            .inner
-            .state
-            .lock()
-            .leases
-            .grant(ttl_seconds, id, Instant::now())?;
+        let id = self.inner.state.lock().leases.grant(ttl_seconds, id, Instant::now())?;
         self.inner.lease_changed.notify_one();
         Ok(LeaseGrant { id, ttl_seconds })
     }
 
     async fn lease_keep_alive(&self, id: i64) -> Result<i64> {
-        self.inner
-            .state
-            .lock()
-            .leases
-            .keep_alive(id, Instant::now())
+        self.inner.state.lock().leases.keep_alive(id, Instant::now())
     }
 
     async fn lease_revoke(&self, id: i64) -> Result<()> {
@@ -448,12 +425,8 @@ impl Store for MemStore {
     }
 
     async fn lease_time_to_live(&self, id: i64, keys: bool) -> Result<LeaseTimeToLive> {
-        let (left, granted, lease_keys) = self
-            .inner
-            .state
-            .lock()
-            .leases
-            .time_to_live(id, Instant::now())?;
+        let (left, granted, lease_keys) =
+            self.inner.state.lock().leases.time_to_live(id, Instant::now())?;
         Ok(LeaseTimeToLive {
             id,
             ttl_seconds: left,

@@ -35,9 +35,7 @@ impl KeyHistory {
         if last.mod_revision <= revision {
             return last.kv.as_ref();
         }
-        let idx = self
-            .versions
-            .partition_point(|v| v.mod_revision <= revision);
+        let idx = self.versions.partition_point(|v| v.mod_revision <= revision);
         if idx == 0 {
             return None;
         }
@@ -53,15 +51,9 @@ impl KeyHistory {
     fn compact(&mut self, compact_revision: i64) -> bool {
         // The newest version at or below the compact revision stays (it is
         // what a read at exactly that revision sees), unless it is a tombstone.
-        let idx = self
-            .versions
-            .partition_point(|v| v.mod_revision <= compact_revision);
+        let idx = self.versions.partition_point(|v| v.mod_revision <= compact_revision);
         if idx > 0 {
-            let keep_from = if self.versions[idx - 1].kv.is_some() {
-                idx - 1
-            } else {
-                idx
-            };
+            let keep_from = if self.versions[idx - 1].kv.is_some() { idx - 1 } else { idx };
             self.versions.drain(..keep_from);
         }
         self.versions.is_empty()
@@ -118,9 +110,7 @@ impl Mvcc {
     }
 
     fn header(&self) -> ResponseHeader {
-        ResponseHeader {
-            revision: self.revision,
-        }
+        ResponseHeader { revision: self.revision }
     }
 
     /// Checks that `revision` (0 = current) can be read and resolves it.
@@ -129,10 +119,7 @@ impl Mvcc {
             return Ok(self.revision);
         }
         if revision > self.revision {
-            return Err(Error::FutureRevision {
-                requested: revision,
-                current: self.revision,
-            });
+            return Err(Error::FutureRevision { requested: revision, current: self.revision });
         }
         if revision < self.compact_revision {
             return Err(Error::Compacted {
@@ -171,16 +158,8 @@ impl Mvcc {
     pub(crate) fn range(&self, req: &RangeRequest) -> Result<RangeResponse> {
         // A current read also sees the writes of a txn in progress (as etcd's
         // txns read their own writes).
-        let revision = if req.revision <= 0 {
-            i64::MAX
-        } else {
-            self.readable(req.revision)?
-        };
-        let limit = if req.limit > 0 {
-            req.limit as usize
-        } else {
-            usize::MAX
-        };
+        let revision = if req.revision <= 0 { i64::MAX } else { self.readable(req.revision)? };
+        let limit = if req.limit > 0 { req.limit as usize } else { usize::MAX };
         let mut kvs = Vec::new();
         let mut count = 0i64;
         for (_, history) in self.histories(&req.range) {
@@ -198,12 +177,7 @@ impl Mvcc {
             kvs.push(kv);
         }
         let more = !req.count_only && (count as usize) > kvs.len();
-        Ok(RangeResponse {
-            header: self.header(),
-            kvs,
-            more,
-            count,
-        })
+        Ok(RangeResponse { header: self.header(), kvs, more, count })
     }
 
     /// The live kvs in `range` now.
@@ -232,15 +206,8 @@ impl Mvcc {
             version: prev.as_ref().map_or(1, |p| p.version + 1),
             lease,
         };
-        history.versions.push(Version {
-            mod_revision: revision,
-            kv: Some(kv.clone()),
-        });
-        self.pending.push(Event {
-            kind: EventType::Put,
-            kv,
-            prev_kv: prev.clone(),
-        });
+        history.versions.push(Version { mod_revision: revision, kv: Some(kv.clone()) });
+        self.pending.push(Event { kind: EventType::Put, kv, prev_kv: prev.clone() });
         prev
     }
 
@@ -248,10 +215,7 @@ impl Mvcc {
     /// deleted kvs.
     pub(crate) fn delete_range(&mut self, range: &KeyRange) -> Vec<KeyValue> {
         let doomed: Vec<Bytes> = self.live_in(range).map(|kv| kv.key.clone()).collect();
-        doomed
-            .into_iter()
-            .filter_map(|key| self.delete(&key))
-            .collect()
+        doomed.into_iter().filter_map(|key| self.delete(&key)).collect()
     }
 
     /// Deletes one key at the pending revision; returns its last kv.
@@ -259,17 +223,10 @@ impl Mvcc {
         let revision = self.next_revision();
         let history = self.keys.get_mut(key)?;
         let prev = history.latest()?.clone();
-        history.versions.push(Version {
-            mod_revision: revision,
-            kv: None,
-        });
+        history.versions.push(Version { mod_revision: revision, kv: None });
         self.pending.push(Event {
             kind: EventType::Delete,
-            kv: KeyValue {
-                key: prev.key.clone(),
-                mod_revision: revision,
-                ..Default::default()
-            },
+            kv: KeyValue { key: prev.key.clone(), mod_revision: revision, ..Default::default() },
             prev_kv: Some(prev.clone()),
         });
         Some(prev)
@@ -282,10 +239,8 @@ impl Mvcc {
             return None;
         }
         self.revision += 1;
-        let batch = Arc::new(Batch {
-            revision: self.revision,
-            events: std::mem::take(&mut self.pending),
-        });
+        let batch =
+            Arc::new(Batch { revision: self.revision, events: std::mem::take(&mut self.pending) });
         self.log.push_back(batch.clone());
         Some(batch)
     }
@@ -317,10 +272,7 @@ impl Mvcc {
             });
         }
         if revision > self.revision {
-            return Err(Error::FutureRevision {
-                requested: revision,
-                current: self.revision,
-            });
+            return Err(Error::FutureRevision { requested: revision, current: self.revision });
         }
         self.compact_revision = revision;
         self.keys.retain(|_, h| !h.compact(revision));

@@ -76,9 +76,7 @@ impl Registered {
             queue.batches.push_back(batch.clone());
             true
         } else {
-            queue.mode = Mode::Unsynced {
-                next: batch.revision,
-            };
+            queue.mode = Mode::Unsynced { next: batch.revision };
             false
         };
         drop(queue);
@@ -117,12 +115,9 @@ impl WatchStream {
         store: Weak<Inner>,
         progress_interval: Duration,
     ) -> Self {
-        let progress = req.progress_notify.then(|| {
-            (
-                progress_interval,
-                Box::pin(tokio::time::sleep(progress_interval)),
-            )
-        });
+        let progress = req
+            .progress_notify
+            .then(|| (progress_interval, Box::pin(tokio::time::sleep(progress_interval))));
         WatchStream {
             shared: Arc::new(WatcherShared {
                 id,
@@ -162,9 +157,7 @@ impl WatchStream {
             }
         }
         WatchResponse {
-            header: ResponseHeader {
-                revision: batches.last().map_or(0, |b| b.revision),
-            },
+            header: ResponseHeader { revision: batches.last().map_or(0, |b| b.revision) },
             events,
             progress_notify: false,
         }
@@ -183,10 +176,7 @@ impl WatchStream {
         if next > state.mvcc.revision() {
             queue.mode = Mode::Synced;
             drop(queue);
-            state.watchers.push(Registered {
-                shared: self.shared.clone(),
-                min_revision: next,
-            });
+            state.watchers.push(Registered { shared: self.shared.clone(), min_revision: next });
         } else {
             queue.mode = Mode::Unsynced { next };
         }
@@ -202,9 +192,7 @@ impl WatchStream {
             return None;
         }
         Some(WatchResponse {
-            header: ResponseHeader {
-                revision: state.mvcc.revision(),
-            },
+            header: ResponseHeader { revision: state.mvcc.revision() },
             events: Vec::new(),
             progress_notify: true,
         })
@@ -212,9 +200,7 @@ impl WatchStream {
 
     fn reset_progress(&mut self) {
         if let Some((interval, sleep)) = &mut self.progress {
-            sleep
-                .as_mut()
-                .reset(tokio::time::Instant::now() + *interval);
+            sleep.as_mut().reset(tokio::time::Instant::now() + *interval);
         }
     }
 }

@@ -13,29 +13,20 @@ orch_core::store_conformance_tests!(async { Arc::new(MemStore::new()) });
 mod tiny_watch_buffers {
     use super::*;
     orch_core::store_conformance_tests!(async {
-        Arc::new(MemStore::with_config(
-            MemStoreConfig::default().watch_buffer_batches(1),
-        ))
+        Arc::new(MemStore::with_config(MemStoreConfig::default().watch_buffer_batches(1)))
     });
 }
 
 #[test]
 fn random_operation_sequences_match_the_model() {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(256);
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
     conformance::check_against_model(|| Arc::new(MemStore::new()), cases);
 }
 
 #[test]
 fn random_operation_sequences_match_the_model_with_lagging_watchers() {
     conformance::check_against_model(
-        || {
-            Arc::new(MemStore::with_config(
-                MemStoreConfig::default().watch_buffer_batches(1),
-            ))
-        },
+        || Arc::new(MemStore::with_config(MemStoreConfig::default().watch_buffer_batches(1))),
         64,
     );
 }

@@ -206,19 +206,15 @@ impl<K: Object> Api<K> {
     }
 
     async fn read(&self, namespace: &str, name: &str) -> Result<Option<KeyValue>> {
-        let resp = self
-            .store
-            .range(RangeRequest::new(KeyRange::key(self.key(namespace, name))))
-            .await?;
+        let resp =
+            self.store.range(RangeRequest::new(KeyRange::key(self.key(namespace, name)))).await?;
         Ok(resp.kvs.into_iter().next())
     }
 
     async fn read_existing(&self, namespace: &str, name: &str) -> Result<KeyValue> {
         self.read(namespace, name)
             .await?
-            .ok_or_else(|| Error::NotFound {
-                object: self.object_name(namespace, name),
-            })
+            .ok_or_else(|| Error::NotFound { object: self.object_name(namespace, name) })
     }
 
     pub(crate) fn decode(&self, kv: &KeyValue) -> Result<K> {
@@ -306,14 +302,12 @@ impl<K: Object> Api<K> {
         if !self.admission.mutating.is_empty() {
             let mut value = Self::to_value(&obj, &object)?;
             for hook in &self.admission.mutating {
-                hook.mutate(&req, &mut value)
-                    .await
-                    .map_err(|reason| Error::AdmissionDenied {
-                        hook: hook.name().to_owned(),
-                        operation: op.to_string(),
-                        object: object.clone(),
-                        reason,
-                    })?;
+                hook.mutate(&req, &mut value).await.map_err(|reason| Error::AdmissionDenied {
+                    hook: hook.name().to_owned(),
+                    operation: op.to_string(),
+                    object: object.clone(),
+                    reason,
+                })?;
             }
             obj = Self::from_value(value, &object)?;
             if obj.meta().name != name || obj.meta().namespace != namespace {
@@ -419,9 +413,7 @@ impl<K: Object> Api<K> {
                 })
                 .await
                 .map_err(|e| match e {
-                    Error::Compacted {
-                        compact_revision, ..
-                    } => Error::Gone {
+                    Error::Compacted { compact_revision, .. } => Error::Gone {
                         resource: self.resource.plural.clone(),
                         resource_version: revision.to_string(),
                         compact_revision,
@@ -463,11 +455,7 @@ impl<K: Object> Api<K> {
                 break;
             }
         }
-        Ok(ObjectList {
-            items,
-            resource_version: revision.to_string(),
-            continue_token,
-        })
+        Ok(ObjectList { items, resource_version: revision.to_string(), continue_token })
     }
 
     // ---------------------------------------------------------------- writes
@@ -536,9 +524,7 @@ impl<K: Object> Api<K> {
                 return Err(Error::AlreadyExists { object });
             }
         }
-        Err(Error::AlreadyExists {
-            object: self.object_name(&namespace, &obj.meta().name),
-        })
+        Err(Error::AlreadyExists { object: self.object_name(&namespace, &obj.meta().name) })
     }
 
     /// Replaces an object's desired state (not its status, if the kind has a
@@ -566,10 +552,7 @@ impl<K: Object> Api<K> {
         let expected = Self::parse_resource_version(&obj.meta().resource_version, &object)?;
         let new = Self::to_value(obj, &object)?;
         let uid = obj.meta().uid.clone();
-        self.update(&namespace, &name, expected, Some(uid), part, |_| {
-            Ok(new.clone())
-        })
-        .await
+        self.update(&namespace, &name, expected, Some(uid), part, |_| Ok(new.clone())).await
     }
 
     /// Applies a JSON merge patch (RFC 7386) to the stored object and writes
@@ -627,17 +610,11 @@ impl<K: Object> Api<K> {
                     });
                 }
             }
-            let current: Value =
-                serde_json::from_slice(&kv.value).map_err(|source| Error::Decode {
-                    object: object.clone(),
-                    kind: self.resource.kind.clone(),
-                    source,
-                })?;
+            let current: Value = serde_json::from_slice(&kv.value).map_err(|source| {
+                Error::Decode { object: object.clone(), kind: self.resource.kind.clone(), source }
+            })?;
             if let Some(uid) = uid.as_deref().filter(|u| !u.is_empty()) {
-                let stored = current
-                    .pointer("/metadata/uid")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
+                let stored = current.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
                 if stored != uid {
                     return Err(Error::Conflict {
                         object,
@@ -732,13 +709,8 @@ impl<K: Object> Api<K> {
             };
         }
         let empty = serde_json::Map::new();
-        let current_meta = current_map
-            .get("metadata")
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
-        let meta = new
-            .entry("metadata")
-            .or_insert_with(|| Value::Object(Default::default()));
+        let current_meta = current_map.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
+        let meta = new.entry("metadata").or_insert_with(|| Value::Object(Default::default()));
         let meta = meta.as_object_mut().ok_or_else(|| Error::Invalid {
             object: object.to_owned(),
             field: "metadata".into(),
@@ -746,10 +718,7 @@ impl<K: Object> Api<K> {
         })?;
         for field in ["name", "namespace"] {
             let given = meta.get(field).and_then(Value::as_str).unwrap_or("");
-            let stored = current_meta
-                .get(field)
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let stored = current_meta.get(field).and_then(Value::as_str).unwrap_or("");
             if !given.is_empty() && given != stored {
                 return Err(Error::Invalid {
                     object: object.to_owned(),
@@ -818,14 +787,12 @@ impl<K: Object> Api<K> {
                     old_object: Some(&old),
                 };
                 for hook in &self.admission.validating {
-                    hook.validate(&req, None)
-                        .await
-                        .map_err(|reason| Error::AdmissionDenied {
-                            hook: hook.name().to_owned(),
-                            operation: Operation::Delete.to_string(),
-                            object: object.clone(),
-                            reason,
-                        })?;
+                    hook.validate(&req, None).await.map_err(|reason| Error::AdmissionDenied {
+                        hook: hook.name().to_owned(),
+                        operation: Operation::Delete.to_string(),
+                        object: object.clone(),
+                        reason,
+                    })?;
                 }
             }
             let mut next = current.clone();
@@ -863,10 +830,7 @@ impl<K: Object> Api<K> {
                 }
                 let mut stored = next.clone();
                 stored.meta_mut().resource_version.clear();
-                (
-                    TxnOp::Put(PutRequest::new(key.clone(), self.encode(&stored, &object)?)),
-                    true,
-                )
+                (TxnOp::Put(PutRequest::new(key.clone(), self.encode(&stored, &object)?)), true)
             };
             if let Some(revision) = self.write_if_unchanged(key, kv.mod_revision, op).await? {
                 next.meta_mut().resource_version = revision.to_string();
@@ -947,9 +911,7 @@ fn decode_continue(token: &str) -> Result<(i64, Bytes)> {
     };
     let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
     let split = raw.iter().position(|b| *b == b'\n').ok_or_else(invalid)?;
-    let revision = std::str::from_utf8(&raw[..split])
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .ok_or_else(invalid)?;
+    let revision =
+        std::str::from_utf8(&raw[..split]).ok().and_then(|r| r.parse().ok()).ok_or_else(invalid)?;
     Ok((revision, Bytes::copy_from_slice(&raw[split + 1..])))
 }

@@ -126,10 +126,7 @@ impl DeleteParams {
 
     /// Orphans dependents.
     pub fn orphan() -> Self {
-        DeleteParams {
-            propagation_policy: Some(PropagationPolicy::Orphan),
-            ..Default::default()
-        }
+        DeleteParams { propagation_policy: Some(PropagationPolicy::Orphan), ..Default::default() }
     }
 }
 

@@ -62,9 +62,7 @@ pub(super) async fn watch<K: Object>(
     let plural = api.resource.plural.clone();
     let stream = events.flat_map(move |batch| {
         let out: Vec<Result<WatchEvent<K>>> = match batch {
-            Err(Error::Compacted {
-                compact_revision, ..
-            }) => vec![Err(Error::Gone {
+            Err(Error::Compacted { compact_revision, .. }) => vec![Err(Error::Gone {
                 resource: plural.clone(),
                 resource_version: resource_version_before(start),
                 compact_revision,

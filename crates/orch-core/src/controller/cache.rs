@@ -77,10 +77,7 @@ pub struct Cache<K> {
 
 impl<K> Clone for Cache<K> {
     fn clone(&self) -> Self {
-        Cache {
-            state: self.state.clone(),
-            ready: self.ready.clone(),
-        }
+        Cache { state: self.state.clone(), ready: self.ready.clone() }
     }
 }
 
@@ -95,26 +92,15 @@ fn namespace_index<K: Object>(obj: &K) -> Vec<String> {
 }
 
 fn owner_index<K: Object>(obj: &K) -> Vec<String> {
-    obj.meta()
-        .owner_references
-        .iter()
-        .map(|o| o.uid.clone())
-        .collect()
+    obj.meta().owner_references.iter().map(|o| o.uid.clone()).collect()
 }
 
 fn label_index<K: Object>(obj: &K) -> Vec<String> {
-    obj.meta()
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect()
+    obj.meta().labels.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
 fn node_name_index<K: Object>(obj: &K) -> Vec<String> {
-    obj.field("spec.nodeName")
-        .filter(|n| !n.is_empty())
-        .into_iter()
-        .collect()
+    obj.field("spec.nodeName").filter(|n| !n.is_empty()).into_iter().collect()
 }
 
 impl<K: Object> Cache<K> {
@@ -143,11 +129,8 @@ impl<K: Object> Cache<K> {
         s.indexers.retain(|(n, _)| n != name);
         s.indexers.push((name.to_owned(), Arc::new(f)));
         s.indexes.remove(name);
-        let objects: Vec<(ObjectKey, Arc<K>)> = s
-            .objects
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let objects: Vec<(ObjectKey, Arc<K>)> =
+            s.objects.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let Some((_, f)) = s.indexers.last().cloned() else {
             return;
         };
@@ -219,9 +202,7 @@ impl<K: Object> Cache<K> {
         let Some(keys) = s.indexes.get(index).and_then(|i| i.get(value)) else {
             return Vec::new();
         };
-        keys.iter()
-            .filter_map(|k| s.objects.get(k).cloned())
-            .collect()
+        keys.iter().filter_map(|k| s.objects.get(k).cloned()).collect()
     }
 
     /// Number of objects.
@@ -261,16 +242,13 @@ mod tests {
 
     fn pod(name: &str, node: Option<&str>, owner: &str) -> Pod {
         let mut p = Pod {
-            metadata: ObjectMeta::named(name)
-                .in_namespace("default")
-                .with_label("app", "web"),
+            metadata: ObjectMeta::named(name).in_namespace("default").with_label("app", "web"),
             ..Default::default()
         };
         p.spec.node_name = node.map(str::to_owned);
-        p.metadata.owner_references.push(OwnerReference {
-            uid: owner.into(),
-            ..Default::default()
-        });
+        p.metadata
+            .owner_references
+            .push(OwnerReference { uid: owner.into(), ..Default::default() });
         p
     }
 
@@ -290,18 +268,12 @@ mod tests {
 
         cache.apply(&WatcherEvent::Applied(pod("b", Some("n1"), "rs2")));
         assert_eq!(cache.by_index(INDEX_NODE_NAME, "n1").len(), 2);
-        assert_eq!(
-            cache.by_index(INDEX_OWNER, "rs1").len(),
-            1,
-            "old index entries go"
-        );
+        assert_eq!(cache.by_index(INDEX_OWNER, "rs1").len(), 1, "old index entries go");
         cache.apply(&WatcherEvent::Deleted(pod("a", Some("n1"), "rs1")));
         assert!(cache.by_index(INDEX_OWNER, "rs1").is_empty());
         assert_eq!(cache.len(), 1);
 
-        cache.add_index("first-letter", |p: &Pod| {
-            vec![p.metadata.name[..1].to_owned()]
-        });
+        cache.add_index("first-letter", |p: &Pod| vec![p.metadata.name[..1].to_owned()]);
         assert_eq!(cache.by_index("first-letter", "b").len(), 1);
         cache.apply(&WatcherEvent::Restarted(vec![pod("c", None, "rs3")]));
         assert!(cache.get(&ObjectKey::new("default", "b")).is_none());

@@ -152,9 +152,7 @@ impl EventRecorder {
             ..Default::default()
         };
         let created = api.create(&event).await?;
-        self.seen
-            .lock()
-            .insert(key, (created.metadata.name.clone(), 1));
+        self.seen.lock().insert(key, (created.metadata.name.clone(), 1));
         Ok(created)
     }
 }

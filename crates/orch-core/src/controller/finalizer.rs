@@ -61,11 +61,7 @@ where
         (true, true) => {
             let (object_name, rest, rv) = (
                 meta.name.clone(),
-                meta.finalizers
-                    .iter()
-                    .filter(|f| *f != name)
-                    .cloned()
-                    .collect::<Vec<_>>(),
+                meta.finalizers.iter().filter(|f| *f != name).cloned().collect::<Vec<_>>(),
                 meta.resource_version.clone(),
             );
             let action = reconcile(FinalizerEvent::Cleanup(obj)).await?;

@@ -51,10 +51,7 @@ pub struct Informer<K> {
 
 impl<K> Clone for Informer<K> {
     fn clone(&self) -> Self {
-        Informer {
-            cache: self.cache.clone(),
-            events: self.events.clone(),
-        }
+        Informer { cache: self.cache.clone(), events: self.events.clone() }
     }
 }
 
@@ -80,10 +77,7 @@ impl<K: Object> Informer<K> {
     /// until `shutdown` is cancelled.
     pub fn spawn(api: Api<K>, config: WatcherConfig, shutdown: CancellationToken) -> Self {
         let (events, _) = broadcast::channel(SUBSCRIBER_BUFFER);
-        let informer = Informer {
-            cache: Cache::new(),
-            events,
-        };
+        let informer = Informer { cache: Cache::new(), events };
         let run = informer.clone();
         let kind = api.resource().kind.clone();
         tokio::spawn(async move {
@@ -109,8 +103,7 @@ impl<K: Object> Informer<K> {
         // Update the cache first, so subscribers that read it see the change.
         let out = match event {
             WatcherEvent::Restarted(items) => {
-                self.cache
-                    .replace_all(items.into_iter().map(Arc::new).collect());
+                self.cache.replace_all(items.into_iter().map(Arc::new).collect());
                 InformerEvent::Resync
             }
             WatcherEvent::Applied(obj) => {
@@ -136,9 +129,7 @@ impl<K: Object> Informer<K> {
     /// see everything: what happened before is in the cache, what happens
     /// after arrives as events.
     pub fn subscribe(&self) -> Subscription<K> {
-        Subscription {
-            rx: self.events.subscribe(),
-        }
+        Subscription { rx: self.events.subscribe() }
     }
 }
 

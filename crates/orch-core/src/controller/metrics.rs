@@ -45,26 +45,10 @@ impl ControllerMetrics {
         let m = Self::default();
         let sub = registry.sub_registry_with_prefix("orch_controller");
         sub.register("reconcile", "Reconciles run", m.reconciles.clone());
-        sub.register(
-            "reconcile_errors",
-            "Reconciles that failed",
-            m.errors.clone(),
-        );
-        sub.register(
-            "reconcile_duration_seconds",
-            "Time spent in reconcile",
-            m.duration.clone(),
-        );
-        sub.register(
-            "queue_depth",
-            "Keys waiting in the work queue",
-            m.queue_depth.clone(),
-        );
-        sub.register(
-            "retries",
-            "Keys requeued with backoff after an error",
-            m.retries.clone(),
-        );
+        sub.register("reconcile_errors", "Reconciles that failed", m.errors.clone());
+        sub.register("reconcile_duration_seconds", "Time spent in reconcile", m.duration.clone());
+        sub.register("queue_depth", "Keys waiting in the work queue", m.queue_depth.clone());
+        sub.register("retries", "Keys requeued with backoff after an error", m.retries.clone());
         m
     }
 
@@ -86,16 +70,12 @@ impl ControllerMetrics {
     }
 
     pub(crate) fn queue_depth(&self, controller: &str, depth: usize) {
-        self.queue_depth
-            .get_or_create(&Self::labels(controller))
-            .set(depth as i64);
+        self.queue_depth.get_or_create(&Self::labels(controller)).set(depth as i64);
     }
 
     /// Reconciles counted for `controller` so far.
     pub fn reconcile_count(&self, controller: &str) -> u64 {
-        self.reconciles
-            .get_or_create(&Self::labels(controller))
-            .get()
+        self.reconciles.get_or_create(&Self::labels(controller)).get()
     }
 
     /// Failed reconciles counted for `controller` so far.

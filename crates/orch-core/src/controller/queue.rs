@@ -85,9 +85,7 @@ pub struct WorkQueue<T> {
 
 impl<T> Clone for WorkQueue<T> {
     fn clone(&self) -> Self {
-        WorkQueue {
-            inner: self.inner.clone(),
-        }
+        WorkQueue { inner: self.inner.clone() }
     }
 }
 
@@ -154,11 +152,7 @@ impl<T: Hash + Eq + Clone + Send + 'static> WorkQueue<T> {
         }
         s.seq += 1;
         let seq = s.seq;
-        s.delayed.push(Reverse(Delayed {
-            at: Instant::now() + delay,
-            seq,
-            item,
-        }));
+        s.delayed.push(Reverse(Delayed { at: Instant::now() + delay, seq, item }));
         drop(s);
         // A getter may be sleeping until a later deadline.
         self.inner.notify.notify_waiters();
@@ -280,11 +274,7 @@ mod tests {
         assert_eq!(q.len(), 1, "1 is in flight: only 2 waits");
         assert_eq!(q.get().await.unwrap(), 2);
         q.done(&1);
-        assert_eq!(
-            q.get().await.unwrap(),
-            1,
-            "re-added while in flight: runs again"
-        );
+        assert_eq!(q.get().await.unwrap(), 1, "re-added while in flight: runs again");
         q.done(&1);
         q.done(&2);
         assert!(q.is_empty());

@@ -62,10 +62,7 @@ impl<T: Hash + Eq + Clone> RateLimiter<T> {
         RateLimiter {
             config,
             failures: Mutex::new(HashMap::new()),
-            bucket: Mutex::new(Bucket {
-                tokens: f64::from(config.burst),
-                last: Instant::now(),
-            }),
+            bucket: Mutex::new(Bucket { tokens: f64::from(config.burst), last: Instant::now() }),
         }
     }
 
@@ -119,10 +116,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn per_key_backoff_doubles_to_its_cap_and_forget_resets_it() {
-        let rl: RateLimiter<&str> = RateLimiter::new(RateLimiterConfig {
-            qps: 0.0,
-            ..Default::default()
-        });
+        let rl: RateLimiter<&str> =
+            RateLimiter::new(RateLimiterConfig { qps: 0.0, ..Default::default() });
         let delays: Vec<u128> = (0..4).map(|_| rl.when(&"a").as_millis()).collect();
         assert_eq!(delays, [5, 10, 20, 40]);
         assert_eq!(rl.when(&"b").as_millis(), 5, "keys back off independently");

@@ -34,28 +34,19 @@ pub struct Action {
 impl Action {
     /// Reconcile again only when something relevant changes.
     pub fn await_change() -> Self {
-        Action {
-            requeue_after: None,
-            backoff: false,
-        }
+        Action { requeue_after: None, backoff: false }
     }
 
     /// Reconcile again after `after`, or sooner if something changes.
     pub fn requeue(after: Duration) -> Self {
-        Action {
-            requeue_after: Some(after),
-            backoff: false,
-        }
+        Action { requeue_after: Some(after), backoff: false }
     }
 
     /// Reconcile again after the key's rate-limited backoff (5 ms doubling
     /// to 1000 s per key, within the overall bucket): the default after an
     /// error.
     pub fn requeue_with_backoff() -> Self {
-        Action {
-            requeue_after: None,
-            backoff: true,
-        }
+        Action { requeue_after: None, backoff: true }
     }
 
     /// The delay asked for, if any.

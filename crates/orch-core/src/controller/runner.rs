@@ -62,38 +62,36 @@ where
     F: Fn(&O) -> Vec<ObjectKey> + Send + Sync + 'static,
 {
     let mut sub = informer.subscribe();
-    Box::new(
-        move |queue: WorkQueue<ObjectKey>, stop: CancellationToken| {
-            Box::pin(async move {
-                let enqueue_all = |queue: &WorkQueue<ObjectKey>| {
-                    for obj in informer.cache().list() {
-                        for key in map(&obj) {
+    Box::new(move |queue: WorkQueue<ObjectKey>, stop: CancellationToken| {
+        Box::pin(async move {
+            let enqueue_all = |queue: &WorkQueue<ObjectKey>| {
+                for obj in informer.cache().list() {
+                    for key in map(&obj) {
+                        queue.add(key);
+                    }
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = informer.cache().wait_ready() => enqueue_all(&queue),
+            }
+            loop {
+                let event = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    e = sub.recv() => e,
+                };
+                match event {
+                    Some(InformerEvent::Applied(o)) | Some(InformerEvent::Deleted(o)) => {
+                        for key in map(&o) {
                             queue.add(key);
                         }
                     }
-                };
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = informer.cache().wait_ready() => enqueue_all(&queue),
+                    Some(InformerEvent::Resync) => enqueue_all(&queue),
+                    None => return,
                 }
-                loop {
-                    let event = tokio::select! {
-                        _ = stop.cancelled() => return,
-                        e = sub.recv() => e,
-                    };
-                    match event {
-                        Some(InformerEvent::Applied(o)) | Some(InformerEvent::Deleted(o)) => {
-                            for key in map(&o) {
-                                queue.add(key);
-                            }
-                        }
-                        Some(InformerEvent::Resync) => enqueue_all(&queue),
-                        None => return,
-                    }
-                }
-            })
-        },
-    )
+            }
+        })
+    })
 }
 
 impl<K: Resource> Controller<K> {
@@ -119,11 +117,8 @@ impl<K: Resource> Controller<K> {
         let informer = self.factory.informer::<C>();
         let api_version = K::api_resource().api_version;
         self.feeders.push(feed(informer, move |child: &C| {
-            let namespace = if K::NAMESPACED {
-                child.meta().namespace.clone()
-            } else {
-                String::new()
-            };
+            let namespace =
+                if K::NAMESPACED { child.meta().namespace.clone() } else { String::new() };
             child
                 .meta()
                 .owner_references
@@ -256,11 +251,7 @@ impl<R: Reconciler> Worker<R> {
         };
         let span = tracing::info_span!("reconcile", controller = %self.name, object = %key);
         let started = Instant::now();
-        let result = self
-            .reconciler
-            .reconcile(obj.clone(), &ctx)
-            .instrument(span.clone())
-            .await;
+        let result = self.reconciler.reconcile(obj.clone(), &ctx).instrument(span.clone()).await;
         let failed = result.is_err();
         if let Some(m) = &self.metrics {
             m.reconciled(&self.name, started.elapsed().as_secs_f64(), failed);

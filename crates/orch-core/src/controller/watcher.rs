@@ -118,11 +118,7 @@ impl<K: Object> State<K> {
                         Ok(stream) => self.phase = Phase::Watching(rv, stream),
                         Err(e) => {
                             self.failed();
-                            self.phase = if e.is_gone() {
-                                Phase::List
-                            } else {
-                                Phase::Watch(rv)
-                            };
+                            self.phase = if e.is_gone() { Phase::List } else { Phase::Watch(rv) };
                             return (Err(e), self);
                         }
                     }
@@ -131,14 +127,12 @@ impl<K: Object> State<K> {
                     Some(Ok(event)) => {
                         self.backoff = None;
                         let (next_rv, out) = match event {
-                            WatchEvent::Added(o) | WatchEvent::Modified(o) => (
-                                o.meta().resource_version.clone(),
-                                Some(WatcherEvent::Applied(o)),
-                            ),
-                            WatchEvent::Deleted(o) => (
-                                o.meta().resource_version.clone(),
-                                Some(WatcherEvent::Deleted(o)),
-                            ),
+                            WatchEvent::Added(o) | WatchEvent::Modified(o) => {
+                                (o.meta().resource_version.clone(), Some(WatcherEvent::Applied(o)))
+                            }
+                            WatchEvent::Deleted(o) => {
+                                (o.meta().resource_version.clone(), Some(WatcherEvent::Deleted(o)))
+                            }
                             WatchEvent::Bookmark { resource_version } => (resource_version, None),
                         };
                         self.phase = Phase::Watching(next_rv, stream);
@@ -185,12 +179,7 @@ pub fn watcher<K: Object>(
     api: Api<K>,
     config: WatcherConfig,
 ) -> BoxStream<'static, Result<WatcherEvent<K>, Error>> {
-    let state = State {
-        api,
-        config,
-        phase: Phase::List,
-        backoff: None,
-    };
+    let state = State { api, config, phase: Phase::List, backoff: None };
     stream::unfold(state, |state| async move {
         let (item, state) = state.step().await;
         Some((item, state))

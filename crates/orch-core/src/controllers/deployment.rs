@@ -66,8 +66,7 @@ pub struct DeploymentController {
 
 impl std::fmt::Debug for DeploymentController {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeploymentController")
-            .finish_non_exhaustive()
+        f.debug_struct("DeploymentController").finish_non_exhaustive()
     }
 }
 
@@ -94,10 +93,7 @@ impl Rs {
 }
 
 fn revision_of(meta: &ObjectMeta) -> i64 {
-    meta.annotations
-        .get(REVISION_ANNOTATION)
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(0)
+    meta.annotations.get(REVISION_ANNOTATION).and_then(|r| r.parse().ok()).unwrap_or(0)
 }
 
 /// A template as a ReplicaSet compares it: without the hash label.
@@ -137,11 +133,7 @@ fn resolve(value: Option<&IntOrString>, desired: i32, round_up: bool) -> i32 {
 /// come out 0, maxUnavailable is 1.
 pub fn rolling_bounds(d: &Deployment) -> (i32, i32) {
     let desired = d.spec.replicas();
-    let ru = d
-        .spec
-        .strategy
-        .as_ref()
-        .and_then(|s| s.rolling_update.as_ref());
+    let ru = d.spec.strategy.as_ref().and_then(|s| s.rolling_update.as_ref());
     let surge = resolve(ru.and_then(|r| r.max_surge.as_ref()), desired, true);
     let unavailable = resolve(ru.and_then(|r| r.max_unavailable.as_ref()), desired, false);
     if surge == 0 && unavailable == 0 {
@@ -164,9 +156,7 @@ impl DeploymentController {
 
     /// The runner for this controller: Deployments and the ReplicaSets they own.
     pub fn controller(factory: Arc<InformerFactory>) -> Controller<Deployment> {
-        Controller::<Deployment>::new(factory)
-            .owns::<ReplicaSet>()
-            .name("deployment")
+        Controller::<Deployment>::new(factory).owns::<ReplicaSet>().name("deployment")
     }
 
     fn rs_api(&self, namespace: &str) -> Api<ReplicaSet> {
@@ -193,10 +183,7 @@ impl DeploymentController {
         selector: &LabelSelector,
     ) -> Result<Vec<Arc<ReplicaSet>>, Error> {
         let mut owned = Vec::new();
-        for rs in self
-            .replica_sets
-            .by_index(INDEX_NAMESPACE, &d.metadata.namespace)
-        {
+        for rs in self.replica_sets.by_index(INDEX_NAMESPACE, &d.metadata.namespace) {
             match rs.metadata.controller_owner() {
                 Some(o) if o.uid == d.metadata.uid => owned.push(rs),
                 None if !rs.metadata.is_deleting()
@@ -205,10 +192,7 @@ impl DeploymentController {
                     let mut refs = rs.metadata.owner_references.clone();
                     refs.push(controller_ref(d));
                     let patch = json!({"metadata": {"ownerReferences": refs, "resourceVersion": rs.metadata.resource_version}});
-                    match self
-                        .rs_api(&d.metadata.namespace)
-                        .patch(&rs.metadata.name, &patch)
-                        .await
+                    match self.rs_api(&d.metadata.namespace).patch(&rs.metadata.name, &patch).await
                     {
                         Ok(adopted) => owned.push(Arc::new(adopted)),
                         Err(e) if e.is_conflict() || e.is_not_found() => {}
@@ -224,21 +208,12 @@ impl DeploymentController {
     /// Creates the ReplicaSet of the current template, with 0 replicas (the
     /// rollout scales it).
     async fn create_new(&self, d: &Deployment, revision: i64) -> Result<ReplicaSet, Error> {
-        let collisions = d
-            .status
-            .as_ref()
-            .and_then(|s| s.collision_count)
-            .unwrap_or(0);
+        let collisions = d.status.as_ref().and_then(|s| s.collision_count).unwrap_or(0);
         let hash = template_hash(&d.spec.template, collisions);
         let mut template = d.spec.template.clone();
-        template
-            .metadata
-            .labels
-            .insert(TEMPLATE_HASH_LABEL.into(), hash.clone());
+        template.metadata.labels.insert(TEMPLATE_HASH_LABEL.into(), hash.clone());
         let mut selector = d.spec.selector.clone();
-        selector
-            .match_labels
-            .insert(TEMPLATE_HASH_LABEL.into(), hash.clone());
+        selector.match_labels.insert(TEMPLATE_HASH_LABEL.into(), hash.clone());
         let mut annotations = d.metadata.annotations.clone();
         annotations.remove(AUTO_REVERT_ANNOTATION);
         annotations.insert(REVISION_ANNOTATION.into(), revision.to_string());
@@ -262,18 +237,11 @@ impl DeploymentController {
         let api = self.rs_api(&d.metadata.namespace);
         match api.create(&rs).await {
             Ok(created) => {
-                let message = format!(
-                    "Created replica set {} (revision {revision})",
-                    created.metadata.name
-                );
+                let message =
+                    format!("Created replica set {} (revision {revision})", created.metadata.name);
                 let _ = self
                     .recorder
-                    .record(
-                        &object_reference(d),
-                        EventType::Normal,
-                        "ScalingReplicaSet",
-                        &message,
-                    )
+                    .record(&object_reference(d), EventType::Normal, "ScalingReplicaSet", &message)
                     .await;
                 Ok(created)
             }
@@ -303,26 +271,12 @@ impl DeploymentController {
             return Ok(());
         }
         let patch = json!({"spec": {"replicas": replicas}, "metadata": {"resourceVersion": rs.metadata.resource_version}});
-        self.rs_api(&rs.metadata.namespace)
-            .patch(&rs.metadata.name, &patch)
-            .await?;
-        let verb = if replicas > rs.spec.replicas.unwrap_or(1) {
-            "up"
-        } else {
-            "down"
-        };
-        let message = format!(
-            "Scaled {verb} replica set {} to {replicas}",
-            rs.metadata.name
-        );
+        self.rs_api(&rs.metadata.namespace).patch(&rs.metadata.name, &patch).await?;
+        let verb = if replicas > rs.spec.replicas.unwrap_or(1) { "up" } else { "down" };
+        let message = format!("Scaled {verb} replica set {} to {replicas}", rs.metadata.name);
         let _ = self
             .recorder
-            .record(
-                &object_reference(d),
-                EventType::Normal,
-                "ScalingReplicaSet",
-                &message,
-            )
+            .record(&object_reference(d), EventType::Normal, "ScalingReplicaSet", &message)
             .await;
         Ok(())
     }
@@ -385,10 +339,7 @@ impl DeploymentController {
             if removable <= 0 {
                 break;
             }
-            let current = targets
-                .get(&r.rs.metadata.name)
-                .copied()
-                .unwrap_or(r.spec_replicas());
+            let current = targets.get(&r.rs.metadata.name).copied().unwrap_or(r.spec_replicas());
             let down = current.min(removable);
             if down > 0 {
                 targets.insert(r.rs.metadata.name.clone(), current - down);
@@ -441,10 +392,7 @@ impl DeploymentController {
         empty.sort_by_key(|r| r.revision());
         let api = self.rs_api(&d.metadata.namespace);
         for r in &empty[..empty.len() - limit] {
-            match api
-                .delete(&r.rs.metadata.name, &DeleteParams::default())
-                .await
-            {
+            match api.delete(&r.rs.metadata.name, &DeleteParams::default()).await {
                 Ok(_) | Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -455,21 +403,13 @@ impl DeploymentController {
     /// Rolls back to the newest revision that became available, if the
     /// Deployment asks for it. Returns true if it did.
     async fn auto_revert(&self, d: &Deployment, new: &Rs, old: &[Rs]) -> Result<bool, Error> {
-        if d.metadata
-            .annotations
-            .get(AUTO_REVERT_ANNOTATION)
-            .map(String::as_str)
-            != Some("true")
-        {
+        if d.metadata.annotations.get(AUTO_REVERT_ANNOTATION).map(String::as_str) != Some("true") {
             return Ok(false);
         }
         let Some(target) = old
             .iter()
             .filter(|r| {
-                r.rs.metadata
-                    .annotations
-                    .get(BECAME_AVAILABLE_ANNOTATION)
-                    .map(String::as_str)
+                r.rs.metadata.annotations.get(BECAME_AVAILABLE_ANNOTATION).map(String::as_str)
                     == Some("true")
             })
             .max_by_key(|r| r.revision())
@@ -488,12 +428,7 @@ impl DeploymentController {
         );
         let _ = self
             .recorder
-            .record(
-                &object_reference(d),
-                EventType::Warning,
-                "AutoReverted",
-                &message,
-            )
+            .record(&object_reference(d), EventType::Warning, "AutoReverted", &message)
             .await;
         Ok(true)
     }
@@ -550,11 +485,7 @@ impl Reconciler for DeploymentController {
         let min_ready = d.spec.min_ready_seconds.unwrap_or(0);
         let owned = self.claim(&d, &selector).await?;
         let template = without_hash(&d.spec.template);
-        let max_revision = owned
-            .iter()
-            .map(|r| revision_of(&r.metadata))
-            .max()
-            .unwrap_or(0);
+        let max_revision = owned.iter().map(|r| revision_of(&r.metadata)).max().unwrap_or(0);
         let mut new = None;
         let mut old = Vec::new();
         for rs in owned {
@@ -580,9 +511,7 @@ impl Reconciler for DeploymentController {
                     let mut annotations = n.rs.metadata.annotations.clone();
                     annotations.insert(REVISION_ANNOTATION.into(), (max_revision + 1).to_string());
                     let patch = json!({"metadata": {"annotations": annotations, "resourceVersion": n.rs.metadata.resource_version}});
-                    self.rs_api(&d.metadata.namespace)
-                        .patch(&n.rs.metadata.name, &patch)
-                        .await?;
+                    self.rs_api(&d.metadata.namespace).patch(&n.rs.metadata.name, &patch).await?;
                     return Ok(Action::await_change());
                 }
                 Some(n) => {
@@ -610,14 +539,8 @@ impl Reconciler for DeploymentController {
         }
         let updated = new.as_ref().map_or(0, |n| n.counts.active);
         let old_status = d.status.clone().unwrap_or_default();
-        let old_progressing = old_status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Progressing");
-        let old_available = old_status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Available");
+        let old_progressing = old_status.conditions.iter().find(|c| c.type_ == "Progressing");
+        let old_available = old_status.conditions.iter().find(|c| c.type_ == "Available");
         let complete = updated == desired
             && replicas == desired
             && available == desired
@@ -630,10 +553,7 @@ impl Reconciler for DeploymentController {
         let since_progress = old_progressing
             .and_then(|c| c.last_update_time)
             .map(|t| (now.0 - t.0).to_std().unwrap_or_default());
-        let new_name = new
-            .as_ref()
-            .map(|n| n.rs.metadata.name.clone())
-            .unwrap_or_default();
+        let new_name = new.as_ref().map(|n| n.rs.metadata.name.clone()).unwrap_or_default();
         let mut requeue = None;
         let progressing = if paused {
             condition(
@@ -696,14 +616,7 @@ impl Reconciler for DeploymentController {
             requeue =
                 since_progress.map(|s| deadline.saturating_sub(s) + Duration::from_millis(100));
             old_progressing.cloned().unwrap_or_else(|| {
-                condition(
-                    "Progressing",
-                    true,
-                    "ReplicaSetUpdated",
-                    String::new(),
-                    now,
-                    None,
-                )
+                condition("Progressing", true, "ReplicaSetUpdated", String::new(), now, None)
             })
         };
         let available_condition = if available >= desired - max_unavailable {
@@ -727,17 +640,10 @@ impl Reconciler for DeploymentController {
         };
         if complete {
             if let Some(n) = &new {
-                if !n
-                    .rs
-                    .metadata
-                    .annotations
-                    .contains_key(BECAME_AVAILABLE_ANNOTATION)
-                {
+                if !n.rs.metadata.annotations.contains_key(BECAME_AVAILABLE_ANNOTATION) {
                     let patch =
                         json!({"metadata": {"annotations": {BECAME_AVAILABLE_ANNOTATION: "true"}}});
-                    self.rs_api(&d.metadata.namespace)
-                        .patch(&n.rs.metadata.name, &patch)
-                        .await?;
+                    self.rs_api(&d.metadata.namespace).patch(&n.rs.metadata.name, &patch).await?;
                 }
             }
         }
@@ -769,10 +675,7 @@ impl Reconciler for DeploymentController {
         };
         if d.status.as_ref() != Some(&status) {
             let api: Api<Deployment> = Api::namespaced(self.store.clone(), &d.metadata.namespace);
-            match api
-                .patch_status(&d.metadata.name, &json!({ "status": status }))
-                .await
-            {
+            match api.patch_status(&d.metadata.name, &json!({ "status": status })).await {
                 Ok(_) | Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -817,11 +720,7 @@ pub async fn rollback(
         .await?
         .items
         .into_iter()
-        .filter(|rs| {
-            rs.metadata
-                .controller_owner()
-                .is_some_and(|o| o.uid == d.metadata.uid)
-        })
+        .filter(|rs| rs.metadata.controller_owner().is_some_and(|o| o.uid == d.metadata.uid))
         .collect();
     owned.sort_by_key(|rs| std::cmp::Reverse(revision_of(&rs.metadata)));
     let target = match to_revision {

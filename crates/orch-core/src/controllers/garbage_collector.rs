@@ -90,11 +90,7 @@ impl<K: Resource> GcKind for Kind<K> {
         self.cache().get(key).map(|o| o.meta().clone())
     }
     fn owned_by(&self, uid: &str) -> Vec<ObjectMeta> {
-        self.cache()
-            .by_index(INDEX_OWNER, uid)
-            .iter()
-            .map(|o| o.meta().clone())
-            .collect()
+        self.cache().by_index(INDEX_OWNER, uid).iter().map(|o| o.meta().clone()).collect()
     }
     fn keys(&self) -> Vec<ObjectKey> {
         self.cache().keys()
@@ -103,27 +99,13 @@ impl<K: Resource> GcKind for Kind<K> {
         self.cache().wait_ready().await
     }
     async fn live_uid(&self, key: &ObjectKey) -> Result<Option<String>, Error> {
-        Ok(self
-            .api(&key.namespace)
-            .get_opt(&key.name)
-            .await?
-            .map(|o| o.meta().uid.clone()))
+        Ok(self.api(&key.namespace).get_opt(&key.name).await?.map(|o| o.meta().uid.clone()))
     }
     async fn delete(&self, key: &ObjectKey, params: &DeleteParams) -> Result<(), Error> {
-        ignore_gone(
-            self.api(&key.namespace)
-                .delete(&key.name, params)
-                .await
-                .map(|_| ()),
-        )
+        ignore_gone(self.api(&key.namespace).delete(&key.name, params).await.map(|_| ()))
     }
     async fn patch(&self, key: &ObjectKey, patch: &serde_json::Value) -> Result<(), Error> {
-        ignore_gone(
-            self.api(&key.namespace)
-                .patch(&key.name, patch)
-                .await
-                .map(|_| ()),
-        )
+        ignore_gone(self.api(&key.namespace).patch(&key.name, patch).await.map(|_| ()))
     }
 }
 
@@ -150,14 +132,7 @@ pub struct GarbageCollector {
 impl std::fmt::Debug for GarbageCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GarbageCollector")
-            .field(
-                "kinds",
-                &self
-                    .kinds
-                    .iter()
-                    .map(|k| k.kind().to_owned())
-                    .collect::<Vec<_>>(),
-            )
+            .field("kinds", &self.kinds.iter().map(|k| k.kind().to_owned()).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -166,11 +141,7 @@ impl GarbageCollector {
     /// A collector over no kinds yet; add them with [`kind`](Self::kind) or
     /// [`builtin_kinds`](Self::builtin_kinds).
     pub fn new(factory: Arc<InformerFactory>) -> Self {
-        GarbageCollector {
-            factory,
-            kinds: Vec::new(),
-            feeders: Vec::new(),
-        }
+        GarbageCollector { factory, kinds: Vec::new(), feeders: Vec::new() }
     }
 
     /// Watches Deployments, ReplicaSets, Pods, ConfigMaps and Secrets.
@@ -307,11 +278,8 @@ async fn process(kinds: &[Arc<dyn GcKind>], (i, key): &Item) -> Result<(), Error
     if meta.is_deleting() {
         if meta.finalizers.iter().any(|f| f == FINALIZER_ORPHAN) {
             for (j, dep) in dependents(kinds, &meta.uid) {
-                let refs: Vec<_> = dep
-                    .owner_references
-                    .iter()
-                    .filter(|o| o.uid != meta.uid)
-                    .collect();
+                let refs: Vec<_> =
+                    dep.owner_references.iter().filter(|o| o.uid != meta.uid).collect();
                 let dep_key = ObjectKey::new(dep.namespace.clone(), dep.name.clone());
                 kinds[j]
                     .patch(&dep_key, &json!({"metadata": {"ownerReferences": refs, "resourceVersion": dep.resource_version}}))
@@ -327,9 +295,7 @@ async fn process(kinds: &[Arc<dyn GcKind>], (i, key): &Item) -> Result<(), Error
             for (j, dep) in &deps {
                 if !dep.is_deleting() {
                     let dep_key = ObjectKey::new(dep.namespace.clone(), dep.name.clone());
-                    kinds[*j]
-                        .delete(&dep_key, &DeleteParams::foreground())
-                        .await?;
+                    kinds[*j].delete(&dep_key, &DeleteParams::foreground()).await?;
                 }
             }
             let blocking = deps.iter().any(|(_, dep)| {
@@ -354,11 +320,7 @@ async fn process(kinds: &[Arc<dyn GcKind>], (i, key): &Item) -> Result<(), Error
         else {
             continue; // A kind we do not watch: assume it exists.
         };
-        let ns = if kinds[j].namespaced() {
-            meta.namespace.clone()
-        } else {
-            String::new()
-        };
+        let ns = if kinds[j].namespaced() { meta.namespace.clone() } else { String::new() };
         let owner_key = ObjectKey::new(ns, owner.name.clone());
         let cached = kinds[j].meta(&owner_key).map(|m| m.uid);
         if cached.as_deref() == Some(owner.uid.as_str()) {
@@ -376,11 +338,8 @@ async fn process(kinds: &[Arc<dyn GcKind>], (i, key): &Item) -> Result<(), Error
         tracing::debug!(kind = kind.kind(), object = %key, "owners gone; deleting dependent");
         return kind.delete(key, &DeleteParams::default()).await;
     }
-    let refs: Vec<_> = meta
-        .owner_references
-        .iter()
-        .filter(|o| !dangling.contains(&o.uid))
-        .collect();
+    let refs: Vec<_> =
+        meta.owner_references.iter().filter(|o| !dangling.contains(&o.uid)).collect();
     kind.patch(
         key,
         &json!({"metadata": {"ownerReferences": refs, "resourceVersion": meta.resource_version}}),

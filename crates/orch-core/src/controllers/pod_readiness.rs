@@ -59,13 +59,9 @@ fn phase_rank(pod: &Pod) -> u8 {
 }
 
 fn restarts(pod: &Pod) -> i32 {
-    pod.status.as_ref().map_or(0, |s| {
-        s.container_statuses
-            .iter()
-            .map(|c| c.restart_count)
-            .max()
-            .unwrap_or(0)
-    })
+    pod.status
+        .as_ref()
+        .map_or(0, |s| s.container_statuses.iter().map(|c| c.restart_count).max().unwrap_or(0))
 }
 
 /// Kubernetes' `ActivePods` order: the pod that should go first on
@@ -86,9 +82,5 @@ pub fn deletion_order(a: &Pod, b: &Pod) -> Ordering {
             }
         })
         .then_with(|| restarts(b).cmp(&restarts(a)))
-        .then_with(|| {
-            b.metadata
-                .creation_timestamp
-                .cmp(&a.metadata.creation_timestamp)
-        })
+        .then_with(|| b.metadata.creation_timestamp.cmp(&a.metadata.creation_timestamp))
 }

@@ -162,18 +162,12 @@ impl ReplicaSetController {
                 }
                 batch *= 2;
             }
-            self.expectations
-                .expect(key, created.iter().cloned(), std::iter::empty());
+            self.expectations.expect(key, created.iter().cloned(), std::iter::empty());
             if !created.is_empty() {
                 let message = format!("Created {} pod(s)", created.len());
                 let _ = self
                     .recorder
-                    .record(
-                        &object_reference(rs),
-                        EventType::Normal,
-                        "SuccessfulCreate",
-                        &message,
-                    )
+                    .record(&object_reference(rs), EventType::Normal, "SuccessfulCreate", &message)
                     .await;
             }
             if let Some(e) = failure {
@@ -194,8 +188,7 @@ impl ReplicaSetController {
             doomed.sort_by(|a, b| deletion_order(a, b));
             doomed.truncate(count);
             let names: Vec<String> = doomed.iter().map(|p| p.metadata.name.clone()).collect();
-            self.expectations
-                .expect(key, std::iter::empty(), names.iter().cloned());
+            self.expectations.expect(key, std::iter::empty(), names.iter().cloned());
             let params = DeleteParams::default();
             let results = join_all(names.iter().map(|n| api.delete(n, &params))).await;
             for r in results {
@@ -207,12 +200,7 @@ impl ReplicaSetController {
             let message = format!("Deleted {} pod(s)", names.len());
             let _ = self
                 .recorder
-                .record(
-                    &object_reference(rs),
-                    EventType::Normal,
-                    "SuccessfulDelete",
-                    &message,
-                )
+                .record(&object_reference(rs), EventType::Normal, "SuccessfulDelete", &message)
                 .await;
         }
         Ok(())
@@ -274,22 +262,14 @@ fn compute_status(rs: &ReplicaSet, owned: &[Arc<Pod>], now: Time) -> ReplicaSetS
     let template_labels = &rs.spec.template.metadata.labels;
     let fully_labeled = active
         .iter()
-        .filter(|p| {
-            template_labels
-                .iter()
-                .all(|(k, v)| p.metadata.labels.get(k) == Some(v))
-        })
+        .filter(|p| template_labels.iter().all(|(k, v)| p.metadata.labels.get(k) == Some(v)))
         .count();
     let mut status = rs.status.clone().unwrap_or_default();
     status.replicas = active.len() as i32;
     status.fully_labeled_replicas = Some(fully_labeled as i32);
     status.ready_replicas = Some(active.iter().filter(|p| is_ready(p)).count() as i32);
-    status.available_replicas = Some(
-        active
-            .iter()
-            .filter(|p| is_available(p, min_ready, now))
-            .count() as i32,
-    );
+    status.available_replicas =
+        Some(active.iter().filter(|p| is_available(p, min_ready, now)).count() as i32);
     status.observed_generation = Some(rs.metadata.generation);
     status
 }
@@ -319,9 +299,7 @@ impl Reconciler for ReplicaSetController {
         let owned = self.claim_pods(&rs, &selector).await?;
         let namespace = rs.metadata.namespace.clone();
         let synced = self.expectations.satisfied(key, |name| {
-            self.pods
-                .get(&ObjectKey::new(namespace.clone(), name))
-                .is_some()
+            self.pods.get(&ObjectKey::new(namespace.clone(), name)).is_some()
         });
         let active: Vec<Arc<Pod>> = owned.iter().filter(|p| is_active(p)).cloned().collect();
         let mut manage_result = Ok(());
@@ -333,10 +311,7 @@ impl Reconciler for ReplicaSetController {
         let status = compute_status(&rs, &owned, now);
         if rs.status.as_ref() != Some(&status) {
             let api: Api<ReplicaSet> = Api::namespaced(self.store.clone(), &rs.metadata.namespace);
-            match api
-                .patch_status(&rs.metadata.name, &json!({ "status": status }))
-                .await
-            {
+            match api.patch_status(&rs.metadata.name, &json!({ "status": status })).await {
                 Ok(_) | Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -344,10 +319,7 @@ impl Reconciler for ReplicaSetController {
         manage_result?;
         // Pods Ready but not yet available: look again when they will be.
         let min_ready = rs.spec.min_ready_seconds.unwrap_or(0);
-        let next = active
-            .iter()
-            .filter_map(|p| seconds_until_available(p, min_ready))
-            .min();
+        let next = active.iter().filter_map(|p| seconds_until_available(p, min_ready)).min();
         Ok(match next {
             Some(s) => Action::requeue(Duration::from_secs(s as u64)),
             None => Action::await_change(),

@@ -34,12 +34,9 @@ fn pod_field(pod: &Pod, path: &str) -> Option<String> {
     match path {
         "spec.nodeName" => Some(pod.spec.node_name.clone().unwrap_or_default()),
         "spec.schedulerName" => Some(pod.spec.scheduler_name.clone().unwrap_or_default()),
-        "spec.restartPolicy" => Some(
-            pod.spec
-                .restart_policy
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default(),
-        ),
+        "spec.restartPolicy" => {
+            Some(pod.spec.restart_policy.map(|p| p.as_str().to_owned()).unwrap_or_default())
+        }
         "status.phase" => Some(
             pod.status
                 .as_ref()
@@ -47,12 +44,9 @@ fn pod_field(pod: &Pod, path: &str) -> Option<String> {
                 .map(|p| p.as_str().to_owned())
                 .unwrap_or_default(),
         ),
-        "status.podIP" => Some(
-            pod.status
-                .as_ref()
-                .and_then(|s| s.pod_ip.clone())
-                .unwrap_or_default(),
-        ),
+        "status.podIP" => {
+            Some(pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default())
+        }
         _ => None,
     }
 }
@@ -124,9 +118,7 @@ impl PodSpec {
 
     /// `schedulerName`, defaulted to `default-scheduler`.
     pub fn scheduler_name(&self) -> &str {
-        self.scheduler_name
-            .as_deref()
-            .unwrap_or("default-scheduler")
+        self.scheduler_name.as_deref().unwrap_or("default-scheduler")
     }
 
     /// `terminationGracePeriodSeconds`, defaulted to 30.
@@ -651,11 +643,7 @@ pub struct ContainerStatus {
     #[serde(default, rename = "imageID")]
     pub image_id: String,
     /// `<runtime>://<id>`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        rename = "containerID"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "containerID")]
     pub container_id: Option<String>,
     /// True once the startup probe passed (or there is none) and it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -719,11 +707,7 @@ pub struct ContainerStateTerminated {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
     /// `<runtime>://<id>`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        rename = "containerID"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "containerID")]
     pub container_id: Option<String>,
 }
 

@@ -41,12 +41,7 @@ fn k(prefix: &str, name: &str) -> Bytes {
 }
 
 async fn put(store: &dyn Store, key: &Bytes, value: &str) -> i64 {
-    store
-        .put(PutRequest::new(key.clone(), value.to_owned()))
-        .await
-        .expect("put")
-        .header
-        .revision
+    store.put(PutRequest::new(key.clone(), value.to_owned())).await.expect("put").header.revision
 }
 
 async fn get(store: &dyn Store, key: &Bytes, revision: i64) -> Option<KeyValue> {
@@ -72,14 +67,9 @@ pub async fn collect_events(stream: &mut WatchStream, n: usize) -> Vec<Event> {
             }
         }
     };
-    tokio::time::timeout(DEADLINE, fut)
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "watch delivered {} of {n} events in {DEADLINE:?}",
-                events.len()
-            )
-        });
+    tokio::time::timeout(DEADLINE, fut).await.unwrap_or_else(|_| {
+        panic!("watch delivered {} of {n} events in {DEADLINE:?}", events.len())
+    });
     events
 }
 
@@ -94,24 +84,15 @@ pub async fn revision_monotonicity(store: Arc<dyn Store>) {
         assert!(rev > last, "revision went from {last} to {rev}");
         last = rev;
     }
-    let read = store
-        .range(RangeRequest::new(KeyRange::prefix(p.clone())))
-        .await
-        .unwrap();
+    let read = store.range(RangeRequest::new(KeyRange::prefix(p.clone()))).await.unwrap();
     assert!(read.header.revision >= last);
     let del = store
-        .delete_range(DeleteRangeRequest {
-            range: KeyRange::key(k(&p, "missing")),
-            prev_kv: false,
-        })
+        .delete_range(DeleteRangeRequest { range: KeyRange::key(k(&p, "missing")), prev_kv: false })
         .await
         .unwrap();
     assert_eq!(del.deleted, 0);
     let del = store
-        .delete_range(DeleteRangeRequest {
-            range: KeyRange::key(k(&p, "a")),
-            prev_kv: false,
-        })
+        .delete_range(DeleteRangeRequest { range: KeyRange::key(k(&p, "a")), prev_kv: false })
         .await
         .unwrap();
     assert_eq!(del.deleted, 1);
@@ -123,39 +104,23 @@ pub async fn key_versions(store: Arc<dyn Store>) {
     let p = unique_prefix("versions");
     let key = k(&p, "a");
     let r1 = put(&*store, &key, "1").await;
-    let resp = store
-        .put(PutRequest::new(key.clone(), "2").with_prev_kv())
-        .await
-        .unwrap();
+    let resp = store.put(PutRequest::new(key.clone(), "2").with_prev_kv()).await.unwrap();
     let r2 = resp.header.revision;
     let prev = resp.prev_kv.expect("prev_kv of an existing key");
-    assert_eq!(
-        (&prev.value[..], prev.version, prev.mod_revision),
-        (&b"1"[..], 1, r1)
-    );
+    assert_eq!((&prev.value[..], prev.version, prev.mod_revision), (&b"1"[..], 1, r1));
     let kv = get(&*store, &key, 0).await.unwrap();
     assert_eq!(kv.create_revision, r1);
     assert_eq!(kv.mod_revision, r2);
     assert_eq!(kv.version, 2);
     assert_eq!(kv.lease, 0);
     store
-        .delete_range(DeleteRangeRequest {
-            range: KeyRange::key(key.clone()),
-            prev_kv: false,
-        })
+        .delete_range(DeleteRangeRequest { range: KeyRange::key(key.clone()), prev_kv: false })
         .await
         .unwrap();
     let r4 = put(&*store, &key, "3").await;
     let kv = get(&*store, &key, 0).await.unwrap();
-    assert_eq!(
-        (kv.create_revision, kv.version),
-        (r4, 1),
-        "recreated key starts over"
-    );
-    let fresh = store
-        .put(PutRequest::new(k(&p, "b"), "x").with_prev_kv())
-        .await
-        .unwrap();
+    assert_eq!((kv.create_revision, kv.version), (r4, 1), "recreated key starts over");
+    let fresh = store.put(PutRequest::new(k(&p, "b"), "x").with_prev_kv()).await.unwrap();
     assert!(fresh.prev_kv.is_none());
 }
 
@@ -165,65 +130,38 @@ pub async fn range_options(store: Arc<dyn Store>) {
     for name in ["a", "b", "c", "d", "e"] {
         put(&*store, &k(&p, name), name).await;
     }
-    let all = store
-        .range(RangeRequest::new(KeyRange::prefix(p.clone())))
-        .await
-        .unwrap();
+    let all = store.range(RangeRequest::new(KeyRange::prefix(p.clone()))).await.unwrap();
     let names: Vec<_> = all.kvs.iter().map(|kv| kv.value.clone()).collect();
-    assert_eq!(
-        names,
-        ["a", "b", "c", "d", "e"]
-            .map(|s| Bytes::from_static(s.as_bytes()))
-            .to_vec()
-    );
+    assert_eq!(names, ["a", "b", "c", "d", "e"].map(|s| Bytes::from_static(s.as_bytes())).to_vec());
     assert_eq!((all.count, all.more), (5, false));
 
-    let limited = store
-        .range(RangeRequest::new(KeyRange::prefix(p.clone())).with_limit(2))
-        .await
-        .unwrap();
-    assert_eq!(
-        (limited.kvs.len(), limited.count, limited.more),
-        (2, 5, true)
-    );
+    let limited =
+        store.range(RangeRequest::new(KeyRange::prefix(p.clone())).with_limit(2)).await.unwrap();
+    assert_eq!((limited.kvs.len(), limited.count, limited.more), (2, 5, true));
 
-    let between = store
-        .range(RangeRequest::new(KeyRange::between(k(&p, "b"), k(&p, "d"))))
-        .await
-        .unwrap();
+    let between =
+        store.range(RangeRequest::new(KeyRange::between(k(&p, "b"), k(&p, "d")))).await.unwrap();
     assert_eq!(between.kvs.len(), 2);
     assert_eq!(between.kvs[0].key, k(&p, "b"));
 
     let keys_only = store
-        .range(RangeRequest {
-            keys_only: true,
-            ..RangeRequest::new(KeyRange::prefix(p.clone()))
-        })
+        .range(RangeRequest { keys_only: true, ..RangeRequest::new(KeyRange::prefix(p.clone())) })
         .await
         .unwrap();
     assert!(keys_only.kvs.iter().all(|kv| kv.value.is_empty()));
     assert_eq!(keys_only.kvs.len(), 5);
 
     let count_only = store
-        .range(RangeRequest {
-            count_only: true,
-            ..RangeRequest::new(KeyRange::prefix(p.clone()))
-        })
+        .range(RangeRequest { count_only: true, ..RangeRequest::new(KeyRange::prefix(p.clone())) })
         .await
         .unwrap();
     assert_eq!((count_only.kvs.len(), count_only.count), (0, 5));
 
-    let from_key = store
-        .range(RangeRequest::new(KeyRange::from_key(k(&p, "d"))))
-        .await
-        .unwrap();
+    let from_key = store.range(RangeRequest::new(KeyRange::from_key(k(&p, "d")))).await.unwrap();
     assert!(from_key.kvs.len() >= 2, "from-key range includes d and e");
     assert_eq!(from_key.kvs[0].key, k(&p, "d"));
 
-    let missing = store
-        .range(RangeRequest::new(KeyRange::key(k(&p, "zz"))))
-        .await
-        .unwrap();
+    let missing = store.range(RangeRequest::new(KeyRange::key(k(&p, "zz")))).await.unwrap();
     assert_eq!((missing.kvs.len(), missing.count), (0, 0));
 }
 
@@ -234,10 +172,7 @@ pub async fn range_at_old_revisions(store: Arc<dyn Store>) {
     let r1 = put(&*store, &key, "1").await;
     let r2 = put(&*store, &key, "2").await;
     let del = store
-        .delete_range(DeleteRangeRequest {
-            range: KeyRange::key(key.clone()),
-            prev_kv: true,
-        })
+        .delete_range(DeleteRangeRequest { range: KeyRange::key(key.clone()), prev_kv: true })
         .await
         .unwrap();
     assert_eq!(del.prev_kvs.len(), 1);
@@ -265,11 +200,7 @@ pub async fn txn_atomicity(store: Arc<dyn Store>) {
     let r0 = put(&*store, &a, "1").await;
     let txn = TxnRequest {
         compare: vec![
-            Compare::new(
-                a.clone(),
-                CompareResult::Equal,
-                CompareTarget::Value("1".into()),
-            ),
+            Compare::new(a.clone(), CompareResult::Equal, CompareTarget::Value("1".into())),
             Compare::absent(b.clone()),
         ],
         success: vec![
@@ -290,10 +221,7 @@ pub async fn txn_atomicity(store: Arc<dyn Store>) {
     assert_eq!(get(&*store, &b, 0).await.unwrap().mod_revision, rev);
     assert_eq!(get(&*store, &c, 0).await.unwrap().mod_revision, rev);
     assert!(get(&*store, &a, 0).await.is_none());
-    assert!(
-        get(&*store, &a, rev - 1).await.is_some(),
-        "a existed before the txn"
-    );
+    assert!(get(&*store, &a, rev - 1).await.is_some(), "a existed before the txn");
     match &resp.responses[3] {
         TxnOpResponse::Range(r) => {
             assert_eq!(&r.kvs[0].value[..], b"2", "txn reads see its own writes")
@@ -322,10 +250,7 @@ pub async fn txn_atomicity(store: Arc<dyn Store>) {
     assert!(!resp.succeeded);
 
     // A txn that writes one key twice is rejected whole.
-    let before = store
-        .range(RangeRequest::new(KeyRange::prefix(p.clone())))
-        .await
-        .unwrap();
+    let before = store.range(RangeRequest::new(KeyRange::prefix(p.clone()))).await.unwrap();
     let dup = store
         .txn(TxnRequest {
             compare: vec![],
@@ -336,14 +261,8 @@ pub async fn txn_atomicity(store: Arc<dyn Store>) {
             failure: vec![],
         })
         .await;
-    assert!(
-        matches!(dup, Err(Error::InvalidRequest(_))),
-        "duplicate key: {dup:?}"
-    );
-    let after = store
-        .range(RangeRequest::new(KeyRange::prefix(p.clone())))
-        .await
-        .unwrap();
+    assert!(matches!(dup, Err(Error::InvalidRequest(_))), "duplicate key: {dup:?}");
+    let after = store.range(RangeRequest::new(KeyRange::prefix(p.clone()))).await.unwrap();
     assert_eq!(before.kvs, after.kvs, "a rejected txn writes nothing");
 }
 
@@ -400,10 +319,7 @@ pub async fn watch_history_then_live(store: Arc<dyn Store>) {
     let first = put(&*store, &k(&p, "a"), "1").await;
     put(&*store, &k(&p, "a"), "2").await;
     store
-        .delete_range(DeleteRangeRequest {
-            range: KeyRange::key(k(&p, "a")),
-            prev_kv: false,
-        })
+        .delete_range(DeleteRangeRequest { range: KeyRange::key(k(&p, "a")), prev_kv: false })
         .await
         .unwrap();
     let mut w = store
@@ -413,24 +329,14 @@ pub async fn watch_history_then_live(store: Arc<dyn Store>) {
     let live = put(&*store, &k(&p, "b"), "3").await;
     let events = collect_events(&mut w, 4).await;
     let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
-    assert_eq!(
-        kinds,
-        [
-            EventType::Put,
-            EventType::Put,
-            EventType::Delete,
-            EventType::Put
-        ]
-    );
+    assert_eq!(kinds, [EventType::Put, EventType::Put, EventType::Delete, EventType::Put]);
     assert_eq!(events[0].kv.mod_revision, first);
     assert!(events[0].prev_kv.is_none());
     assert_eq!(&events[1].prev_kv.as_ref().unwrap().value[..], b"1");
     assert_eq!(&events[2].prev_kv.as_ref().unwrap().value[..], b"2");
     assert_eq!(events[2].kv.key, k(&p, "a"));
     assert_eq!(events[3].kv.mod_revision, live);
-    assert!(events
-        .windows(2)
-        .all(|w| w[0].kv.mod_revision < w[1].kv.mod_revision));
+    assert!(events.windows(2).all(|w| w[0].kv.mod_revision < w[1].kv.mod_revision));
 }
 
 /// Concurrent writers and several watchers: each watcher sees every write to
@@ -442,18 +348,12 @@ pub async fn watch_ordering_and_completeness(store: Arc<dyn Store>) {
     let total = writers * per_writer;
     let mut watchers = Vec::new();
     for _ in 0..3 {
-        watchers.push(
-            store
-                .watch(WatchRequest::new(KeyRange::prefix(p.clone()), 0))
-                .await
-                .unwrap(),
-        );
+        watchers
+            .push(store.watch(WatchRequest::new(KeyRange::prefix(p.clone()), 0)).await.unwrap());
     }
     // A watcher of one writer's keys only.
-    let mut narrow = store
-        .watch(WatchRequest::new(KeyRange::prefix(format!("{p}w0/")), 0))
-        .await
-        .unwrap();
+    let mut narrow =
+        store.watch(WatchRequest::new(KeyRange::prefix(format!("{p}w0/")), 0)).await.unwrap();
     let mut handles = Vec::new();
     for w in 0..writers {
         let store = store.clone();
@@ -491,10 +391,7 @@ pub async fn watch_ordering_and_completeness(store: Arc<dyn Store>) {
 pub async fn watch_restart_from_last_seen(store: Arc<dyn Store>) {
     let p = unique_prefix("watch-restart");
     let start = put(&*store, &k(&p, "x"), "0").await;
-    let mut w = store
-        .watch(WatchRequest::new(KeyRange::prefix(p.clone()), start))
-        .await
-        .unwrap();
+    let mut w = store.watch(WatchRequest::new(KeyRange::prefix(p.clone()), start)).await.unwrap();
     let mut expected = vec![start];
     for i in 0..50 {
         expected.push(put(&*store, &k(&p, &format!("k{}", i % 5)), "v").await);
@@ -510,10 +407,7 @@ pub async fn watch_restart_from_last_seen(store: Arc<dyn Store>) {
     }
     drop(w);
     let resume = seen.last().copied().unwrap() + 1;
-    let mut w = store
-        .watch(WatchRequest::new(KeyRange::prefix(p.clone()), resume))
-        .await
-        .unwrap();
+    let mut w = store.watch(WatchRequest::new(KeyRange::prefix(p.clone()), resume)).await.unwrap();
     for i in 0..10 {
         expected.push(put(&*store, &k(&p, &format!("k{i}")), "w").await);
     }
@@ -526,10 +420,7 @@ pub async fn watch_restart_from_last_seen(store: Arc<dyn Store>) {
 /// them, in order, once it reads: writers never wait for it.
 pub async fn watch_slow_consumer_catches_up(store: Arc<dyn Store>) {
     let p = unique_prefix("watch-slow");
-    let mut w = store
-        .watch(WatchRequest::new(KeyRange::prefix(p.clone()), 0))
-        .await
-        .unwrap();
+    let mut w = store.watch(WatchRequest::new(KeyRange::prefix(p.clone()), 0)).await.unwrap();
     let n = 5000;
     let mut expected = Vec::with_capacity(n);
     for i in 0..n {
@@ -550,26 +441,18 @@ pub async fn watch_filters(store: Arc<dyn Store>) {
         })
         .await
         .unwrap();
-    let mut single = store
-        .watch(WatchRequest::new(KeyRange::key(k(&p, "b")), 0))
-        .await
-        .unwrap();
+    let mut single = store.watch(WatchRequest::new(KeyRange::key(k(&p, "b")), 0)).await.unwrap();
     put(&*store, &k(&p, "a"), "1").await;
     put(&*store, &k(&p, "b"), "1").await;
     let del = store
-        .delete_range(DeleteRangeRequest {
-            range: KeyRange::prefix(p.clone()),
-            prev_kv: false,
-        })
+        .delete_range(DeleteRangeRequest { range: KeyRange::prefix(p.clone()), prev_kv: false })
         .await
         .unwrap();
     assert_eq!(del.deleted, 2);
     let events = collect_events(&mut no_put, 2).await;
     assert!(events.iter().all(|e| e.kind == EventType::Delete));
     assert!(
-        events
-            .iter()
-            .all(|e| e.kv.mod_revision == del.header.revision),
+        events.iter().all(|e| e.kv.mod_revision == del.header.revision),
         "one revision for the range delete"
     );
     let events = collect_events(&mut single, 2).await;
@@ -587,40 +470,22 @@ pub async fn compaction(store: Arc<dyn Store>) {
     let r2 = put(&*store, &key, "2").await;
     let r3 = put(&*store, &key, "3").await;
     store.compact(r2).await.unwrap();
-    let old = store
-        .range(RangeRequest::new(KeyRange::key(key.clone())).at_revision(r1))
-        .await;
-    assert!(
-        matches!(old, Err(Error::Compacted { .. })),
-        "read below compaction: {old:?}"
-    );
+    let old = store.range(RangeRequest::new(KeyRange::key(key.clone())).at_revision(r1)).await;
+    assert!(matches!(old, Err(Error::Compacted { .. })), "read below compaction: {old:?}");
     assert_eq!(&get(&*store, &key, r2).await.unwrap().value[..], b"2");
     assert_eq!(&get(&*store, &key, r3).await.unwrap().value[..], b"3");
 
-    let mut w = store
-        .watch(WatchRequest::new(KeyRange::prefix(p.clone()), r1))
-        .await
-        .unwrap();
-    let first = tokio::time::timeout(DEADLINE, w.next())
-        .await
-        .expect("answer in time");
+    let mut w = store.watch(WatchRequest::new(KeyRange::prefix(p.clone()), r1)).await.unwrap();
+    let first = tokio::time::timeout(DEADLINE, w.next()).await.expect("answer in time");
     match first {
-        Some(Err(Error::Compacted {
-            compact_revision, ..
-        })) => assert_eq!(compact_revision, r2),
+        Some(Err(Error::Compacted { compact_revision, .. })) => assert_eq!(compact_revision, r2),
         other => panic!("watch from a compacted revision: {other:?}"),
     }
     let again = store.compact(r1).await;
-    assert!(
-        matches!(again, Err(Error::Compacted { .. })),
-        "compacting backwards: {again:?}"
-    );
+    assert!(matches!(again, Err(Error::Compacted { .. })), "compacting backwards: {again:?}");
 
     // A watcher from the compact revision itself still gets everything from it.
-    let mut w = store
-        .watch(WatchRequest::new(KeyRange::prefix(p.clone()), r2))
-        .await
-        .unwrap();
+    let mut w = store.watch(WatchRequest::new(KeyRange::prefix(p.clone()), r2)).await.unwrap();
     let events = collect_events(&mut w, 2).await;
     assert_eq!(events[0].kv.mod_revision, r2);
     assert_eq!(events[1].kv.mod_revision, r3);
@@ -631,10 +496,7 @@ pub async fn compaction(store: Arc<dyn Store>) {
 pub async fn watch_compacted_while_behind(store: Arc<dyn Store>) {
     let p = unique_prefix("compact-behind");
     let start = put(&*store, &k(&p, "a"), "0").await;
-    let mut w = store
-        .watch(WatchRequest::new(KeyRange::prefix(p.clone()), start))
-        .await
-        .unwrap();
+    let mut w = store.watch(WatchRequest::new(KeyRange::prefix(p.clone()), start)).await.unwrap();
     let mut last = start;
     for i in 0..3000 {
         last = put(&*store, &k(&p, &format!("k{}", i % 10)), "v").await;
@@ -653,9 +515,7 @@ pub async fn watch_compacted_while_behind(store: Arc<dyn Store>) {
                         return "complete";
                     }
                 }
-                Err(Error::Compacted {
-                    compact_revision, ..
-                }) => {
+                Err(Error::Compacted { compact_revision, .. }) => {
                     assert_eq!(compact_revision, last);
                     return "compacted";
                 }
@@ -675,36 +535,19 @@ pub async fn lease_expiry_deletes_keys(store: Arc<dyn Store>) {
     let p = unique_prefix("lease-expiry");
     let lease = store.lease_grant(1, 0).await.unwrap();
     assert!(lease.id > 0 && lease.ttl_seconds >= 1);
-    let mut w = store
-        .watch(WatchRequest::new(KeyRange::prefix(p.clone()), 0))
-        .await
-        .unwrap();
+    let mut w = store.watch(WatchRequest::new(KeyRange::prefix(p.clone()), 0)).await.unwrap();
     for name in ["a", "b"] {
-        store
-            .put(PutRequest::new(k(&p, name), "v").with_lease(lease.id))
-            .await
-            .unwrap();
+        store.put(PutRequest::new(k(&p, name), "v").with_lease(lease.id)).await.unwrap();
     }
     put(&*store, &k(&p, "kept"), "v").await;
     let events = collect_events(&mut w, 5).await;
-    let deletes: Vec<&Event> = events
-        .iter()
-        .filter(|e| e.kind == EventType::Delete)
-        .collect();
+    let deletes: Vec<&Event> = events.iter().filter(|e| e.kind == EventType::Delete).collect();
     assert_eq!(deletes.len(), 2, "both leased keys deleted: {events:?}");
-    assert_eq!(
-        deletes[0].kv.mod_revision, deletes[1].kv.mod_revision,
-        "in one revision"
-    );
+    assert_eq!(deletes[0].kv.mod_revision, deletes[1].kv.mod_revision, "in one revision");
     assert!(get(&*store, &k(&p, "kept"), 0).await.is_some());
     let ttl = store.lease_time_to_live(lease.id, false).await;
-    assert!(
-        matches!(ttl, Err(Error::LeaseNotFound(_))),
-        "expired lease: {ttl:?}"
-    );
-    let put_on_dead = store
-        .put(PutRequest::new(k(&p, "c"), "v").with_lease(lease.id))
-        .await;
+    assert!(matches!(ttl, Err(Error::LeaseNotFound(_))), "expired lease: {ttl:?}");
+    let put_on_dead = store.put(PutRequest::new(k(&p, "c"), "v").with_lease(lease.id)).await;
     assert!(matches!(put_on_dead, Err(Error::LeaseNotFound(_))));
 }
 
@@ -715,10 +558,7 @@ pub async fn lease_lifecycle(store: Arc<dyn Store>) {
     let lease = store.lease_grant(60, 0).await.unwrap();
     assert!(store.leases().await.unwrap().contains(&lease.id));
     for name in ["a", "b", "c"] {
-        store
-            .put(PutRequest::new(k(&p, name), "v").with_lease(lease.id))
-            .await
-            .unwrap();
+        store.put(PutRequest::new(k(&p, name), "v").with_lease(lease.id)).await.unwrap();
     }
     // Moving a key off the lease detaches it.
     put(&*store, &k(&p, "c"), "unleased").await;
@@ -728,10 +568,7 @@ pub async fn lease_lifecycle(store: Arc<dyn Store>) {
     let mut keys = ttl.keys.clone();
     keys.sort();
     assert_eq!(keys, vec![k(&p, "a"), k(&p, "b")]);
-    assert_eq!(
-        store.lease_keep_alive(lease.id).await.unwrap(),
-        lease.ttl_seconds
-    );
+    assert_eq!(store.lease_keep_alive(lease.id).await.unwrap(), lease.ttl_seconds);
     assert_eq!(get(&*store, &k(&p, "a"), 0).await.unwrap().lease, lease.id);
 
     let before = get(&*store, &k(&p, "a"), 0).await.unwrap().mod_revision;
@@ -739,26 +576,16 @@ pub async fn lease_lifecycle(store: Arc<dyn Store>) {
     assert!(get(&*store, &k(&p, "a"), 0).await.is_none());
     assert!(get(&*store, &k(&p, "b"), 0).await.is_none());
     assert!(get(&*store, &k(&p, "c"), 0).await.is_some());
-    let deleted_at = store
-        .range(RangeRequest::new(KeyRange::key(k(&p, "b"))))
-        .await
-        .unwrap()
-        .header
-        .revision;
+    let deleted_at =
+        store.range(RangeRequest::new(KeyRange::key(k(&p, "b")))).await.unwrap().header.revision;
     assert!(deleted_at > before);
     assert!(
         get(&*store, &k(&p, "a"), deleted_at - 1).await.is_some(),
         "a and b went in the same revision"
     );
     assert!(get(&*store, &k(&p, "b"), deleted_at - 1).await.is_some());
-    assert!(matches!(
-        store.lease_keep_alive(lease.id).await,
-        Err(Error::LeaseNotFound(_))
-    ));
-    assert!(matches!(
-        store.lease_revoke(lease.id).await,
-        Err(Error::LeaseNotFound(_))
-    ));
+    assert!(matches!(store.lease_keep_alive(lease.id).await, Err(Error::LeaseNotFound(_))));
+    assert!(matches!(store.lease_revoke(lease.id).await, Err(Error::LeaseNotFound(_))));
     assert!(!store.leases().await.unwrap().contains(&lease.id));
 }
 
@@ -925,8 +752,7 @@ where
             .enable_time()
             .build()
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
-        rt.block_on(run_model_case(make(), ops))
-            .map_err(TestCaseError::fail)
+        rt.block_on(run_model_case(make(), ops)).map_err(TestCaseError::fail)
     });
     if let Err(e) = result {
         panic!("store disagrees with the model: {e}");
@@ -943,11 +769,7 @@ async fn run_model_case(store: Arc<dyn Store>, ops: Vec<ModelOp>) -> Result<(), 
         .map_err(|e| e.to_string())?
         .header
         .revision;
-    let mut model = Model {
-        base: start,
-        compacted: 0,
-        states: vec![BTreeMap::new()],
-    };
+    let mut model = Model { base: start, compacted: 0, states: vec![BTreeMap::new()] };
     let mut watch = store
         .watch(WatchRequest::new(range_all.clone(), start + 1))
         .await
@@ -1004,11 +826,8 @@ async fn run_model_case(store: Arc<dyn Store>, ops: Vec<ModelOp>) -> Result<(), 
                     .map_err(|e| ctx(&e.to_string()))?;
                 let mut deleted = 0;
                 model.write(|s, _| {
-                    let doomed: Vec<u8> = s
-                        .keys()
-                        .copied()
-                        .filter(|k| *k >= from && *k < to)
-                        .collect();
+                    let doomed: Vec<u8> =
+                        s.keys().copied().filter(|k| *k >= from && *k < to).collect();
                     for d in &doomed {
                         s.remove(d);
                     }
@@ -1019,11 +838,7 @@ async fn run_model_case(store: Arc<dyn Store>, ops: Vec<ModelOp>) -> Result<(), 
                     return Err(ctx(&format!("deleted {} != model {deleted}", resp.deleted)));
                 }
             }
-            ModelOp::CasPut {
-                key: n,
-                version,
-                value,
-            } => {
+            ModelOp::CasPut { key: n, version, value } => {
                 let resp = store
                     .txn(TxnRequest {
                         compare: vec![Compare::new(
@@ -1045,20 +860,13 @@ async fn run_model_case(store: Arc<dyn Store>, ops: Vec<ModelOp>) -> Result<(), 
                     });
                 }
                 if resp.succeeded != expect {
-                    return Err(ctx(&format!(
-                        "succeeded {} != model {expect}",
-                        resp.succeeded
-                    )));
+                    return Err(ctx(&format!("succeeded {} != model {expect}", resp.succeeded)));
                 }
             }
             ModelOp::RangeAt { back, limit } => {
                 let rev = (model.rev() - back).max(model.base);
                 let resp = store
-                    .range(
-                        RangeRequest::new(range_all.clone())
-                            .at_revision(rev)
-                            .with_limit(limit),
-                    )
+                    .range(RangeRequest::new(range_all.clone()).at_revision(rev).with_limit(limit))
                     .await;
                 if rev < model.compacted {
                     if !matches!(resp, Err(Error::Compacted { .. })) {
@@ -1107,11 +915,7 @@ async fn run_model_case(store: Arc<dyn Store>, ops: Vec<ModelOp>) -> Result<(), 
                 (_, Some(kv)) if kv.mod_revision == r => want.push((EventType::Put, kv.clone())),
                 (Some(_), None) => want.push((
                     EventType::Delete,
-                    KeyValue {
-                        key: key(n),
-                        mod_revision: r,
-                        ..Default::default()
-                    },
+                    KeyValue { key: key(n), mod_revision: r, ..Default::default() },
                 )),
                 _ => {}
             }

@@ -46,10 +46,7 @@ pub struct KeyRange {
 impl KeyRange {
     /// The single key `key`.
     pub fn key(key: impl Into<Bytes>) -> Self {
-        KeyRange {
-            key: key.into(),
-            range_end: Bytes::new(),
-        }
+        KeyRange { key: key.into(), range_end: Bytes::new() }
     }
 
     /// Every key that starts with `prefix` (etcd's `--prefix`). An empty
@@ -59,34 +56,22 @@ impl KeyRange {
         if key.is_empty() {
             return Self::all();
         }
-        KeyRange {
-            range_end: prefix_end(&key),
-            key,
-        }
+        KeyRange { range_end: prefix_end(&key), key }
     }
 
     /// Every key in `[start, end)`.
     pub fn between(start: impl Into<Bytes>, end: impl Into<Bytes>) -> Self {
-        KeyRange {
-            key: start.into(),
-            range_end: end.into(),
-        }
+        KeyRange { key: start.into(), range_end: end.into() }
     }
 
     /// Every key `>= start`.
     pub fn from_key(start: impl Into<Bytes>) -> Self {
-        KeyRange {
-            key: start.into(),
-            range_end: Bytes::from_static(b"\0"),
-        }
+        KeyRange { key: start.into(), range_end: Bytes::from_static(b"\0") }
     }
 
     /// Every key in the store.
     pub fn all() -> Self {
-        KeyRange {
-            key: Bytes::from_static(b"\0"),
-            range_end: Bytes::from_static(b"\0"),
-        }
+        KeyRange { key: Bytes::from_static(b"\0"), range_end: Bytes::from_static(b"\0") }
     }
 
     /// True if `k` lies in this range.
@@ -138,10 +123,7 @@ pub struct RangeRequest {
 impl RangeRequest {
     /// A read of `range` at the current revision.
     pub fn new(range: KeyRange) -> Self {
-        RangeRequest {
-            range,
-            ..Default::default()
-        }
+        RangeRequest { range, ..Default::default() }
     }
 
     /// Read at `revision` instead of the current one.
@@ -188,11 +170,7 @@ pub struct PutRequest {
 impl PutRequest {
     /// A put of `value` at `key`.
     pub fn new(key: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
-        PutRequest {
-            key: key.into(),
-            value: value.into(),
-            ..Default::default()
-        }
+        PutRequest { key: key.into(), value: value.into(), ..Default::default() }
     }
 
     /// Attach the key to `lease`.
@@ -283,11 +261,7 @@ pub struct Compare {
 impl Compare {
     /// `key`'s `target` relates to the operand by `result`.
     pub fn new(key: impl Into<Bytes>, result: CompareResult, target: CompareTarget) -> Self {
-        Compare {
-            range: KeyRange::key(key),
-            result,
-            target,
-        }
+        Compare { range: KeyRange::key(key), result, target }
     }
 
     /// `key` does not exist (create revision 0): the create-if-absent guard.
@@ -297,11 +271,7 @@ impl Compare {
 
     /// `key`'s mod revision equals `revision`: the optimistic-concurrency guard.
     pub fn mod_revision_is(key: impl Into<Bytes>, revision: i64) -> Self {
-        Self::new(
-            key,
-            CompareResult::Equal,
-            CompareTarget::ModRevision(revision),
-        )
+        Self::new(key, CompareResult::Equal, CompareTarget::ModRevision(revision))
     }
 }
 
@@ -380,11 +350,7 @@ pub struct WatchRequest {
 impl WatchRequest {
     /// Watch `range` from `start_revision` (0: from now).
     pub fn new(range: KeyRange, start_revision: i64) -> Self {
-        WatchRequest {
-            range,
-            start_revision,
-            ..Default::default()
-        }
+        WatchRequest { range, start_revision, ..Default::default() }
     }
 
     /// Ask for previous kvs.
