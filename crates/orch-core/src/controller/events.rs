@@ -48,6 +48,9 @@ pub fn object_reference<K: Resource>(obj: &K) -> ObjectReference {
     }
 }
 
+/// Distinct events a recorder remembers for aggregation.
+const MAX_AGGREGATES: usize = 4096;
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Aggregate {
     involved: (String, String, String, String),
@@ -152,7 +155,14 @@ impl EventRecorder {
             ..Default::default()
         };
         let created = api.create(&event).await?;
-        self.seen.lock().insert(key, (created.metadata.name.clone(), 1));
+        let mut seen = self.seen.lock();
+        if seen.len() >= MAX_AGGREGATES {
+            // Bounded memory: forget old aggregates; a repeat after this
+            // starts a new Event instead of counting on the old one.
+            seen.clear();
+        }
+        seen.insert(key, (created.metadata.name.clone(), 1));
+        drop(seen);
         Ok(created)
     }
 }

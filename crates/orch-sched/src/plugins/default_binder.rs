@@ -1,0 +1,44 @@
+//! DefaultBinder (Bind): sets `spec.nodeName` with the pod's
+//! resourceVersion as a precondition, so a pod that changed since it was
+//! queued is not bound on stale information (the Conflict requeues it).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use orch_core::store::Store;
+use orch_core::{Api, Pod};
+use serde_json::json;
+
+use crate::cycle_state::CycleState;
+use crate::framework::BindPlugin;
+use crate::status::Status;
+
+/// The DefaultBinder plugin.
+pub struct DefaultBinder {
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for DefaultBinder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DefaultBinder").finish_non_exhaustive()
+    }
+}
+
+impl DefaultBinder {
+    /// Binds through `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        DefaultBinder { store }
+    }
+}
+
+#[async_trait]
+impl BindPlugin for DefaultBinder {
+    async fn bind(&self, _state: &CycleState, pod: &Pod, node: &str) -> Status {
+        let api: Api<Pod> = Api::namespaced(self.store.clone(), &pod.metadata.namespace);
+        let patch = json!({"spec": {"nodeName": node}, "metadata": {"resourceVersion": pod.metadata.resource_version}});
+        match api.patch(&pod.metadata.name, &patch).await {
+            Ok(_) => Status::success(),
+            Err(e) => Status::error(format!("binding {} to {node}: {e}", pod.metadata.name)),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! DefaultPreemption (PostFilter): when no node fits, finds the node where
+//! evicting the fewest, lowest-priority pods makes room, evicts them, and
+//! nominates the node (`status.nominatedNodeName`); the pod is scheduled
+//! again once they are gone.
+//!
+//! Candidates are nodes rejected as `Unschedulable` (not `Unresolvable`):
+//! only pods of lower priority are considered, lowest first, and then as many
+//! as still fit are spared, highest priority first (Kubernetes' reprieve).
+//! Among candidates, the lowest highest-victim priority wins, then the
+//! lowest sum of victim priorities, then the fewest victims.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use orch_core::api::DeleteParams;
+use orch_core::store::Store;
+use orch_core::{Api, Pod};
+use serde_json::json;
+
+use crate::cache::{NodeInfo, PodInfo, Snapshot};
+use crate::cycle_state::CycleState;
+use crate::framework::{Framework, PostFilterPlugin, PostFilterResult, PreFilterOutcome};
+use crate::status::{Code, Status};
+
+/// The DefaultPreemption plugin.
+pub struct DefaultPreemption {
+    store: Option<Arc<dyn Store>>,
+}
+
+impl std::fmt::Debug for DefaultPreemption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DefaultPreemption").finish_non_exhaustive()
+    }
+}
+
+impl DefaultPreemption {
+    /// Evicts through `store`; without one it only nominates.
+    pub fn new(store: Option<Arc<dyn Store>>) -> Self {
+        DefaultPreemption { store }
+    }
+}
+
+/// The victims on one node, if evicting them makes `pod` fit there.
+pub fn select_victims(fw: &Framework, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Option<Vec<Arc<PodInfo>>> {
+    let fits = |n: &NodeInfo| fw.run_filters(state, pod, n, &PreFilterOutcome::default()).is_success();
+    let mut lower: Vec<Arc<PodInfo>> = node.pods.iter().filter(|p| p.priority < pod.priority).cloned().collect();
+    if lower.is_empty() {
+        return None;
+    }
+    let mut what_if = node.clone();
+    for v in &lower {
+        what_if.remove_pod(v.uid(), what_if.generation);
+    }
+    if !fits(&what_if) {
+        return None;
+    }
+    // Spare as many as still fit, highest priority first.
+    lower.sort_by_key(|p| std::cmp::Reverse(p.priority));
+    let mut victims = Vec::new();
+    for v in lower {
+        what_if.add_pod(v.clone(), what_if.generation);
+        if !fits(&what_if) {
+            what_if.remove_pod(v.uid(), what_if.generation);
+            victims.push(v);
+        }
+    }
+    Some(victims)
+}
+
+#[async_trait]
+impl PostFilterPlugin for DefaultPreemption {
+    async fn post_filter(
+        &self,
+        fw: &Framework,
+        state: &CycleState,
+        pod: &Arc<PodInfo>,
+        snapshot: &Snapshot,
+        statuses: &[(usize, Status)],
+    ) -> (PostFilterResult, Status) {
+        let mut best: Option<((i32, i64, usize), usize, Vec<Arc<PodInfo>>)> = None;
+        for (idx, status) in statuses {
+            if status.code != Code::Unschedulable {
+                continue;
+            }
+            let node = &snapshot.nodes()[*idx];
+            let Some(victims) = select_victims(fw, state, pod, node) else {
+                continue;
+            };
+            let key = (
+                victims.iter().map(|v| v.priority).max().unwrap_or(i32::MIN),
+                victims.iter().map(|v| i64::from(v.priority)).sum::<i64>(),
+                victims.len(),
+            );
+            if best.as_ref().is_none_or(|(k, _, _)| key < *k) {
+                best = Some((key, *idx, victims));
+            }
+        }
+        let Some((_, idx, victims)) = best else {
+            return (PostFilterResult::default(), Status::unschedulable("preemption: no node where evicting lower-priority pods helps"));
+        };
+        let node = snapshot.nodes()[idx].name().to_owned();
+        if let Some(store) = &self.store {
+            for v in &victims {
+                let api: Api<Pod> = Api::namespaced(store.clone(), &v.pod.metadata.namespace);
+                match api.delete(&v.pod.metadata.name, &DeleteParams::default()).await {
+                    Ok(_) | Err(orch_core::Error::NotFound { .. }) => {}
+                    Err(e) => return (PostFilterResult::default(), Status::error(format!("preemption: evicting {}: {e}", v.pod.metadata.name))),
+                }
+            }
+            let api: Api<Pod> = Api::namespaced(store.clone(), &pod.pod.metadata.namespace);
+            let _ = api.patch_status(&pod.pod.metadata.name, &json!({"status": {"nominatedNodeName": node}})).await;
+        }
+        (PostFilterResult { nominated_node: Some(node) }, Status::success())
+    }
+}
