@@ -108,17 +108,23 @@ impl Default for Scheduling {
     }
 }
 
+/// What Filter runs on, for one pod.
+struct FilterInput<'a> {
+    fw: &'a Framework,
+    state: &'a CycleState,
+    pod: &'a PodInfo,
+    snapshot: &'a Snapshot,
+    pre: &'a crate::framework::PreFilterOutcome,
+}
+
 /// Finds the nodes that pass the filters, up to `to_find`, from `start`.
 fn find_feasible(
-    fw: &Framework,
-    state: &CycleState,
-    pod: &PodInfo,
-    snapshot: &Snapshot,
-    pre: &crate::framework::PreFilterOutcome,
+    input: &FilterInput<'_>,
     start: usize,
     to_find: usize,
     parallelism: usize,
 ) -> (Vec<usize>, Vec<(usize, Status)>, usize) {
+    let FilterInput { fw, state, pod, snapshot, pre } = *input;
     let nodes = snapshot.nodes();
     let n = nodes.len();
     if parallelism > 1 && n >= 1000 {
@@ -187,19 +193,34 @@ pub fn schedule_pod(
     let pre = match fw.run_pre_filter(&mut state, pod, snapshot) {
         Ok(p) => p,
         Err(s) => {
-            return Err(Box::new(FitError { num_nodes: n, statuses: Vec::new(), pre_filter: Some(s), state }));
+            return Err(Box::new(FitError {
+                num_nodes: n,
+                statuses: Vec::new(),
+                pre_filter: Some(s),
+                state,
+            }));
         }
     };
     if n == 0 {
-        return Err(Box::new(FitError { num_nodes: 0, statuses: Vec::new(), pre_filter: None, state }));
+        return Err(Box::new(FitError {
+            num_nodes: 0,
+            statuses: Vec::new(),
+            pre_filter: None,
+            state,
+        }));
     }
     let to_find = num_feasible_nodes_to_find(n, fw.percentage_of_nodes_to_score);
     let start = sched.next_start % n;
-    let (feasible, rejected, processed) =
-        find_feasible(fw, &state, pod, snapshot, &pre, start, to_find, sched.parallelism);
+    let input = FilterInput { fw, state: &state, pod, snapshot, pre: &pre };
+    let (feasible, rejected, processed) = find_feasible(&input, start, to_find, sched.parallelism);
     sched.next_start = (start + processed) % n;
     if feasible.is_empty() {
-        return Err(Box::new(FitError { num_nodes: n, statuses: rejected, pre_filter: None, state }));
+        return Err(Box::new(FitError {
+            num_nodes: n,
+            statuses: rejected,
+            pre_filter: None,
+            state,
+        }));
     }
     let nodes = snapshot.nodes();
     let chosen = if feasible.len() == 1 {

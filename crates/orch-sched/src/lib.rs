@@ -30,6 +30,8 @@ pub mod cycle_state;
 mod error;
 pub mod framework;
 pub mod plugins;
+pub mod queue;
+pub mod scheduler;
 pub mod status;
 
 pub use error::Error;

@@ -177,7 +177,8 @@ impl Cache {
             self.unplace(&uid, &old.node);
         }
         self.place(pod.clone(), node);
-        self.pods.insert(uid, PodState { pod, node: node.to_owned(), assumed: true, deadline: None });
+        self.pods
+            .insert(uid, PodState { pod, node: node.to_owned(), assumed: true, deadline: None });
     }
 
     /// The binding of an assumed pod finished: start its expiry clock.

@@ -100,7 +100,7 @@ pub struct AffinityTerm {
     /// Which pods.
     pub selector: LabelSelector,
     /// In which namespaces (the pod's own if none were given).
-    pub namespaces: HashSet<String>,
+    pub namespaces: Vec<String>,
     /// The node label that defines a domain.
     pub topology_key: String,
     /// The weight, for preferred terms.
@@ -116,16 +116,17 @@ impl AffinityTerm {
             // A term without a selector matches no pod, as Kubernetes.
             .unwrap_or_else(|| "orch.io/no-selector-matches-nothing".parse().unwrap_or_default());
         let namespaces = if term.namespaces.is_empty() {
-            HashSet::from([own_namespace.to_owned()])
+            vec![own_namespace.to_owned()]
         } else {
-            term.namespaces.iter().cloned().collect()
+            term.namespaces.clone()
         };
         AffinityTerm { selector, namespaces, topology_key: term.topology_key.clone(), weight }
     }
 
     /// True if `pod` is one of the pods this term selects.
     pub fn matches(&self, pod: &Pod) -> bool {
-        self.namespaces.contains(&pod.metadata.namespace) && self.selector.matches(&pod.metadata.labels)
+        self.namespaces.contains(&pod.metadata.namespace)
+            && self.selector.matches(&pod.metadata.labels)
     }
 }
 
@@ -161,13 +162,15 @@ impl PodInfo {
         let mut sum = Resources::default();
         let (mut cpu_nz, mut mem_nz) = (0, 0);
         for c in &pod.spec.containers {
-            let r = c.resources.as_ref().map(|r| Resources::from_map(&r.requests)).unwrap_or_default();
+            let r =
+                c.resources.as_ref().map(|r| Resources::from_map(&r.requests)).unwrap_or_default();
             cpu_nz += if r.milli_cpu == 0 { DEFAULT_MILLI_CPU_REQUEST } else { r.milli_cpu };
             mem_nz += if r.memory == 0 { DEFAULT_MEMORY_REQUEST } else { r.memory };
             sum.add(&r);
         }
         for c in &pod.spec.init_containers {
-            let r = c.resources.as_ref().map(|r| Resources::from_map(&r.requests)).unwrap_or_default();
+            let r =
+                c.resources.as_ref().map(|r| Resources::from_map(&r.requests)).unwrap_or_default();
             sum.max_with(&r);
         }
         sum.pods = 1;
@@ -180,7 +183,11 @@ impl PodInfo {
                 let port = p.host_port.filter(|h| *h > 0)?;
                 Some(HostPort {
                     protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
-                    ip: p.host_ip.clone().filter(|ip| !ip.is_empty()).unwrap_or_else(|| "0.0.0.0".into()),
+                    ip: p
+                        .host_ip
+                        .clone()
+                        .filter(|ip| !ip.is_empty())
+                        .unwrap_or_else(|| "0.0.0.0".into()),
                     port,
                 })
             })
@@ -190,7 +197,8 @@ impl PodInfo {
         let pa = affinity.and_then(|a| a.pod_affinity.as_ref());
         let paa = affinity.and_then(|a| a.pod_anti_affinity.as_ref());
         let required = |p: Option<&orch_core::kinds::pod::PodAffinity>| -> Vec<AffinityTerm> {
-            p.map(|p| p.required.iter().map(|t| AffinityTerm::parse(t, &ns, 1)).collect()).unwrap_or_default()
+            p.map(|p| p.required.iter().map(|t| AffinityTerm::parse(t, &ns, 1)).collect())
+                .unwrap_or_default()
         };
         let preferred = |p: Option<&orch_core::kinds::pod::PodAffinity>| -> Vec<AffinityTerm> {
             p.map(|p| {
@@ -276,7 +284,8 @@ impl NodeInfo {
     /// Replaces the node object (pods stay).
     pub fn set_node(&mut self, node: Arc<Node>, generation: u64) {
         let status = node.status.clone().unwrap_or_default();
-        let map = if status.allocatable.is_empty() { &status.capacity } else { &status.allocatable };
+        let map =
+            if status.allocatable.is_empty() { &status.capacity } else { &status.allocatable };
         self.allocatable = Resources::from_map(map);
         self.image_sizes = status
             .images

@@ -163,7 +163,11 @@ impl ProfileConfig {
 
     /// The arguments given for `plugin`, or `null`.
     pub fn args(&self, plugin: &str) -> Value {
-        self.plugin_config.iter().find(|c| c.name == plugin).map(|c| c.args.clone()).unwrap_or(Value::Null)
+        self.plugin_config
+            .iter()
+            .find(|c| c.name == plugin)
+            .map(|c| c.args.clone())
+            .unwrap_or(Value::Null)
     }
 }
 

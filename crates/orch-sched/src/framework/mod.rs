@@ -70,7 +70,10 @@ impl Registry {
         factory: impl Fn(&Value, &Handle) -> Result<PluginSet, Error> + Send + Sync + 'static,
     ) -> Result<&mut Self, Error> {
         if self.factories.contains_key(name) {
-            return Err(Error::Config { profile: String::new(), reason: format!("plugin {name} is already registered") });
+            return Err(Error::Config {
+                profile: String::new(),
+                reason: format!("plugin {name} is already registered"),
+            });
         }
         self.factories.insert(name.to_owned(), Arc::new(factory));
         Ok(self)
@@ -136,23 +139,36 @@ pub struct Framework {
     bind: Vec<Named<dyn BindPlugin>>,
     post_bind: Vec<Named<dyn PostBindPlugin>>,
     waiting: WaitingPods,
+    /// For each PreFilter plugin, the index of the same plugin's Filter.
+    pre_filter_to_filter: Vec<Option<usize>>,
 }
 
 impl std::fmt::Debug for Framework {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names = |v: &[Named<dyn FilterPlugin>]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        let names =
+            |v: &[Named<dyn FilterPlugin>]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
         f.debug_struct("Framework")
             .field("scheduler_name", &self.scheduler_name)
             .field("filter", &names(&self.filter))
-            .field("score", &self.score.iter().map(|(n, _, w)| format!("{n}×{w}")).collect::<Vec<_>>())
+            .field(
+                "score",
+                &self.score.iter().map(|(n, _, w)| format!("{n}×{w}")).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
 
-/// The outcome of PreFilter: plugins whose Filter can be skipped for this pod.
+/// The outcome of PreFilter: which Filter plugins can be skipped for this
+/// pod (by their index in the profile's filter list).
 #[derive(Debug, Default)]
 pub struct PreFilterOutcome {
-    skip_filters: HashSet<String>,
+    skip_filters: Vec<bool>,
+}
+
+impl PreFilterOutcome {
+    fn skips(&self, filter: usize) -> bool {
+        self.skip_filters.get(filter).copied().unwrap_or(false)
+    }
 }
 
 impl Framework {
@@ -161,8 +177,13 @@ impl Framework {
     /// Errors: [`Error::Config`] for an unknown plugin, a plugin enabled at a
     /// point it does not serve, or a profile without a QueueSort or Bind
     /// plugin; a factory's error for bad arguments.
-    pub fn new(registry: &Registry, profile: &ProfileConfig, handle: &Handle) -> Result<Self, Error> {
-        let err = |reason: String| Error::Config { profile: profile.scheduler_name.clone(), reason };
+    pub fn new(
+        registry: &Registry,
+        profile: &ProfileConfig,
+        handle: &Handle,
+    ) -> Result<Self, Error> {
+        let err =
+            |reason: String| Error::Config { profile: profile.scheduler_name.clone(), reason };
         let mut multi = registry.defaults.clone();
         apply(&mut multi, &profile.plugins.multi_point);
         let mut sets: BTreeMap<String, PluginSet> = BTreeMap::new();
@@ -170,10 +191,12 @@ impl Framework {
             if sets.contains_key(name) {
                 return Ok(());
             }
-            let factory = registry
-                .factories
-                .get(name)
-                .ok_or_else(|| err(format!("unknown plugin {name:?} (registered: {})", registry.names().join(", "))))?;
+            let factory = registry.factories.get(name).ok_or_else(|| {
+                err(format!(
+                    "unknown plugin {name:?} (registered: {})",
+                    registry.names().join(", ")
+                ))
+            })?;
             let set = factory(&profile.args(name), handle)?;
             sets.insert(name.to_owned(), set);
             Ok(())
@@ -197,8 +220,22 @@ impl Framework {
             bind: Vec::new(),
             post_bind: Vec::new(),
             waiting: handle.waiting_pods.clone(),
+            pre_filter_to_filter: Vec::new(),
         };
-        for point in ["preEnqueue", "queueSort", "preFilter", "filter", "postFilter", "preScore", "score", "reserve", "permit", "preBind", "bind", "postBind"] {
+        for point in [
+            "preEnqueue",
+            "queueSort",
+            "preFilter",
+            "filter",
+            "postFilter",
+            "preScore",
+            "score",
+            "reserve",
+            "permit",
+            "preBind",
+            "bind",
+            "postBind",
+        ] {
             // Plugins of the multiPoint set that serve this point, then the
             // point's own changes.
             let mut list: Vec<PluginRef> = multi
@@ -213,29 +250,57 @@ impl Framework {
                 build(&p.name, &mut sets)?;
                 let set = &sets[&p.name];
                 let name = p.name.clone();
-                let missing = || err(format!("plugin {name:?} does not serve the {point} extension point"));
+                let missing =
+                    || err(format!("plugin {name:?} does not serve the {point} extension point"));
                 match point {
-                    "preEnqueue" => fw.pre_enqueue.push((name.clone(), set.pre_enqueue.clone().ok_or_else(missing)?)),
-                    "queueSort" => fw.queue_sort = Some((name.clone(), set.queue_sort.clone().ok_or_else(missing)?)),
-                    "preFilter" => fw.pre_filter.push((name.clone(), set.pre_filter.clone().ok_or_else(missing)?)),
-                    "filter" => fw.filter.push((name.clone(), set.filter.clone().ok_or_else(missing)?)),
-                    "postFilter" => fw.post_filter.push((name.clone(), set.post_filter.clone().ok_or_else(missing)?)),
-                    "preScore" => fw.pre_score.push((name.clone(), set.pre_score.clone().ok_or_else(missing)?)),
+                    "preEnqueue" => fw
+                        .pre_enqueue
+                        .push((name.clone(), set.pre_enqueue.clone().ok_or_else(missing)?)),
+                    "queueSort" => {
+                        fw.queue_sort =
+                            Some((name.clone(), set.queue_sort.clone().ok_or_else(missing)?))
+                    }
+                    "preFilter" => fw
+                        .pre_filter
+                        .push((name.clone(), set.pre_filter.clone().ok_or_else(missing)?)),
+                    "filter" => {
+                        fw.filter.push((name.clone(), set.filter.clone().ok_or_else(missing)?))
+                    }
+                    "postFilter" => fw
+                        .post_filter
+                        .push((name.clone(), set.post_filter.clone().ok_or_else(missing)?)),
+                    "preScore" => fw
+                        .pre_score
+                        .push((name.clone(), set.pre_score.clone().ok_or_else(missing)?)),
                     "score" => {
                         let weight = p.weight.unwrap_or(1);
                         if weight < 1 {
                             return Err(err(format!("score weight of {name} must be at least 1")));
                         }
-                        fw.score.push((name.clone(), set.score.clone().ok_or_else(missing)?, weight))
+                        fw.score.push((
+                            name.clone(),
+                            set.score.clone().ok_or_else(missing)?,
+                            weight,
+                        ))
                     }
-                    "reserve" => fw.reserve.push((name.clone(), set.reserve.clone().ok_or_else(missing)?)),
-                    "permit" => fw.permit.push((name.clone(), set.permit.clone().ok_or_else(missing)?)),
-                    "preBind" => fw.pre_bind.push((name.clone(), set.pre_bind.clone().ok_or_else(missing)?)),
+                    "reserve" => {
+                        fw.reserve.push((name.clone(), set.reserve.clone().ok_or_else(missing)?))
+                    }
+                    "permit" => {
+                        fw.permit.push((name.clone(), set.permit.clone().ok_or_else(missing)?))
+                    }
+                    "preBind" => {
+                        fw.pre_bind.push((name.clone(), set.pre_bind.clone().ok_or_else(missing)?))
+                    }
                     "bind" => fw.bind.push((name.clone(), set.bind.clone().ok_or_else(missing)?)),
-                    _ => fw.post_bind.push((name.clone(), set.post_bind.clone().ok_or_else(missing)?)),
+                    _ => fw
+                        .post_bind
+                        .push((name.clone(), set.post_bind.clone().ok_or_else(missing)?)),
                 }
             }
         }
+        fw.pre_filter_to_filter =
+            fw.pre_filter.iter().map(|(n, _)| fw.filter.iter().position(|(f, _)| f == n)).collect();
         if fw.queue_sort.is_none() {
             return Err(err("a profile needs a QueueSort plugin".into()));
         }
@@ -292,14 +357,21 @@ impl Framework {
     }
 
     /// PreFilter. A rejection fails the pod on every node.
-    pub fn run_pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> Result<PreFilterOutcome, Status> {
-        let mut out = PreFilterOutcome::default();
-        for (name, p) in &self.pre_filter {
+    pub fn run_pre_filter(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snapshot: &Snapshot,
+    ) -> Result<PreFilterOutcome, Status> {
+        let mut out = PreFilterOutcome { skip_filters: vec![false; self.filter.len()] };
+        for (i, (name, p)) in self.pre_filter.iter().enumerate() {
             let s = p.pre_filter(state, pod, snapshot);
             match s.code {
                 Code::Success => {}
                 Code::Skip => {
-                    out.skip_filters.insert(name.clone());
+                    if let Some(f) = self.pre_filter_to_filter[i] {
+                        out.skip_filters[f] = true;
+                    }
                 }
                 _ => return Err(s.with_plugin(name)),
             }
@@ -308,9 +380,15 @@ impl Framework {
     }
 
     /// Filter on one node: the first rejection, or `Success`.
-    pub fn run_filters(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo, pre: &PreFilterOutcome) -> Status {
-        for (name, p) in &self.filter {
-            if !pre.skip_filters.is_empty() && pre.skip_filters.contains(name) {
+    pub fn run_filters(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+        pre: &PreFilterOutcome,
+    ) -> Status {
+        for (i, (name, p)) in self.filter.iter().enumerate() {
+            if pre.skips(i) {
                 continue;
             }
             let s = p.filter(state, pod, node);
@@ -347,7 +425,13 @@ impl Framework {
 
     /// PreScore, then Score with NormalizeScore and weights: the total per
     /// feasible node, in the order of `nodes`.
-    pub fn run_scores(&self, state: &mut CycleState, pod: &PodInfo, nodes: &[&NodeInfo], snapshot: &Snapshot) -> Result<Vec<i64>, Status> {
+    pub fn run_scores(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        nodes: &[&NodeInfo],
+        snapshot: &Snapshot,
+    ) -> Result<Vec<i64>, Status> {
         let mut skip: HashSet<&str> = HashSet::new();
         for (name, p) in &self.pre_score {
             let s = p.pre_score(state, pod, nodes, snapshot);

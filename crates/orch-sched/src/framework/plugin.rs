@@ -88,7 +88,13 @@ pub trait PostFilterPlugin: Send + Sync {
 /// Runs once per pod before scoring, over the feasible nodes.
 pub trait PreScorePlugin: Send + Sync {
     /// Precomputes what Score needs; `Skip` skips this plugin's Score.
-    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, nodes: &[&NodeInfo], snapshot: &Snapshot) -> Status;
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        nodes: &[&NodeInfo],
+        snapshot: &Snapshot,
+    ) -> Status;
 }
 
 /// Ranks feasible nodes.

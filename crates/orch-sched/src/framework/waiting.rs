@@ -32,9 +32,10 @@ impl std::fmt::Debug for WaitingPods {
 impl WaitingPods {
     pub(crate) fn add(&self, uid: &str, plugins: HashSet<String>, timeout: Duration) {
         let (tx, rx) = oneshot::channel();
-        self.inner
-            .lock()
-            .insert(uid.to_owned(), Entry { pending: plugins, tx: Some(tx), rx: Some(rx), timeout });
+        self.inner.lock().insert(
+            uid.to_owned(),
+            Entry { pending: plugins, tx: Some(tx), rx: Some(rx), timeout },
+        );
     }
 
     pub(crate) async fn wait(&self, uid: &str) -> Status {
@@ -51,7 +52,9 @@ impl WaitingPods {
         let outcome = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(status)) => status,
             Ok(Err(_)) => Status::unschedulable("permit wait was abandoned"),
-            Err(_) => Status::unschedulable(format!("rejected by permit: timed out after {timeout:?}")),
+            Err(_) => {
+                Status::unschedulable(format!("rejected by permit: timed out after {timeout:?}"))
+            }
         };
         self.inner.lock().remove(uid);
         outcome

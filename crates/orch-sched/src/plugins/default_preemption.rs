@@ -41,9 +41,16 @@ impl DefaultPreemption {
 }
 
 /// The victims on one node, if evicting them makes `pod` fit there.
-pub fn select_victims(fw: &Framework, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Option<Vec<Arc<PodInfo>>> {
-    let fits = |n: &NodeInfo| fw.run_filters(state, pod, n, &PreFilterOutcome::default()).is_success();
-    let mut lower: Vec<Arc<PodInfo>> = node.pods.iter().filter(|p| p.priority < pod.priority).cloned().collect();
+pub fn select_victims(
+    fw: &Framework,
+    state: &CycleState,
+    pod: &PodInfo,
+    node: &NodeInfo,
+) -> Option<Vec<Arc<PodInfo>>> {
+    let fits =
+        |n: &NodeInfo| fw.run_filters(state, pod, n, &PreFilterOutcome::default()).is_success();
+    let mut lower: Vec<Arc<PodInfo>> =
+        node.pods.iter().filter(|p| p.priority < pod.priority).cloned().collect();
     if lower.is_empty() {
         return None;
     }
@@ -96,7 +103,12 @@ impl PostFilterPlugin for DefaultPreemption {
             }
         }
         let Some((_, idx, victims)) = best else {
-            return (PostFilterResult::default(), Status::unschedulable("preemption: no node where evicting lower-priority pods helps"));
+            return (
+                PostFilterResult::default(),
+                Status::unschedulable(
+                    "preemption: no node where evicting lower-priority pods helps",
+                ),
+            );
         };
         let node = snapshot.nodes()[idx].name().to_owned();
         if let Some(store) = &self.store {
@@ -104,11 +116,24 @@ impl PostFilterPlugin for DefaultPreemption {
                 let api: Api<Pod> = Api::namespaced(store.clone(), &v.pod.metadata.namespace);
                 match api.delete(&v.pod.metadata.name, &DeleteParams::default()).await {
                     Ok(_) | Err(orch_core::Error::NotFound { .. }) => {}
-                    Err(e) => return (PostFilterResult::default(), Status::error(format!("preemption: evicting {}: {e}", v.pod.metadata.name))),
+                    Err(e) => {
+                        return (
+                            PostFilterResult::default(),
+                            Status::error(format!(
+                                "preemption: evicting {}: {e}",
+                                v.pod.metadata.name
+                            )),
+                        )
+                    }
                 }
             }
             let api: Api<Pod> = Api::namespaced(store.clone(), &pod.pod.metadata.namespace);
-            let _ = api.patch_status(&pod.pod.metadata.name, &json!({"status": {"nominatedNodeName": node}})).await;
+            let _ = api
+                .patch_status(
+                    &pod.pod.metadata.name,
+                    &json!({"status": {"nominatedNodeName": node}}),
+                )
+                .await;
         }
         (PostFilterResult { nominated_node: Some(node) }, Status::success())
     }

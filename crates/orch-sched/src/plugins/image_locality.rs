@@ -37,7 +37,13 @@ fn has(node: &NodeInfo, image: &str) -> Option<i64> {
 }
 
 impl PreScorePlugin for ImageLocality {
-    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], snapshot: &Snapshot) -> Status {
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        _nodes: &[&NodeInfo],
+        snapshot: &Snapshot,
+    ) -> Status {
         if snapshot.nodes().iter().all(|n| n.image_sizes.is_empty()) {
             return Status::skip();
         }

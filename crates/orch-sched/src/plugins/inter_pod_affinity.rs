@@ -20,11 +20,30 @@ const SCORE_KEY: &str = "InterPodAffinity/score";
 
 type Domain = (String, String);
 
+/// Topology domains by key: key → values.
+#[derive(Default)]
+struct Domains(HashMap<String, HashSet<String>>);
+
+impl Domains {
+    fn insert(&mut self, (key, value): Domain) {
+        self.0.entry(key).or_default().insert(value);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// True if the node lies in one of the domains.
+    fn contains_node(&self, node: &NodeInfo) -> bool {
+        self.0.iter().any(|(k, values)| node.label(k).is_some_and(|v| values.contains(v)))
+    }
+}
+
 struct Required {
     /// Domains where an existing pod's anti-affinity term selects the pod.
-    existing_anti: HashSet<Domain>,
+    existing_anti: Domains,
     /// Domains holding pods the pod's own anti-affinity terms select.
-    own_anti: HashSet<Domain>,
+    own_anti: Domains,
     /// For each of the pod's affinity terms, the domains holding pods it selects.
     own_affinity: Vec<HashSet<Domain>>,
     /// No existing pod matches any affinity term, and the pod matches them all.
@@ -42,13 +61,16 @@ pub struct InterPodAffinity;
 impl PreFilterPlugin for InterPodAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> Status {
         let own_terms = !pod.required_affinity.is_empty() || !pod.required_anti_affinity.is_empty();
-        let existing_terms = snapshot.nodes().iter().any(|n| n.pods_with_affinity.iter().any(|p| !p.required_anti_affinity.is_empty()));
+        let existing_terms = snapshot
+            .nodes()
+            .iter()
+            .any(|n| n.pods_with_affinity.iter().any(|p| !p.required_anti_affinity.is_empty()));
         if !own_terms && !existing_terms {
             return Status::skip();
         }
         let mut r = Required {
-            existing_anti: HashSet::new(),
-            own_anti: HashSet::new(),
+            existing_anti: Domains::default(),
+            own_anti: Domains::default(),
             own_affinity: vec![HashSet::new(); pod.required_affinity.len()],
             first_of_group: false,
         };
@@ -98,18 +120,19 @@ impl FilterPlugin for InterPodAffinity {
         let Some(r) = state.read::<Required>(FILTER_KEY) else {
             return Status::success();
         };
-        let in_domain = |set: &HashSet<Domain>| {
-            set.iter().any(|(k, v)| node.label(k) == Some(v.as_str()))
-        };
-        if !r.existing_anti.is_empty() && in_domain(&r.existing_anti) {
-            return Status::unschedulable("node(s) didn't satisfy existing pods anti-affinity rules");
+        if !r.existing_anti.is_empty() && r.existing_anti.contains_node(node) {
+            return Status::unschedulable(
+                "node(s) didn't satisfy existing pods anti-affinity rules",
+            );
         }
-        if !r.own_anti.is_empty() && in_domain(&r.own_anti) {
+        if !r.own_anti.is_empty() && r.own_anti.contains_node(node) {
             return Status::unschedulable("node(s) didn't match pod anti-affinity rules");
         }
         if !r.first_of_group {
             for (i, term) in pod.required_affinity.iter().enumerate() {
-                let ok = node.label(&term.topology_key).is_some_and(|v| r.own_affinity[i].contains(&(term.topology_key.clone(), v.to_owned())));
+                let ok = node.label(&term.topology_key).is_some_and(|v| {
+                    r.own_affinity[i].contains(&(term.topology_key.clone(), v.to_owned()))
+                });
                 if !ok {
                     return Status::unschedulable("node(s) didn't match pod affinity rules");
                 }
@@ -125,7 +148,13 @@ struct Preferred {
 }
 
 impl PreScorePlugin for InterPodAffinity {
-    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], snapshot: &Snapshot) -> Status {
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        _nodes: &[&NodeInfo],
+        snapshot: &Snapshot,
+    ) -> Status {
         let own = !pod.preferred_affinity.is_empty() || !pod.preferred_anti_affinity.is_empty();
         let mut by_domain: HashMap<Domain, i64> = HashMap::new();
         let mut add = |node: &NodeInfo, term: &AffinityTerm, sign: i64| {
@@ -174,7 +203,11 @@ impl ScorePlugin for InterPodAffinity {
         let Some(p) = state.read::<Preferred>(SCORE_KEY) else {
             return Ok(0);
         };
-        Ok(p.by_domain.iter().filter(|((k, v), _)| node.label(k) == Some(v.as_str())).map(|(_, s)| *s).sum())
+        Ok(p.by_domain
+            .iter()
+            .filter(|((k, v), _)| node.label(k) == Some(v.as_str()))
+            .map(|(_, s)| *s)
+            .sum())
     }
 
     fn normalize(&self, state: &CycleState, _pod: &PodInfo, scores: &mut [NodeScore]) -> Status {

@@ -53,17 +53,28 @@ fn no_args(plugin: &str, args: &serde_json::Value) -> Result<(), crate::Error> {
 /// NodeResourcesBalancedAllocation 1, ImageLocality 1.
 pub fn default_registry() -> Registry {
     let mut r = Registry::empty();
-    let reg = |r: &mut Registry, name: &'static str, f: fn(&serde_json::Value, &crate::framework::Handle) -> Result<PluginSet, crate::Error>| {
+    let reg = |r: &mut Registry,
+               name: &'static str,
+               f: fn(
+        &serde_json::Value,
+        &crate::framework::Handle,
+    ) -> Result<PluginSet, crate::Error>| {
         // Names are distinct constants here, so registering cannot collide.
         let _ = r.register(name, f);
     };
     reg(&mut r, "PrioritySort", |a, _| {
         no_args("PrioritySort", a)?;
-        Ok(PluginSet { queue_sort: Some(Arc::new(priority_sort::PrioritySort)), ..Default::default() })
+        Ok(PluginSet {
+            queue_sort: Some(Arc::new(priority_sort::PrioritySort)),
+            ..Default::default()
+        })
     });
     reg(&mut r, "NodeUnschedulable", |a, _| {
         no_args("NodeUnschedulable", a)?;
-        Ok(PluginSet { filter: Some(Arc::new(node_unschedulable::NodeUnschedulable)), ..Default::default() })
+        Ok(PluginSet {
+            filter: Some(Arc::new(node_unschedulable::NodeUnschedulable)),
+            ..Default::default()
+        })
     });
     reg(&mut r, "NodeName", |a, _| {
         no_args("NodeName", a)?;
@@ -77,7 +88,12 @@ pub fn default_registry() -> Registry {
     reg(&mut r, "NodeAffinity", |a, _| {
         no_args("NodeAffinity", a)?;
         let p = Arc::new(node_affinity::NodeAffinity);
-        Ok(PluginSet { pre_filter: Some(p.clone()), filter: Some(p.clone()), score: Some(p), ..Default::default() })
+        Ok(PluginSet {
+            pre_filter: Some(p.clone()),
+            filter: Some(p.clone()),
+            score: Some(p),
+            ..Default::default()
+        })
     });
     reg(&mut r, "NodePorts", |a, _| {
         no_args("NodePorts", a)?;
@@ -90,7 +106,9 @@ pub fn default_registry() -> Registry {
     reg(&mut r, "NodeResourcesBalancedAllocation", |a, _| {
         no_args("NodeResourcesBalancedAllocation", a)?;
         Ok(PluginSet {
-            score: Some(Arc::new(node_resources_balanced_allocation::NodeResourcesBalancedAllocation)),
+            score: Some(Arc::new(
+                node_resources_balanced_allocation::NodeResourcesBalancedAllocation,
+            )),
             ..Default::default()
         })
     });
@@ -124,14 +142,19 @@ pub fn default_registry() -> Registry {
     reg(&mut r, "DefaultPreemption", |a, h| {
         no_args("DefaultPreemption", a)?;
         Ok(PluginSet {
-            post_filter: Some(Arc::new(default_preemption::DefaultPreemption::new(h.store.clone()))),
+            post_filter: Some(Arc::new(default_preemption::DefaultPreemption::new(
+                h.store.clone(),
+            ))),
             ..Default::default()
         })
     });
     reg(&mut r, "DefaultBinder", |a, h| {
         no_args("DefaultBinder", a)?;
         Ok(PluginSet {
-            bind: h.store.clone().map(|s| Arc::new(default_binder::DefaultBinder::new(s)) as Arc<dyn crate::framework::BindPlugin>),
+            bind: h.store.clone().map(|s| {
+                Arc::new(default_binder::DefaultBinder::new(s))
+                    as Arc<dyn crate::framework::BindPlugin>
+            }),
             ..Default::default()
         })
     });

@@ -15,7 +15,7 @@ use crate::status::Status;
 /// True if the node's labels (or, for `fields`, its name) satisfy `req`.
 fn requirement_holds(node: &Node, req: &NodeSelectorRequirement, fields: bool) -> bool {
     let value = if fields {
-        (req.key == "metadata.name").then(|| node.metadata.name.as_str())
+        (req.key == "metadata.name").then_some(node.metadata.name.as_str())
     } else {
         node.metadata.labels.get(&req.key).map(String::as_str)
     };
@@ -25,8 +25,12 @@ fn requirement_holds(node: &Node, req: &NodeSelectorRequirement, fields: bool) -
         "NotIn" => value.is_none_or(|v| !req.values.iter().any(|x| x == v)),
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
-        "Gt" => matches!((value.and_then(number), req.values.first().and_then(|v| number(v))), (Some(a), Some(b)) if a > b),
-        "Lt" => matches!((value.and_then(number), req.values.first().and_then(|v| number(v))), (Some(a), Some(b)) if a < b),
+        "Gt" => {
+            matches!((value.and_then(number), req.values.first().and_then(|v| number(v))), (Some(a), Some(b)) if a > b)
+        }
+        "Lt" => {
+            matches!((value.and_then(number), req.values.first().and_then(|v| number(v))), (Some(a), Some(b)) if a < b)
+        }
         _ => false,
     }
 }
@@ -51,7 +55,11 @@ pub fn selector_matches(node: &Node, selector: &NodeSelector) -> bool {
 pub fn pod_fits_node(pod: &PodInfo, node: &Node) -> bool {
     let spec = &pod.pod.spec;
     let labels_ok = spec.node_selector.iter().all(|(k, v)| node.metadata.labels.get(k) == Some(v));
-    let required = spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref()).and_then(|n| n.required.as_ref());
+    let required = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|n| n.required.as_ref());
     labels_ok && required.is_none_or(|r| selector_matches(node, r))
 }
 
@@ -62,7 +70,11 @@ pub struct NodeAffinity;
 impl PreFilterPlugin for NodeAffinity {
     fn pre_filter(&self, _state: &mut CycleState, pod: &PodInfo, _snapshot: &Snapshot) -> Status {
         let spec = &pod.pod.spec;
-        let required = spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref()).and_then(|n| n.required.as_ref());
+        let required = spec
+            .affinity
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|n| n.required.as_ref());
         if spec.node_selector.is_empty() && required.is_none() {
             Status::skip()
         } else {
@@ -83,7 +95,13 @@ impl FilterPlugin for NodeAffinity {
 
 impl ScorePlugin for NodeAffinity {
     fn score(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
-        let preferred = pod.pod.spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref()).map(|n| &n.preferred);
+        let preferred = pod
+            .pod
+            .spec
+            .affinity
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref())
+            .map(|n| &n.preferred);
         Ok(preferred
             .map(|terms| {
                 terms

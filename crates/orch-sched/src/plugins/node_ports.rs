@@ -11,7 +11,9 @@ use crate::status::Status;
 pub struct NodePorts;
 
 fn conflicts(a: &HostPort, b: &HostPort) -> bool {
-    a.port == b.port && a.protocol == b.protocol && (a.ip == b.ip || a.ip == "0.0.0.0" || b.ip == "0.0.0.0")
+    a.port == b.port
+        && a.protocol == b.protocol
+        && (a.ip == b.ip || a.ip == "0.0.0.0" || b.ip == "0.0.0.0")
 }
 
 impl FilterPlugin for NodePorts {
@@ -19,7 +21,10 @@ impl FilterPlugin for NodePorts {
         if pod.host_ports.is_empty() || node.used_ports.is_empty() {
             return Status::success();
         }
-        let taken = pod.host_ports.iter().any(|want| node.used_ports.iter().any(|used| conflicts(want, used)));
+        let taken = pod
+            .host_ports
+            .iter()
+            .any(|want| node.used_ports.iter().any(|used| conflicts(want, used)));
         if taken {
             Status::unschedulable("node(s) didn't have free ports for the requested pod ports")
         } else {

@@ -21,7 +21,8 @@ impl ScorePlugin for NodeResourcesBalancedAllocation {
                 Some((requested as f64 / allocatable as f64).min(1.0))
             }
         };
-        let cpu = fraction(node.non_zero_milli_cpu + pod.non_zero_milli_cpu, node.allocatable.milli_cpu);
+        let cpu =
+            fraction(node.non_zero_milli_cpu + pod.non_zero_milli_cpu, node.allocatable.milli_cpu);
         let mem = fraction(node.non_zero_memory + pod.non_zero_memory, node.allocatable.memory);
         let std = match (cpu, mem) {
             (Some(c), Some(m)) => (c - m).abs() / 2.0,

@@ -116,10 +116,11 @@ impl NodeResourcesFit {
                 "LeastAllocated" => Strategy::LeastAllocated,
                 "MostAllocated" => Strategy::MostAllocated,
                 "RequestedToCapacityRatio" => {
-                    let mut shape = s
-                        .requested_to_capacity_ratio
-                        .map(|r| r.shape)
-                        .ok_or_else(|| bad("RequestedToCapacityRatio needs requestedToCapacityRatio.shape".into()))?;
+                    let mut shape =
+                        s.requested_to_capacity_ratio.map(|r| r.shape).ok_or_else(|| {
+                            bad("RequestedToCapacityRatio needs requestedToCapacityRatio.shape"
+                                .into())
+                        })?;
                     if shape.is_empty() {
                         return Err(bad("the shape needs at least one point".into()));
                     }
@@ -142,7 +143,8 @@ impl NodeResourcesFit {
                 node.allocatable.ephemeral_storage,
             ),
             other => (
-                node.requested.scalar.get(other).copied().unwrap_or(0) + pod.requests.scalar.get(other).copied().unwrap_or(0),
+                node.requested.scalar.get(other).copied().unwrap_or(0)
+                    + pod.requests.scalar.get(other).copied().unwrap_or(0),
                 node.allocatable.scalar.get(other).copied().unwrap_or(0),
             ),
         }
@@ -161,7 +163,8 @@ fn shape_score(shape: &[ShapePoint], utilization: i64) -> i64 {
         let (a, b) = (w[0], w[1]);
         if utilization <= b.utilization {
             let span = (b.utilization - a.utilization).max(1);
-            let s = a.score * scale + (b.score - a.score) * scale * (utilization - a.utilization) / span;
+            let s = a.score * scale
+                + (b.score - a.score) * scale * (utilization - a.utilization) / span;
             return s;
         }
     }
@@ -181,7 +184,9 @@ impl FilterPlugin for NodeResourcesFit {
         if req.memory > 0 && used.memory + req.memory > alloc.memory {
             reasons.push("Insufficient memory".to_owned());
         }
-        if req.ephemeral_storage > 0 && used.ephemeral_storage + req.ephemeral_storage > alloc.ephemeral_storage {
+        if req.ephemeral_storage > 0
+            && used.ephemeral_storage + req.ephemeral_storage > alloc.ephemeral_storage
+        {
             reasons.push("Insufficient ephemeral-storage".to_owned());
         }
         for (name, amount) in &req.scalar {
@@ -219,7 +224,9 @@ impl ScorePlugin for NodeResourcesFit {
                         (allocatable - requested) * MAX_NODE_SCORE / allocatable
                     }
                 }
-                Strategy::MostAllocated => requested.min(allocatable) * MAX_NODE_SCORE / allocatable,
+                Strategy::MostAllocated => {
+                    requested.min(allocatable) * MAX_NODE_SCORE / allocatable
+                }
                 Strategy::RequestedToCapacityRatio(shape) => {
                     shape_score(shape, requested.min(allocatable) * 100 / allocatable)
                 }

@@ -15,7 +15,9 @@ use super::node_affinity::pod_fits_node;
 use super::taint_toleration::tolerates_taint;
 use crate::cache::{NodeInfo, PodInfo, Snapshot};
 use crate::cycle_state::CycleState;
-use crate::framework::{FilterPlugin, NodeScore, PreFilterPlugin, PreScorePlugin, ScorePlugin, MAX_NODE_SCORE};
+use crate::framework::{
+    FilterPlugin, NodeScore, PreFilterPlugin, PreScorePlugin, ScorePlugin, MAX_NODE_SCORE,
+};
 use crate::status::Status;
 
 const FILTER_KEY: &str = "PodTopologySpread/filter";
@@ -43,7 +45,9 @@ fn constraints(pod: &PodInfo, hard: bool) -> Vec<Constraint> {
                 .label_selector
                 .as_ref()
                 .and_then(|s| LabelSelector::from_object(s).ok())
-                .unwrap_or_else(|| LabelSelector { requirements: vec![Requirement::In("orch.io/none".into(), Default::default())] });
+                .unwrap_or_else(|| LabelSelector {
+                    requirements: vec![Requirement::In("orch.io/none".into(), Default::default())],
+                });
             for key in &c.match_label_keys {
                 if let Some(v) = labels.get(key) {
                     selector.requirements.push(Requirement::Equals(key.clone(), v.clone()));
@@ -81,25 +85,44 @@ fn count(pod: &PodInfo, snapshot: &Snapshot, constraints: Vec<Constraint>) -> Co
             }
             if c.honor_taints
                 && node.node.spec.taints.iter().any(|t| {
-                    (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerates_taint(&pod.pod.spec.tolerations, t)
+                    (t.effect == "NoSchedule" || t.effect == "NoExecute")
+                        && !tolerates_taint(&pod.pod.spec.tolerations, t)
                 })
             {
                 continue;
             }
-            let matching = node
-                .pods
-                .iter()
-                .filter(|p| {
-                    p.pod.metadata.namespace == *ns && !p.pod.metadata.is_deleting() && c.selector.matches(&p.pod.metadata.labels)
-                })
-                .count() as i64;
-            *per_domain[i].entry(domain.to_owned()).or_default() += matching;
+            let matching = if node.pods.is_empty() {
+                0
+            } else {
+                node.pods
+                    .iter()
+                    .filter(|p| {
+                        p.pod.metadata.namespace == *ns
+                            && !p.pod.metadata.is_deleting()
+                            && c.selector.matches(&p.pod.metadata.labels)
+                    })
+                    .count() as i64
+            };
+            match per_domain[i].get_mut(domain) {
+                Some(n) => *n += matching,
+                None => {
+                    per_domain[i].insert(domain.to_owned(), matching);
+                }
+            }
         }
     }
     let min = per_domain
         .iter()
         .zip(&constraints)
-        .map(|(d, c)| if d.len() < c.min_domains { 0 } else { d.values().copied().min().unwrap_or(0) })
+        .map(
+            |(d, c)| {
+                if d.len() < c.min_domains {
+                    0
+                } else {
+                    d.values().copied().min().unwrap_or(0)
+                }
+            },
+        )
         .collect();
     Counts { constraints, per_domain, min }
 }
@@ -126,11 +149,15 @@ impl FilterPlugin for PodTopologySpread {
         };
         for (i, c) in counts.constraints.iter().enumerate() {
             let Some(domain) = node.label(&c.topology_key) else {
-                return Status::unresolvable("node(s) didn't match pod topology spread constraints (missing required label)");
+                return Status::unresolvable(
+                    "node(s) didn't match pod topology spread constraints (missing required label)",
+                );
             };
             let here = counts.per_domain[i].get(domain).copied().unwrap_or(0);
             if here + c.self_match - counts.min[i] > c.max_skew {
-                return Status::unschedulable("node(s) didn't match pod topology spread constraints");
+                return Status::unschedulable(
+                    "node(s) didn't match pod topology spread constraints",
+                );
             }
         }
         Status::success()
@@ -138,7 +165,13 @@ impl FilterPlugin for PodTopologySpread {
 }
 
 impl PreScorePlugin for PodTopologySpread {
-    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], snapshot: &Snapshot) -> Status {
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        _nodes: &[&NodeInfo],
+        snapshot: &Snapshot,
+    ) -> Status {
         let soft = constraints(pod, false);
         if soft.is_empty() {
             return Status::skip();
@@ -170,7 +203,11 @@ impl ScorePlugin for PodTopologySpread {
         let max = scores.iter().map(|s| s.score).max().unwrap_or(0);
         let min = scores.iter().map(|s| s.score).min().unwrap_or(0);
         for s in scores.iter_mut() {
-            s.score = if max == min { MAX_NODE_SCORE } else { MAX_NODE_SCORE * (max - s.score) / (max - min) };
+            s.score = if max == min {
+                MAX_NODE_SCORE
+            } else {
+                MAX_NODE_SCORE * (max - s.score) / (max - min)
+            };
         }
         Status::success()
     }

@@ -25,7 +25,10 @@ pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
     }
     match toleration.operator.as_deref().unwrap_or("Equal") {
         "Exists" => true,
-        "Equal" => !key.is_empty() && toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
+        "Equal" => {
+            !key.is_empty()
+                && toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
+        }
         _ => false,
     }
 }
@@ -43,9 +46,14 @@ impl FilterPlugin for TaintToleration {
     fn filter(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
         let tolerations = &pod.pod.spec.tolerations;
         for taint in &node.node.spec.taints {
-            if (taint.effect == "NoSchedule" || taint.effect == "NoExecute") && !tolerates_taint(tolerations, taint) {
+            if (taint.effect == "NoSchedule" || taint.effect == "NoExecute")
+                && !tolerates_taint(tolerations, taint)
+            {
                 let value = taint.value.as_deref().unwrap_or("");
-                return Status::unresolvable(format!("node(s) had untolerated taint {{{}: {value}}}", taint.key));
+                return Status::unresolvable(format!(
+                    "node(s) had untolerated taint {{{}: {value}}}",
+                    taint.key
+                ));
             }
         }
         Status::success()

@@ -1,0 +1,461 @@
+//! The scheduler: watches pending Pods of its profiles and every Node through
+//! shared informers, runs one scheduling cycle at a time, and binds
+//! asynchronously so the next pod is not held up by the store write.
+//!
+//! * Bound pods (seen by the informer) confirm the cache's assumed pods;
+//!   deleted pods free their node; node and pod-deletion events move
+//!   unschedulable pods back to the active queue.
+//! * A pod that fits nowhere gets PostFilter (preemption), a
+//!   `FailedScheduling` Event with kube-scheduler's message, and the
+//!   `PodScheduled=False` condition; a bound pod gets `PodScheduled=True`
+//!   and a `Scheduled` Event.
+//! * Run it under [`LeaderElector`](orch_core::controller::LeaderElector)
+//!   with its `leading` token as the shutdown token for one active scheduler.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orch_core::controller::{
+    object_reference, EventRecorder, EventType, InformerEvent, InformerFactory,
+};
+use orch_core::kinds::pod::{PodCondition, PodPhase};
+use orch_core::{Api, Node, Pod, Time};
+use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::{Cache, PodInfo, Snapshot};
+use crate::cycle::{schedule_pod, Scheduling};
+use crate::cycle_state::CycleState;
+use crate::framework::config::ProfileConfig;
+use crate::framework::{Framework, Handle, QueuedPodInfo, Registry};
+use crate::queue::{QueueConfig, SchedulingQueue};
+use crate::status::Code;
+use crate::Error;
+
+/// Settings of a [`Scheduler`].
+#[derive(Clone, Debug)]
+pub struct SchedulerConfig {
+    /// The profiles; pods choose one by `spec.schedulerName`.
+    pub profiles: Vec<ProfileConfig>,
+    /// Queue backoff and flush settings.
+    pub queue: QueueConfig,
+    /// How long an assumed pod whose binding finished waits to be confirmed
+    /// by the informer before the cache drops it.
+    pub assumed_ttl: Duration,
+    /// Threads for Filter when there are many nodes; 1 filters inline.
+    pub parallelism: usize,
+    /// Record `Scheduled` Events for every bound pod (as kube-scheduler).
+    pub record_scheduled_events: bool,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            profiles: vec![ProfileConfig::default()],
+            queue: QueueConfig::default(),
+            assumed_ttl: Duration::from_secs(30),
+            parallelism: 1,
+            record_scheduled_events: true,
+        }
+    }
+}
+
+struct Shared {
+    api_store: Arc<dyn orch_core::store::Store>,
+    frameworks: HashMap<String, Arc<Framework>>,
+    cache: Mutex<Cache>,
+    queue: SchedulingQueue,
+    recorder: EventRecorder,
+    record_scheduled: bool,
+}
+
+/// The scheduler. See the [module docs](self).
+pub struct Scheduler {
+    factory: Arc<InformerFactory>,
+    shared: Arc<Shared>,
+    parallelism: usize,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("profiles", &self.shared.frameworks.keys().collect::<Vec<_>>())
+            .field("queue", &self.shared.queue)
+            .finish()
+    }
+}
+
+/// True if the pod is done and holds no resources.
+fn is_terminal(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase),
+        Some(PodPhase::Succeeded) | Some(PodPhase::Failed)
+    )
+}
+
+fn is_assigned(pod: &Pod) -> bool {
+    pod.spec.node_name.as_deref().is_some_and(|n| !n.is_empty())
+}
+
+impl Scheduler {
+    /// A scheduler over the factory's store with `config`'s profiles built
+    /// from `registry`.
+    ///
+    /// Errors: [`Error::Config`] for a bad profile (unknown plugin, two
+    /// profiles with one name, profiles with different QueueSort plugins).
+    pub fn new(
+        factory: Arc<InformerFactory>,
+        registry: &Registry,
+        config: SchedulerConfig,
+    ) -> Result<Self, Error> {
+        let store = factory.store().clone();
+        let handle = Handle { store: Some(store.clone()), waiting_pods: Default::default() };
+        let mut frameworks = HashMap::new();
+        let mut sort = None;
+        for profile in &config.profiles {
+            let fw = Framework::new(registry, profile, &handle)?;
+            let qs = fw.plugin_names("queueSort");
+            match &sort {
+                None => sort = Some(qs),
+                Some(first) if *first != qs => {
+                    return Err(Error::Config {
+                        profile: profile.scheduler_name.clone(),
+                        reason: "every profile must use the same QueueSort plugin".into(),
+                    })
+                }
+                Some(_) => {}
+            }
+            if frameworks.insert(profile.scheduler_name.clone(), Arc::new(fw)).is_some() {
+                return Err(Error::Config {
+                    profile: profile.scheduler_name.clone(),
+                    reason: "duplicate profile".into(),
+                });
+            }
+        }
+        let first = config
+            .profiles
+            .first()
+            .and_then(|p| frameworks.get(&p.scheduler_name))
+            .ok_or_else(|| Error::Config {
+                profile: String::new(),
+                reason: "at least one profile is needed".into(),
+            })?
+            .clone();
+        let queue = SchedulingQueue::new(Arc::new(FrameworkSort(first)), config.queue);
+        Ok(Scheduler {
+            shared: Arc::new(Shared {
+                api_store: store.clone(),
+                frameworks,
+                cache: Mutex::new(Cache::new(config.assumed_ttl)),
+                queue,
+                recorder: EventRecorder::new(store, "default-scheduler", None),
+                record_scheduled: config.record_scheduled_events,
+            }),
+            factory,
+            parallelism: config.parallelism.max(1),
+        })
+    }
+
+    /// The profile frameworks, by scheduler name.
+    pub fn framework(&self, scheduler_name: &str) -> Option<&Arc<Framework>> {
+        self.shared.frameworks.get(scheduler_name)
+    }
+
+    /// (activeQ, backoffQ, unschedulable) sizes.
+    pub fn queue_lengths(&self) -> (usize, usize, usize) {
+        self.shared.queue.lengths()
+    }
+
+    /// Runs until `shutdown` is cancelled; bindings in flight finish first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let shared = self.shared.clone();
+        let nodes = self.factory.informer::<Node>();
+        let pods = self.factory.informer::<Pod>();
+        let mut node_events = nodes.subscribe();
+        let mut pod_events = pods.subscribe();
+        nodes.cache().wait_ready().await;
+        pods.cache().wait_ready().await;
+        {
+            let mut cache = shared.cache.lock();
+            for n in nodes.cache().list() {
+                cache.upsert_node(n);
+            }
+        }
+        for p in pods.cache().list() {
+            shared.pod_changed(p);
+        }
+        let feeder = {
+            let (shared, stop) = (shared.clone(), shutdown.clone());
+            let (nodes, pods) = (nodes.clone(), pods.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        e = node_events.recv() => match e {
+                            Some(InformerEvent::Applied(n)) => {
+                                shared.cache.lock().upsert_node(n);
+                                shared.queue.move_all_to_active_or_backoff();
+                            }
+                            Some(InformerEvent::Deleted(n)) => shared.cache.lock().remove_node(&n.metadata.name),
+                            Some(InformerEvent::Resync) => {
+                                let mut cache = shared.cache.lock();
+                                for n in nodes.cache().list() {
+                                    cache.upsert_node(n);
+                                }
+                                drop(cache);
+                                shared.queue.move_all_to_active_or_backoff();
+                            }
+                            None => return,
+                        },
+                        e = pod_events.recv() => match e {
+                            Some(InformerEvent::Applied(p)) => shared.pod_changed(p),
+                            Some(InformerEvent::Deleted(p)) => shared.pod_deleted(&p),
+                            Some(InformerEvent::Resync) => {
+                                for p in pods.cache().list() {
+                                    shared.pod_changed(p);
+                                }
+                            }
+                            None => return,
+                        },
+                    }
+                }
+            })
+        };
+        let housekeeping = {
+            let (shared, stop) = (shared.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tick.tick() => {
+                            shared.queue.flush_unschedulable_left_over();
+                            if shared.cache.lock().cleanup_expired(tokio::time::Instant::now()) > 0 {
+                                shared.queue.move_all_to_active_or_backoff();
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        let mut snapshot = Snapshot::default();
+        let mut sched = Scheduling { parallelism: self.parallelism, ..Default::default() };
+        let mut bindings = tokio::task::JoinSet::new();
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                next = shared.queue.pop() => next,
+            };
+            let Some(qpi) = next else { break };
+            if let Some(binding) = shared.schedule_one(qpi, &mut snapshot, &mut sched).await {
+                bindings.spawn(binding);
+            }
+            while bindings.try_join_next().is_some() {}
+        }
+        shared.queue.close();
+        while bindings.join_next().await.is_some() {}
+        feeder.abort();
+        housekeeping.abort();
+    }
+}
+
+/// The first profile's QueueSort, for the shared queue.
+struct FrameworkSort(Arc<Framework>);
+
+impl crate::framework::QueueSortPlugin for FrameworkSort {
+    fn less(&self, a: &QueuedPodInfo, b: &QueuedPodInfo) -> bool {
+        self.0.less(a, b)
+    }
+}
+
+impl Shared {
+    fn responsible(&self, pod: &Pod) -> bool {
+        self.frameworks.contains_key(pod.spec.scheduler_name())
+    }
+
+    fn pod_changed(&self, pod: Arc<Pod>) {
+        if is_assigned(&pod) {
+            if is_terminal(&pod) {
+                self.pod_deleted(&pod);
+            } else {
+                self.queue.delete(&pod.metadata.uid);
+                self.cache.lock().upsert_pod(pod);
+            }
+        } else if !pod.metadata.is_deleting() && !is_terminal(&pod) && self.responsible(&pod) {
+            let info = Arc::new(PodInfo::new(pod));
+            if self.frameworks[info.pod.spec.scheduler_name()].run_pre_enqueue(&info).is_success() {
+                self.queue.add(info);
+            }
+        }
+    }
+
+    fn pod_deleted(&self, pod: &Pod) {
+        self.queue.delete(&pod.metadata.uid);
+        let was_placed = is_assigned(pod) || self.cache.lock().is_assumed(&pod.metadata.uid);
+        self.cache.lock().remove_pod(&pod.metadata.uid);
+        if was_placed {
+            self.queue.move_all_to_active_or_backoff();
+        }
+    }
+
+    /// Sets the PodScheduled condition: a read-modify-write guarded by the
+    /// resourceVersion, so conditions others write meanwhile are kept.
+    async fn set_condition(&self, pod: &Pod, status: bool, reason: &str, message: &str) {
+        let api: Api<Pod> = Api::namespaced(self.api_store.clone(), &pod.metadata.namespace);
+        let value = if status { "True" } else { "False" };
+        for _ in 0..3 {
+            let Ok(Some(mut current)) = api.get_opt(&pod.metadata.name).await else { return };
+            let st = current.status.get_or_insert_with(Default::default);
+            let condition = PodCondition {
+                type_: "PodScheduled".into(),
+                status: value.into(),
+                last_transition_time: Some(Time::now()),
+                reason: (!reason.is_empty()).then(|| reason.to_owned()),
+                message: (!message.is_empty()).then(|| message.to_owned()),
+                ..Default::default()
+            };
+            match st.conditions.iter_mut().find(|c| c.type_ == "PodScheduled") {
+                Some(c) if c.status == value && c.message == condition.message => return,
+                Some(c) => *c = condition,
+                None => st.conditions.push(condition),
+            }
+            if st.phase.is_none() {
+                st.phase = Some(PodPhase::Pending);
+            }
+            match api.replace_status(&current).await {
+                Err(e) if e.is_conflict() => continue,
+                _ => return,
+            }
+        }
+    }
+
+    /// One scheduling cycle; returns the binding cycle to run in the background.
+    async fn schedule_one(
+        self: &Arc<Self>,
+        qpi: QueuedPodInfo,
+        snapshot: &mut Snapshot,
+        sched: &mut Scheduling,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let pod = qpi.pod.clone();
+        let uid = pod.uid().to_owned();
+        let Some(fw) = self.frameworks.get(pod.pod.spec.scheduler_name()).cloned() else {
+            self.queue.done(&uid);
+            return None;
+        };
+        self.cache.lock().update_snapshot(snapshot);
+        match schedule_pod(&fw, snapshot, &pod, sched) {
+            Ok(result) => {
+                let node = result.node.clone();
+                let mut state = result.state;
+                self.cache.lock().assume_pod(pod.clone(), &node);
+                let reserved = fw.run_reserve(&mut state, &pod, &node);
+                if !reserved.is_success() {
+                    self.fail_binding(&fw, &mut state, qpi, &node, &reserved.to_string()).await;
+                    return None;
+                }
+                let permit = fw.run_permit(&state, &pod, &node);
+                if permit.is_rejected() || permit.code == Code::Error {
+                    self.fail_binding(&fw, &mut state, qpi, &node, &permit.to_string()).await;
+                    return None;
+                }
+                let shared = self.clone();
+                let waits = permit.code == Code::Wait;
+                Some(async move { shared.bind(fw, state, qpi, node, waits).await })
+            }
+            Err(fit) => {
+                let mut message = fit.message();
+                if fit.pre_filter.is_none() && fw.has_post_filter() {
+                    let (result, status) =
+                        fw.run_post_filter(&fit.state, &pod, snapshot, &fit.statuses).await;
+                    match result.nominated_node {
+                        Some(node) => {
+                            message.push_str(&format!(" preemption: evicting pods on {node}."))
+                        }
+                        None if status.code == Code::Error => {
+                            message.push_str(&format!(" preemption: {status}."))
+                        }
+                        None => message
+                            .push_str(" preemption: 0 nodes have lower-priority pods to evict."),
+                    }
+                }
+                tracing::debug!(pod = %pod.pod.metadata.name, %message, "unschedulable");
+                let _ = self
+                    .recorder
+                    .record(
+                        &object_reference(&*pod.pod),
+                        EventType::Warning,
+                        "FailedScheduling",
+                        &message,
+                    )
+                    .await;
+                self.set_condition(&pod.pod, false, "Unschedulable", &message).await;
+                self.queue.add_unschedulable(qpi);
+                None
+            }
+        }
+    }
+
+    async fn fail_binding(
+        &self,
+        fw: &Framework,
+        state: &mut CycleState,
+        qpi: QueuedPodInfo,
+        node: &str,
+        why: &str,
+    ) {
+        fw.run_unreserve(state, &qpi.pod, node);
+        self.cache.lock().forget_pod(qpi.pod.uid());
+        let message = format!("Binding rejected: {why}");
+        let _ = self
+            .recorder
+            .record(
+                &object_reference(&*qpi.pod.pod),
+                EventType::Warning,
+                "FailedScheduling",
+                &message,
+            )
+            .await;
+        self.queue.add_backoff(qpi);
+        self.queue.move_all_to_active_or_backoff();
+    }
+
+    async fn bind(
+        self: Arc<Self>,
+        fw: Arc<Framework>,
+        mut state: CycleState,
+        qpi: QueuedPodInfo,
+        node: String,
+        waits: bool,
+    ) {
+        let pod = qpi.pod.clone();
+        if waits {
+            let s = fw.wait_on_permit(&pod).await;
+            if !s.is_success() {
+                self.fail_binding(&fw, &mut state, qpi, &node, &s.to_string()).await;
+                return;
+            }
+        }
+        let pre = fw.run_pre_bind(&state, &pod.pod, &node).await;
+        let bound = if pre.is_success() { fw.run_bind(&state, &pod.pod, &node).await } else { pre };
+        if !bound.is_success() {
+            self.fail_binding(&fw, &mut state, qpi, &node, &bound.to_string()).await;
+            return;
+        }
+        self.cache.lock().finish_binding(pod.uid());
+        self.queue.done(pod.uid());
+        fw.run_post_bind(&state, &pod.pod, &node);
+        self.set_condition(&pod.pod, true, "", "").await;
+        if self.record_scheduled {
+            let message = format!(
+                "Successfully assigned {}/{} to {node}",
+                pod.pod.metadata.namespace, pod.pod.metadata.name
+            );
+            let _ = self
+                .recorder
+                .record(&object_reference(&*pod.pod), EventType::Normal, "Scheduled", &message)
+                .await;
+        }
+    }
+}
