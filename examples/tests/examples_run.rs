@@ -51,3 +51,9 @@ fn the_cluster_example_refuses_a_bad_manifest_with_exit_code_2() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("manifest document 0 (Deployment web): spec.replicas"), "{stderr}");
 }
+
+#[test]
+fn the_custom_plugin_example_places_the_pod_on_the_cheapest_node() {
+    let out = run_example("custom_plugin");
+    assert!(out.contains("web-0 was placed on spot-1"), "{out}");
+}

@@ -1,0 +1,399 @@
+//! Placement scenarios through the whole scheduler on MemStore, and a
+//! property test that no node is ever over-committed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use orch_core::api::ListParams;
+use orch_core::controller::InformerFactory;
+use orch_core::kinds::node::{NodeStatus, Taint};
+use orch_core::kinds::pod::{
+    Affinity, Container, PodAffinity, PodAffinityTerm, PodSpec, ResourceRequirements, Toleration,
+    TopologySpreadConstraint,
+};
+use orch_core::meta::LabelSelector;
+use orch_core::{Api, Event, Node, ObjectMeta, Pod, Quantity};
+use orch_sched::cache::{Cache, NodeInfo, PodInfo, Snapshot};
+use orch_sched::cycle::{schedule_pod, Scheduling};
+use orch_sched::cycle_state::CycleState;
+use orch_sched::framework::config::{PluginRef, ProfileConfig};
+use orch_sched::framework::{Framework, Handle, PermitPlugin, PluginSet, Registry};
+use orch_sched::scheduler::{Scheduler, SchedulerConfig};
+use orch_sched::status::{Code, Status};
+use orch_store::MemStore;
+use proptest::prelude::*;
+use tokio_util::sync::CancellationToken;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn node(name: &str, cpu: &str, labels: &[(&str, &str)]) -> Node {
+    let mut meta = ObjectMeta::named(name).with_label("kubernetes.io/hostname", name);
+    for (k, v) in labels {
+        meta.labels.insert((*k).into(), (*v).into());
+    }
+    let alloc = [
+        ("cpu".to_string(), Quantity::from(cpu)),
+        ("memory".to_string(), Quantity::from("16Gi")),
+        ("pods".to_string(), Quantity::from("110")),
+    ];
+    Node {
+        metadata: meta,
+        status: Some(NodeStatus { allocatable: alloc.into(), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+fn pod(name: &str, cpu: &str, app: &str) -> Pod {
+    Pod {
+        metadata: ObjectMeta::named(name).with_label("app", app),
+        spec: PodSpec {
+            containers: vec![Container {
+                name: "c".into(),
+                image: "img:1".into(),
+                resources: Some(ResourceRequirements {
+                    requests: [("cpu".to_string(), Quantity::from(cpu))].into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn app_selector(app: &str) -> LabelSelector {
+    LabelSelector {
+        match_labels: [("app".to_string(), app.to_string())].into(),
+        ..Default::default()
+    }
+}
+
+struct Harness {
+    store: Arc<MemStore>,
+    stop: CancellationToken,
+    waiting: orch_sched::framework::WaitingPods,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Harness {
+    async fn start(nodes: Vec<Node>, registry: Registry, profile: ProfileConfig) -> Harness {
+        let store = Arc::new(MemStore::new());
+        let api: Api<Node> = Api::all(store.clone());
+        for n in nodes {
+            api.create(&n).await.unwrap();
+        }
+        let factory = Arc::new(InformerFactory::new(store.clone()));
+        let config = SchedulerConfig {
+            profiles: vec![profile],
+            queue: orch_sched::queue::QueueConfig {
+                initial_backoff: Duration::from_millis(20),
+                max_backoff: Duration::from_millis(100),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let scheduler = Scheduler::new(factory.clone(), &registry, config).unwrap();
+        let waiting = scheduler.framework("default-scheduler").unwrap().waiting_pods().clone();
+        let stop = CancellationToken::new();
+        tokio::spawn(scheduler.run(stop.clone()));
+        let s = stop.clone();
+        tokio::spawn(async move {
+            s.cancelled().await;
+            factory.shutdown();
+        });
+        Harness { store, stop, waiting }
+    }
+
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.store.clone(), "default")
+    }
+
+    async fn placement(&self) -> BTreeMap<String, Option<String>> {
+        self.pods()
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|p| (p.metadata.name, p.spec.node_name))
+            .collect()
+    }
+
+    async fn until<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = std::time::Instant::now();
+        while !check().await {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "timed out waiting for {what}: {:?}",
+                self.placement().await
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn bound(&self, n: usize) {
+        self.until(&format!("{n} pods bound"), || async {
+            self.placement().await.values().filter(|v| v.is_some()).count() == n
+        })
+        .await;
+    }
+
+    async fn events(&self, reason: &str) -> Vec<String> {
+        let events: Api<Event> = Api::namespaced(self.store.clone(), "default");
+        let list =
+            events.list(&ListParams::default().fields(&format!("reason={reason}"))).await.unwrap();
+        list.items.into_iter().filter_map(|e| e.message).collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_spread_evenly_across_zones() {
+    let nodes = ["a", "a", "b", "b", "c", "c"]
+        .iter()
+        .enumerate()
+        .map(|(i, z)| {
+            node(&format!("n{i}"), "8", &[("topology.kubernetes.io/zone", &format!("zone-{z}"))])
+        })
+        .collect();
+    let h = Harness::start(nodes, Registry::default(), ProfileConfig::default()).await;
+    for i in 0..9 {
+        let mut p = pod(&format!("web-{i}"), "100m", "web");
+        p.spec.topology_spread_constraints.push(TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: "topology.kubernetes.io/zone".into(),
+            when_unsatisfiable: "DoNotSchedule".into(),
+            label_selector: Some(app_selector("web")),
+            ..Default::default()
+        });
+        h.pods().create(&p).await.unwrap();
+    }
+    h.bound(9).await;
+    let mut per_zone: HashMap<char, usize> = HashMap::new();
+    for node in h.placement().await.values().flatten() {
+        let i: usize = node[1..].parse().unwrap();
+        *per_zone.entry(['a', 'a', 'b', 'b', 'c', 'c'][i]).or_default() += 1;
+    }
+    assert_eq!(
+        per_zone.values().copied().collect::<HashSet<_>>(),
+        HashSet::from([3]),
+        "{per_zone:?}"
+    );
+    // Bound pods carry PodScheduled=True.
+    let p = h.pods().get("web-0").await.unwrap();
+    let cond =
+        p.status.unwrap().conditions.into_iter().find(|c| c.type_ == "PodScheduled").unwrap();
+    assert_eq!(cond.status, "True");
+    assert_eq!(h.events("Scheduled").await.len(), 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_affinity_never_co_locates() {
+    let nodes = (0..4).map(|i| node(&format!("n{i}"), "8", &[])).collect();
+    let h = Harness::start(nodes, Registry::default(), ProfileConfig::default()).await;
+    for i in 0..5 {
+        let mut p = pod(&format!("db-{i}"), "100m", "db");
+        p.spec.affinity = Some(Affinity {
+            pod_anti_affinity: Some(PodAffinity {
+                required: vec![PodAffinityTerm {
+                    label_selector: Some(app_selector("db")),
+                    topology_key: "kubernetes.io/hostname".into(),
+                    ..Default::default()
+                }],
+                preferred: vec![],
+            }),
+            ..Default::default()
+        });
+        h.pods().create(&p).await.unwrap();
+    }
+    h.bound(4).await;
+    let placement = h.placement().await;
+    let nodes: Vec<&String> = placement.values().flatten().collect();
+    assert_eq!(nodes.iter().collect::<HashSet<_>>().len(), 4, "one per node: {placement:?}");
+    h.until("a FailedScheduling event for the fifth", || async {
+        // Existing pods' anti-affinity is checked first, as kube-scheduler.
+        h.events("FailedScheduling").await.iter().any(|m| {
+            m == "0/4 nodes are available: 4 node(s) didn't satisfy existing pods anti-affinity rules. \
+                  preemption: 0 nodes have lower-priority pods to evict."
+        })
+    })
+    .await;
+    let unplaced = placement.iter().find(|(_, n)| n.is_none()).map(|(p, _)| p.clone()).unwrap();
+    let cond = h
+        .pods()
+        .get(&unplaced)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "PodScheduled")
+        .unwrap();
+    assert_eq!((cond.status.as_str(), cond.reason.as_deref()), ("False", Some("Unschedulable")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taints_are_respected_and_new_nodes_unblock_pending_pods() {
+    let mut tainted = node("gpu", "64", &[]);
+    tainted.spec.taints.push(Taint {
+        key: "dedicated".into(),
+        value: Some("gpu".into()),
+        effect: "NoSchedule".into(),
+        time_added: None,
+    });
+    let h = Harness::start(
+        vec![tainted, node("small", "1", &[])],
+        Registry::default(),
+        ProfileConfig::default(),
+    )
+    .await;
+    h.pods().create(&pod("fits", "500m", "a")).await.unwrap();
+    h.pods().create(&pod("too-big", "2", "a")).await.unwrap();
+    let mut tolerant = pod("trainer", "8", "b");
+    tolerant.spec.tolerations.push(Toleration {
+        key: Some("dedicated".into()),
+        operator: Some("Exists".into()),
+        ..Default::default()
+    });
+    h.pods().create(&tolerant).await.unwrap();
+    h.bound(2).await;
+    let placement = h.placement().await;
+    assert_eq!(placement["fits"].as_deref(), Some("small"));
+    assert_eq!(placement["trainer"].as_deref(), Some("gpu"));
+    assert_eq!(placement["too-big"], None);
+    h.until("the FailedScheduling message", || async {
+        h.events("FailedScheduling")
+            .await
+            .iter()
+            .any(|m| m.starts_with("0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {dedicated: gpu}."))
+    })
+    .await;
+    // A node with room arrives: the pending pod is moved back and placed.
+    Api::<Node>::all(h.store.clone()).create(&node("big", "4", &[])).await.unwrap();
+    h.bound(3).await;
+    assert_eq!(h.placement().await["too-big"].as_deref(), Some("big"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preemption_evicts_the_lowest_priority_pods() {
+    let h =
+        Harness::start(vec![node("only", "2", &[])], Registry::default(), ProfileConfig::default())
+            .await;
+    for (name, priority) in [("low", 1), ("lowest", 0)] {
+        let mut p = pod(name, "1", "batch");
+        p.spec.priority = Some(priority);
+        h.pods().create(&p).await.unwrap();
+    }
+    h.bound(2).await;
+    let mut urgent = pod("urgent", "1", "web");
+    urgent.spec.priority = Some(100);
+    h.pods().create(&urgent).await.unwrap();
+    h.until("urgent bound", || async {
+        h.placement().await.get("urgent").cloned().flatten().is_some()
+    })
+    .await;
+    let placement = h.placement().await;
+    assert!(
+        !placement.contains_key("lowest"),
+        "the lowest-priority pod was evicted: {placement:?}"
+    );
+    assert_eq!(placement["low"].as_deref(), Some("only"), "only as many victims as needed");
+    let status = h.pods().get("urgent").await.unwrap().status.unwrap();
+    assert_eq!(status.nominated_node_name.as_deref(), Some("only"));
+}
+
+/// Holds pods labelled `gate=closed` at Permit for 300 ms.
+struct Gate;
+
+impl PermitPlugin for Gate {
+    fn permit(&self, _state: &CycleState, pod: &PodInfo, _node: &str) -> (Status, Duration) {
+        if pod.pod.metadata.labels.get("gate").map(String::as_str) == Some("closed") {
+            (Status::new(Code::Wait, "gate closed"), Duration::from_millis(300))
+        } else {
+            (Status::success(), Duration::ZERO)
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permit_can_hold_allow_and_time_out() {
+    let mut registry = Registry::default();
+    registry
+        .register("Gate", |_, _| {
+            Ok(PluginSet { permit: Some(Arc::new(Gate)), ..Default::default() })
+        })
+        .unwrap();
+    let mut profile = ProfileConfig::default();
+    profile.plugins.multi_point.enabled.push(PluginRef::named("Gate"));
+    let h = Harness::start(vec![node("n", "8", &[])], registry, profile).await;
+    let mut held = pod("held", "100m", "a");
+    held.metadata.labels.insert("gate".into(), "closed".into());
+    let held = h.pods().create(&held).await.unwrap();
+    h.until("the pod to wait at permit", || async {
+        h.waiting.uids().contains(&held.metadata.uid)
+    })
+    .await;
+    assert!(h.waiting.allow(&held.metadata.uid, "Gate"));
+    h.bound(1).await;
+
+    let mut timed_out = pod("timed-out", "100m", "a");
+    timed_out.metadata.labels.insert("gate".into(), "closed".into());
+    h.pods().create(&timed_out).await.unwrap();
+    h.until("the permit timeout to be reported", || async {
+        h.events("FailedScheduling").await.iter().any(|m| m.contains("timed out"))
+    })
+    .await;
+    assert_eq!(h.placement().await["timed-out"], None);
+}
+
+fn arbitrary_node(i: usize, cpu_cores: u32, mem_gib: u32, pods: u32) -> NodeInfo {
+    let mut n = node(&format!("n{i}"), &cpu_cores.to_string(), &[]);
+    let alloc = &mut n.status.as_mut().unwrap().allocatable;
+    alloc.insert("memory".into(), Quantity::from(format!("{mem_gib}Gi")));
+    alloc.insert("pods".into(), Quantity::from(pods.to_string()));
+    NodeInfo::new(Arc::new(n), 0)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn no_node_is_ever_over_committed(
+        nodes in proptest::collection::vec((1u32..8, 1u32..16, 1u32..6), 1..12),
+        pods in proptest::collection::vec((0u32..3000, 0u32..4096), 1..80),
+    ) {
+        let fw = Framework::new(&Registry::default(), &ProfileConfig::default(), &Handle::default()).unwrap();
+        let mut cache = Cache::new(Duration::ZERO);
+        for (i, (cpu, mem, max_pods)) in nodes.iter().enumerate() {
+            cache.upsert_node(arbitrary_node(i, *cpu, *mem, *max_pods).node);
+        }
+        let mut snapshot = Snapshot::default();
+        let mut sched = Scheduling::default();
+        for (i, (milli_cpu, mem_mib)) in pods.iter().enumerate() {
+            let mut p = pod(&format!("p{i}"), &format!("{milli_cpu}m"), "x");
+            p.metadata.uid = format!("uid-{i}");
+            p.spec.containers[0].resources.as_mut().unwrap().requests.insert("memory".into(), Quantity::from(format!("{mem_mib}Mi")));
+            let info = Arc::new(PodInfo::new(Arc::new(p)));
+            cache.update_snapshot(&mut snapshot);
+            if let Ok(placed) = schedule_pod(&fw, &snapshot, &info, &mut sched) {
+                cache.assume_pod(info, &placed.node);
+            }
+        }
+        cache.update_snapshot(&mut snapshot);
+        for n in snapshot.nodes() {
+            prop_assert!(n.requested.milli_cpu <= n.allocatable.milli_cpu, "{}: cpu {} > {}", n.name(), n.requested.milli_cpu, n.allocatable.milli_cpu);
+            prop_assert!(n.requested.memory <= n.allocatable.memory, "{}: memory over-committed", n.name());
+            prop_assert!(n.requested.pods <= n.allocatable.pods, "{}: too many pods", n.name());
+        }
+    }
+}
