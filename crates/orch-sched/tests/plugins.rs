@@ -583,7 +583,7 @@ fn priority_sort_orders_by_priority_then_arrival() {
 #[test]
 fn feasible_node_counts_follow_percentage_of_nodes_to_score() {
     assert_eq!(num_feasible_nodes_to_find(50, None), 50);
-    assert_eq!(num_feasible_nodes_to_find(100, None), 50.max(100));
+    assert_eq!(num_feasible_nodes_to_find(100, None), 100, "50 % of 100, raised to the 100-node minimum");
     assert_eq!(num_feasible_nodes_to_find(1000, None), 420);
     assert_eq!(num_feasible_nodes_to_find(5000, None), 500);
     assert_eq!(num_feasible_nodes_to_find(6000, None), 300, "floor of 5 %");
