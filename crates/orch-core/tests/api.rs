@@ -807,3 +807,29 @@ async fn configmaps_have_no_status_and_round_trip_binary_data() {
     let created = api.create(&cm).await.unwrap();
     assert_eq!(api.get("cfg").await.unwrap().binary_data, created.binary_data);
 }
+
+#[tokio::test]
+async fn binding_sets_the_node_and_pod_scheduled_in_one_write() {
+    let (store, api) = setup();
+    let created = api.create(&pod("web-0")).await.unwrap();
+    let before = store.revision();
+    let bound =
+        api.bind("web-0", "node-1", Some(&created.metadata.resource_version)).await.unwrap();
+    assert_eq!(store.revision(), before + 1, "one write");
+    assert_eq!(bound.spec.node_name.as_deref(), Some("node-1"));
+    let status = bound.status.unwrap();
+    assert_eq!(status.phase, Some(PodPhase::Pending));
+    let scheduled = status.conditions.iter().find(|c| c.type_ == "PodScheduled").unwrap();
+    assert_eq!(scheduled.status, "True");
+    // Already bound: a second binding conflicts, whatever the node.
+    assert!(api.bind("web-0", "node-2", None).await.unwrap_err().is_conflict());
+    // A stale resourceVersion conflicts too, and nothing changes.
+    api.create(&pod("web-1")).await.unwrap();
+    api.patch("web-1", &json!({"metadata": {"labels": {"x": "1"}}})).await.unwrap();
+    assert!(api
+        .bind("web-1", "node-1", Some(&created.metadata.resource_version))
+        .await
+        .unwrap_err()
+        .is_conflict());
+    assert_eq!(api.get("web-1").await.unwrap().spec.node_name, None);
+}

@@ -5,7 +5,8 @@
 //! 2. `spread-affinity` — pods with PodTopologySpread and required
 //!    InterPodAffinity anti-affinity constraints, in memory;
 //! 3. `default-api` — the default profile, binding through the Api on
-//!    MemStore with informers (latency: pod created → bound seen).
+//!    MemStore with informers (latency: pod created → bound seen);
+//! 4. `default-parallel2` — as 1, filtering on two threads, for comparison.
 //!
 //! `cargo bench -p orch-sched --bench scheduler_throughput`
 
@@ -145,7 +146,7 @@ fn print_line(profile: &str, elapsed: Duration, mut latencies_us: Vec<u64>) {
     );
 }
 
-fn in_memory(profile: &str, constrained: bool) {
+fn in_memory(profile: &str, constrained: bool, parallelism: usize) {
     let fw = Framework::new(&Registry::default(), &ProfileConfig::default(), &Handle::default())
         .expect("profile");
     let mut cache = Cache::new(Duration::ZERO);
@@ -155,7 +156,7 @@ fn in_memory(profile: &str, constrained: bool) {
     let pods: Vec<Arc<PodInfo>> =
         (0..PODS).map(|i| Arc::new(PodInfo::new(Arc::new(pod(i, constrained))))).collect();
     let mut snapshot = Snapshot::default();
-    let mut sched = Scheduling::default();
+    let mut sched = Scheduling { parallelism, ..Default::default() };
     let mut latencies = Vec::with_capacity(PODS);
     let mut failed = 0;
     let start = Instant::now();
@@ -229,12 +230,14 @@ async fn through_api() {
 }
 
 fn main() {
-    in_memory("default", false);
-    in_memory("spread-affinity", true);
+    in_memory("default", false, 1);
+    in_memory("spread-affinity", true, 1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(through_api());
+    // For comparison, not a floor: Filter on two threads (rayon).
+    in_memory("default-parallel2", false, 2);
 }

@@ -261,6 +261,35 @@ impl Scheduler {
     }
 }
 
+/// Runs a scheduler only while this instance holds the Lease `lease_name`
+/// (one active scheduler among replicas): each time it becomes leader it
+/// builds a fresh scheduler and runs it until leadership is lost or
+/// `shutdown` is cancelled.
+///
+/// Errors: [`Error::Config`] for a bad profile (checked before competing).
+pub async fn run_leader_elected(
+    factory: Arc<InformerFactory>,
+    registry: Registry,
+    config: SchedulerConfig,
+    elector: &orch_core::controller::LeaderElector,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    // Fail fast on configuration errors.
+    drop(Scheduler::new(factory.clone(), &registry, config.clone())?);
+    elector
+        .run(shutdown, |leading| {
+            let scheduler = Scheduler::new(factory.clone(), &registry, config.clone());
+            async move {
+                match scheduler {
+                    Ok(s) => s.run(leading).await,
+                    Err(e) => tracing::error!(error = %e, "scheduler could not start"),
+                }
+            }
+        })
+        .await;
+    Ok(())
+}
+
 /// The first profile's QueueSort, for the shared queue.
 struct FrameworkSort(Arc<Framework>);
 
@@ -446,7 +475,6 @@ impl Shared {
         self.cache.lock().finish_binding(pod.uid());
         self.queue.done(pod.uid());
         fw.run_post_bind(&state, &pod.pod, &node);
-        self.set_condition(&pod.pod, true, "", "").await;
         if self.record_scheduled {
             let message = format!(
                 "Successfully assigned {}/{} to {node}",

@@ -21,6 +21,7 @@ use orch_sched::framework::{
 };
 use orch_sched::plugins::inter_pod_affinity::InterPodAffinity;
 use orch_sched::plugins::node_affinity::NodeAffinity;
+use orch_sched::plugins::node_name::NodeName;
 use orch_sched::plugins::node_ports::NodePorts;
 use orch_sched::plugins::node_resources_balanced_allocation::NodeResourcesBalancedAllocation;
 use orch_sched::plugins::node_resources_fit::NodeResourcesFit;
@@ -583,7 +584,11 @@ fn priority_sort_orders_by_priority_then_arrival() {
 #[test]
 fn feasible_node_counts_follow_percentage_of_nodes_to_score() {
     assert_eq!(num_feasible_nodes_to_find(50, None), 50);
-    assert_eq!(num_feasible_nodes_to_find(100, None), 100, "50 % of 100, raised to the 100-node minimum");
+    assert_eq!(
+        num_feasible_nodes_to_find(100, None),
+        100,
+        "50 % of 100, raised to the 100-node minimum"
+    );
     assert_eq!(num_feasible_nodes_to_find(1000, None), 420);
     assert_eq!(num_feasible_nodes_to_find(5000, None), 500);
     assert_eq!(num_feasible_nodes_to_find(6000, None), 300, "floor of 5 %");
@@ -695,4 +700,22 @@ profiles:
         .to_string()
         .contains("unknown plugin"));
     assert!(SchedulerConfiguration::from_yaml("profiles: [{plugins: 5}]").is_err());
+}
+
+#[test]
+fn node_name_fits_only_the_named_node() {
+    let mut p = pod("p", "", "");
+    p.spec.node_name = Some("node-b".into());
+    let p = info(p);
+    let a = node_info(node("node-a", "4", "8Gi", &[]), vec![]);
+    let b = node_info(node("node-b", "4", "8Gi", &[]), vec![]);
+    assert_eq!(
+        filter(&NodeName, &p, &a),
+        (
+            Code::UnschedulableAndUnresolvable,
+            vec!["node(s) didn't match the requested node name".to_string()]
+        )
+    );
+    assert_eq!(filter(&NodeName, &p, &b).0, Code::Success);
+    assert_eq!(filter(&NodeName, &info(pod("q", "", "")), &a).0, Code::Success);
 }

@@ -397,3 +397,46 @@ proptest! {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_elected_scheduler_binds_while_it_holds_the_lease() {
+    use orch_core::controller::{LeaderElectionConfig, LeaderElector};
+    let store = Arc::new(MemStore::new());
+    Api::<Node>::all(store.clone()).create(&node("n", "8", &[])).await.unwrap();
+    let factory = Arc::new(InformerFactory::new(store.clone()));
+    let leases: Api<orch_core::Lease> = Api::namespaced(store.clone(), "kube-system");
+    let config = LeaderElectionConfig {
+        lease_duration: Duration::from_millis(600),
+        renew_deadline: Duration::from_millis(400),
+        retry_period: Duration::from_millis(50),
+    };
+    let elector = LeaderElector::new(leases.clone(), "scheduler", "sched-a", config);
+    let stop = CancellationToken::new();
+    let run = {
+        let (factory, stop) = (factory.clone(), stop.clone());
+        tokio::spawn(async move {
+            orch_sched::scheduler::run_leader_elected(
+                factory,
+                Registry::default(),
+                SchedulerConfig::default(),
+                &elector,
+                stop,
+            )
+            .await
+        })
+    };
+    let pods: Api<Pod> = Api::namespaced(store.clone(), "default");
+    pods.create(&pod("p", "100m", "a")).await.unwrap();
+    let start = std::time::Instant::now();
+    while pods.get("p").await.unwrap().spec.node_name.is_none() {
+        assert!(start.elapsed() < DEADLINE, "not scheduled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        leases.get("scheduler").await.unwrap().spec.holder_identity.as_deref(),
+        Some("sched-a")
+    );
+    stop.cancel();
+    run.await.unwrap().unwrap();
+    factory.shutdown();
+}

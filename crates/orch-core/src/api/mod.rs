@@ -55,6 +55,7 @@ use serde_json::Value;
 
 use crate::admission::{AdmissionChain, AdmissionRequest, Operation};
 use crate::dynamic::DynamicObject;
+use crate::kinds::pod::Pod;
 use crate::meta::ObjectList;
 use crate::resource::{ApiResource, Object, Resource};
 use crate::selector::{FieldSelector, LabelSelector};
@@ -81,6 +82,8 @@ enum Part {
     Main,
     /// Only the status.
     Status,
+    /// Desired state and status in one write (the Pod binding).
+    Both,
 }
 
 /// Typed access to the objects of one kind, in one namespace or all. Cheap to
@@ -702,7 +705,7 @@ impl<K: Object> Api<K> {
             };
             return Ok(Value::Object(new));
         }
-        if self.resource.status_subresource {
+        if self.resource.status_subresource && part == Part::Main {
             match current_map.get("status") {
                 Some(s) => new.insert("status".into(), s.clone()),
                 None => new.remove("status"),
@@ -865,6 +868,56 @@ impl<K: Object> Api<K> {
         resource_version: &str,
     ) -> Result<BoxStream<'static, Result<WatchEvent<K>>>> {
         watch::watch(self.clone(), params, resource_version).await
+    }
+}
+
+impl Api<Pod> {
+    /// Binds a pending pod to a node in one write, as Kubernetes'
+    /// `pods/binding` subresource: sets `spec.nodeName` and the
+    /// `PodScheduled=True` condition. With `resource_version`, the pod must
+    /// not have changed since.
+    ///
+    /// Errors: [`Error::NotFound`]; [`Error::Conflict`] if the pod is already
+    /// bound (to any node) or changed since `resource_version`.
+    pub async fn bind(
+        &self,
+        name: &str,
+        node: &str,
+        resource_version: Option<&str>,
+    ) -> Result<Pod> {
+        let namespace = self.request_namespace().to_owned();
+        let object = self.object_name(&namespace, name);
+        let expected = match resource_version {
+            Some(rv) => Self::parse_resource_version(rv, &object)?,
+            None => None,
+        };
+        let now = serde_json::to_value(Time::now()).unwrap_or(Value::Null);
+        self.update(&namespace, name, expected, None, Part::Both, |current| {
+            let mut pod = current.clone();
+            let bound = pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty());
+            if let Some(existing) = bound {
+                return Err(Error::Conflict {
+                    object: object.clone(),
+                    expected: "an unbound pod".into(),
+                    actual: format!("bound to {existing}"),
+                });
+            }
+            pod["spec"]["nodeName"] = Value::from(node);
+            if !pod["status"].is_object() {
+                pod["status"] = serde_json::json!({});
+            }
+            let status = &mut pod["status"];
+            if status.get("phase").is_none() {
+                status["phase"] = Value::from("Pending");
+            }
+            let condition = serde_json::json!({"type": "PodScheduled", "status": "True", "lastTransitionTime": now});
+            let conditions = status["conditions"].as_array().cloned().unwrap_or_default();
+            let mut kept: Vec<Value> = conditions.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
+            kept.push(condition);
+            status["conditions"] = Value::Array(kept);
+            Ok(pod)
+        })
+        .await
     }
 }
 

@@ -6,8 +6,10 @@
 //! finished, the assumption expires after a TTL unless the informer confirms
 //! the pod on that node; a failed binding forgets it.
 
+mod index;
 mod node_info;
 
+pub use index::{equality_requirement, AntiTermRef, PodIndex};
 pub use node_info::{
     AffinityTerm, HostPort, NodeInfo, PodInfo, Resources, DEFAULT_MEMORY_REQUEST,
     DEFAULT_MILLI_CPU_REQUEST,
@@ -36,6 +38,7 @@ pub struct Snapshot {
     nodes: Vec<Arc<NodeInfo>>,
     index: HashMap<String, usize>,
     generation: u64,
+    pods: PodIndex,
 }
 
 impl Snapshot {
@@ -44,7 +47,16 @@ impl Snapshot {
         let nodes: Vec<Arc<NodeInfo>> = nodes.into_iter().map(Arc::new).collect();
         let index = nodes.iter().enumerate().map(|(i, n)| (n.name().to_owned(), i)).collect();
         let generation = nodes.iter().map(|n| n.generation).max().unwrap_or(0);
-        Snapshot { nodes, index, generation }
+        let mut pods = PodIndex::default();
+        for (i, n) in nodes.iter().enumerate() {
+            pods.index_node(i, n, true);
+        }
+        Snapshot { nodes, index, generation, pods }
+    }
+
+    /// The pod indexes (by label, anti-affinity terms, topology values).
+    pub fn pods(&self) -> &PodIndex {
+        &self.pods
     }
 
     /// Every node.
@@ -229,13 +241,23 @@ impl Cache {
             names.sort();
             snapshot.nodes = names.iter().map(|n| Arc::new(self.nodes[*n].clone())).collect();
             snapshot.index = names.iter().enumerate().map(|(i, n)| ((*n).clone(), i)).collect();
+            snapshot.pods = PodIndex::default();
+            for (i, n) in snapshot.nodes.iter().enumerate() {
+                snapshot.pods.index_node(i, n, true);
+            }
             self.membership_changed = false;
             self.dirty.clear();
         } else {
             for name in self.dirty.drain() {
                 if let (Some(info), Some(&i)) = (self.nodes.get(&name), snapshot.index.get(&name)) {
                     if info.generation != snapshot.nodes[i].generation {
-                        snapshot.nodes[i] = Arc::new(info.clone());
+                        let new = Arc::new(info.clone());
+                        let old = std::mem::replace(&mut snapshot.nodes[i], new.clone());
+                        snapshot.pods.index_node(i, &old, false);
+                        snapshot.pods.index_node(i, &new, true);
+                        if old.node.metadata.labels != new.node.metadata.labels {
+                            snapshot.pods.invalidate_topology();
+                        }
                     }
                 }
             }

@@ -1,13 +1,13 @@
-//! DefaultBinder (Bind): sets `spec.nodeName` with the pod's
-//! resourceVersion as a precondition, so a pod that changed since it was
-//! queued is not bound on stale information (the Conflict requeues it).
+//! DefaultBinder (Bind): binds through [`Api::bind`] — `spec.nodeName` and
+//! `PodScheduled=True` in one write, with the pod's resourceVersion as a
+//! precondition, so a pod that changed since it was queued is not bound on
+//! stale information (the Conflict requeues it).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use orch_core::store::Store;
 use orch_core::{Api, Pod};
-use serde_json::json;
 
 use crate::cycle_state::CycleState;
 use crate::framework::BindPlugin;
@@ -35,8 +35,8 @@ impl DefaultBinder {
 impl BindPlugin for DefaultBinder {
     async fn bind(&self, _state: &CycleState, pod: &Pod, node: &str) -> Status {
         let api: Api<Pod> = Api::namespaced(self.store.clone(), &pod.metadata.namespace);
-        let patch = json!({"spec": {"nodeName": node}, "metadata": {"resourceVersion": pod.metadata.resource_version}});
-        match api.patch(&pod.metadata.name, &patch).await {
+        let rv = Some(pod.metadata.resource_version.as_str()).filter(|rv| !rv.is_empty());
+        match api.bind(&pod.metadata.name, node, rv).await {
             Ok(_) => Status::success(),
             Err(e) => Status::error(format!("binding {} to {node}: {e}", pod.metadata.name)),
         }

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::default_normalize_min_max;
-use crate::cache::{AffinityTerm, NodeInfo, PodInfo, Snapshot};
+use crate::cache::{equality_requirement, AffinityTerm, NodeInfo, PodInfo, Snapshot};
 use crate::cycle_state::CycleState;
 use crate::framework::{FilterPlugin, NodeScore, PreFilterPlugin, PreScorePlugin, ScorePlugin};
 use crate::status::Status;
@@ -45,7 +45,7 @@ struct Required {
     /// Domains holding pods the pod's own anti-affinity terms select.
     own_anti: Domains,
     /// For each of the pod's affinity terms, the domains holding pods it selects.
-    own_affinity: Vec<HashSet<Domain>>,
+    own_affinity: Vec<Domains>,
     /// No existing pod matches any affinity term, and the pod matches them all.
     first_of_group: bool,
 }
@@ -58,57 +58,68 @@ fn domain(node: &NodeInfo, term: &AffinityTerm) -> Option<Domain> {
 #[derive(Debug, Default)]
 pub struct InterPodAffinity;
 
+/// Adds the domain of every node where `term` selects an existing pod
+/// (other than `pod` itself), using the label index when the term requires a
+/// `key=value`.
+fn domains_selected(term: &AffinityTerm, pod: &PodInfo, snapshot: &Snapshot, out: &mut Domains) {
+    let nodes = snapshot.nodes();
+    let selects =
+        |node: &NodeInfo| node.pods.iter().any(|p| p.uid() != pod.uid() && term.matches(&p.pod));
+    match equality_requirement(&term.selector) {
+        Some((k, v)) => {
+            for ns in &term.namespaces {
+                for idx in snapshot.pods().nodes_with_label(ns, k, v) {
+                    if selects(&nodes[idx]) {
+                        if let Some(d) = domain(&nodes[idx], term) {
+                            out.insert(d);
+                        }
+                    }
+                }
+            }
+        }
+        None => {
+            for node in nodes {
+                if selects(node) {
+                    if let Some(d) = domain(node, term) {
+                        out.insert(d);
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl PreFilterPlugin for InterPodAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> Status {
         let own_terms = !pod.required_affinity.is_empty() || !pod.required_anti_affinity.is_empty();
-        let existing_terms = snapshot
-            .nodes()
-            .iter()
-            .any(|n| n.pods_with_affinity.iter().any(|p| !p.required_anti_affinity.is_empty()));
-        if !own_terms && !existing_terms {
+        if !own_terms && !snapshot.pods().has_anti_terms() {
             return Status::skip();
         }
         let mut r = Required {
             existing_anti: Domains::default(),
             own_anti: Domains::default(),
-            own_affinity: vec![HashSet::new(); pod.required_affinity.len()],
+            own_affinity: Vec::with_capacity(pod.required_affinity.len()),
             first_of_group: false,
         };
-        for node in snapshot.nodes() {
-            for existing in &node.pods_with_affinity {
-                for term in &existing.required_anti_affinity {
-                    if term.matches(&pod.pod) {
-                        if let Some(d) = domain(node, term) {
-                            r.existing_anti.insert(d);
-                        }
-                    }
-                }
-            }
-            if !own_terms {
-                continue;
-            }
-            for existing in &node.pods {
-                if existing.uid() == pod.uid() {
-                    continue;
-                }
-                for term in &pod.required_anti_affinity {
-                    if term.matches(&existing.pod) {
-                        if let Some(d) = domain(node, term) {
-                            r.own_anti.insert(d);
-                        }
-                    }
-                }
-                for (i, term) in pod.required_affinity.iter().enumerate() {
-                    if term.matches(&existing.pod) {
-                        if let Some(d) = domain(node, term) {
-                            r.own_affinity[i].insert(d);
-                        }
-                    }
+        let meta = &pod.pod.metadata;
+        for t in snapshot.pods().anti_terms_for(&meta.namespace, &meta.labels) {
+            let term = &t.pod.required_anti_affinity[t.term];
+            if t.pod.uid() != pod.uid() && term.matches(&pod.pod) {
+                if let Some(d) = domain(&snapshot.nodes()[t.node], term) {
+                    r.existing_anti.insert(d);
                 }
             }
         }
+        for term in &pod.required_anti_affinity {
+            domains_selected(term, pod, snapshot, &mut r.own_anti);
+        }
+        for term in &pod.required_affinity {
+            let mut d = Domains::default();
+            domains_selected(term, pod, snapshot, &mut d);
+            r.own_affinity.push(d);
+        }
         r.first_of_group = !pod.required_affinity.is_empty()
-            && r.own_affinity.iter().all(HashSet::is_empty)
+            && r.own_affinity.iter().all(Domains::is_empty)
             && pod.required_affinity.iter().all(|t| t.matches(&pod.pod));
         state.write(FILTER_KEY, r);
         Status::success()
@@ -131,7 +142,7 @@ impl FilterPlugin for InterPodAffinity {
         if !r.first_of_group {
             for (i, term) in pod.required_affinity.iter().enumerate() {
                 let ok = node.label(&term.topology_key).is_some_and(|v| {
-                    r.own_affinity[i].contains(&(term.topology_key.clone(), v.to_owned()))
+                    r.own_affinity[i].0.get(&term.topology_key).is_some_and(|vs| vs.contains(v))
                 });
                 if !ok {
                     return Status::unschedulable("node(s) didn't match pod affinity rules");

@@ -13,7 +13,7 @@ use orch_core::selector::{LabelSelector, Requirement};
 
 use super::node_affinity::pod_fits_node;
 use super::taint_toleration::tolerates_taint;
-use crate::cache::{NodeInfo, PodInfo, Snapshot};
+use crate::cache::{equality_requirement, NodeInfo, PodInfo, Snapshot};
 use crate::cycle_state::CycleState;
 use crate::framework::{
     FilterPlugin, NodeScore, PreFilterPlugin, PreScorePlugin, ScorePlugin, MAX_NODE_SCORE,
@@ -74,11 +74,57 @@ struct Counts {
     min: Vec<i64>,
 }
 
+fn matching_on(node: &NodeInfo, ns: &str, c: &Constraint) -> i64 {
+    node.pods
+        .iter()
+        .filter(|p| {
+            p.pod.metadata.namespace == ns
+                && !p.pod.metadata.is_deleting()
+                && c.selector.matches(&p.pod.metadata.labels)
+        })
+        .count() as i64
+}
+
+fn add(domains: &mut HashMap<String, i64>, domain: &str, n: i64) {
+    match domains.get_mut(domain) {
+        Some(c) => *c += n,
+        None => {
+            domains.insert(domain.to_owned(), n);
+        }
+    }
+}
+
 fn count(pod: &PodInfo, snapshot: &Snapshot, constraints: Vec<Constraint>) -> Counts {
-    let ns = &pod.pod.metadata.namespace;
+    let ns = pod.pod.metadata.namespace.as_str();
+    let nodes = snapshot.nodes();
+    let node_constrained = {
+        let spec = &pod.pod.spec;
+        !spec.node_selector.is_empty()
+            || spec
+                .affinity
+                .as_ref()
+                .and_then(|a| a.node_affinity.as_ref())
+                .is_some_and(|n| n.required.is_some())
+    };
     let mut per_domain: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
-    for node in snapshot.nodes() {
-        for (i, c) in constraints.iter().enumerate() {
+    for (i, c) in constraints.iter().enumerate() {
+        let every_node_eligible = !(c.honor_affinity && node_constrained) && !c.honor_taints;
+        let indexed = every_node_eligible.then(|| equality_requirement(&c.selector)).flatten();
+        if let Some((k, v)) = indexed {
+            // Every node with the key is eligible: the domains are the key's
+            // values, and only nodes holding pods with the label can count.
+            for d in snapshot.pods().topology_values(&c.topology_key, nodes).iter() {
+                per_domain[i].insert(d.clone(), 0);
+            }
+            for idx in snapshot.pods().nodes_with_label(ns, k, v) {
+                let node = &nodes[idx];
+                if let Some(domain) = node.label(&c.topology_key) {
+                    add(&mut per_domain[i], domain, matching_on(node, ns, c));
+                }
+            }
+            continue;
+        }
+        for node in nodes {
             let Some(domain) = node.label(&c.topology_key) else { continue };
             if c.honor_affinity && !pod_fits_node(pod, &node.node) {
                 continue;
@@ -91,24 +137,8 @@ fn count(pod: &PodInfo, snapshot: &Snapshot, constraints: Vec<Constraint>) -> Co
             {
                 continue;
             }
-            let matching = if node.pods.is_empty() {
-                0
-            } else {
-                node.pods
-                    .iter()
-                    .filter(|p| {
-                        p.pod.metadata.namespace == *ns
-                            && !p.pod.metadata.is_deleting()
-                            && c.selector.matches(&p.pod.metadata.labels)
-                    })
-                    .count() as i64
-            };
-            match per_domain[i].get_mut(domain) {
-                Some(n) => *n += matching,
-                None => {
-                    per_domain[i].insert(domain.to_owned(), matching);
-                }
-            }
+            let n = if node.pods.is_empty() { 0 } else { matching_on(node, ns, c) };
+            add(&mut per_domain[i], domain, n);
         }
     }
     let min = per_domain
