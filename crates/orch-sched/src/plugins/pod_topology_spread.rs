@@ -108,7 +108,7 @@ fn count(pod: &PodInfo, snapshot: &Snapshot, constraints: Vec<Constraint>) -> Co
     };
     let mut per_domain: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
     for (i, c) in constraints.iter().enumerate() {
-        let every_node_eligible = !(c.honor_affinity && node_constrained) && !c.honor_taints;
+        let every_node_eligible = !(c.honor_taints || (c.honor_affinity && node_constrained));
         let indexed = every_node_eligible.then(|| equality_requirement(&c.selector)).flatten();
         if let Some((k, v)) = indexed {
             // Every node with the key is eligible: the domains are the key's
