@@ -8,7 +8,8 @@
 //! * A pod that fits nowhere gets PostFilter (preemption), a
 //!   `FailedScheduling` Event with kube-scheduler's message, and the
 //!   `PodScheduled=False` condition; a bound pod gets `PodScheduled=True`
-//!   and a `Scheduled` Event.
+//!   from the binding itself ([`Api::bind`](orch_core::Api::bind)) and a
+//!   `Scheduled` Event.
 //! * Run it under [`LeaderElector`](orch_core::controller::LeaderElector)
 //!   with its `leading` token as the shutdown token for one active scheduler.
 

@@ -1,0 +1,719 @@
+//! `ProcessRuntime`: containers as local processes — the embedded default:
+//! no root, no images, real processes.
+//!
+//! * **Images.** There are none. A container runs its `command` + `args`;
+//!   without a command, the image name is looked up in
+//!   [`ProcessRuntimeConfig::images`] (image → entrypoint), and failing that
+//!   the image name itself is run as a program (`image: sleep` runs `sleep`).
+//!   `pull_image` only records the name.
+//! * **Sandboxes.** Each gets its own loopback address, `127.0.x.y` (all of
+//!   127.0.0.0/8 reaches `lo` on Linux), reported as its IP and passed to its
+//!   containers as `POD_IP`, so replicas on one node all listen on their
+//!   containerPort without colliding. Host-network sandboxes get 127.0.0.1.
+//! * **Processes.** Each container is a process in a process group of its
+//!   own, with a clean environment (`PATH` inherited, then `HOSTNAME`,
+//!   `POD_IP` and the container's env). Output goes to the container's log
+//!   file in the CRI format. Stop sends SIGTERM to the group, then SIGKILL
+//!   after the timeout. Exited processes are reaped as SIGCHLD arrives.
+//! * **State** lives as JSON under `root/state`, so a new `ProcessRuntime`
+//!   over the same root adopts what still runs: a process is recognized by
+//!   its pid *and* start time, so a recycled pid is never mistaken for it.
+//!   Within one OS process, adoption keeps exit codes and logs. After the
+//!   agent's process itself restarts, adopted processes are no longer its
+//!   children: their exit is noticed but the exit code is unknown (reported
+//!   as 255, reason `Unknown`), and their output after the restart is lost.
+//! * CPU and memory limits are not enforced.
+
+mod logs;
+mod state;
+
+pub use logs::cri_line;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use nix::errno::Errno;
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::runtime::{
+    labels_match, AuthConfig, Container, ContainerConfig, ContainerFilter, ContainerStatus,
+    ExecSyncResponse, Image, ImageSpec, PodSandbox, PodSandboxConfig, PodSandboxFilter,
+    PodSandboxStatus, Runtime, VersionInfo,
+};
+use crate::{Error, Result};
+use state::{ContainerRecord, RecordState, SandboxRecord};
+
+/// Settings of a [`ProcessRuntime`].
+#[derive(Clone, Debug, Default)]
+pub struct ProcessRuntimeConfig {
+    /// Root directory: state under `root/state`, default pod logs under `root/pods`.
+    pub root: PathBuf,
+    /// Entrypoints for images: image (`name:tag` or `name`) → program and
+    /// arguments.
+    pub images: BTreeMap<String, Vec<String>>,
+}
+
+impl ProcessRuntimeConfig {
+    /// A config rooted at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        ProcessRuntimeConfig { root: root.into(), images: BTreeMap::new() }
+    }
+
+    /// Maps an image to an entrypoint.
+    #[must_use]
+    pub fn image(mut self, image: &str, entrypoint: &[&str]) -> Self {
+        self.images.insert(image.to_owned(), entrypoint.iter().map(|s| (*s).to_owned()).collect());
+        self
+    }
+}
+
+/// The process runtime. See the [module docs](self). Cheap to clone.
+#[derive(Clone)]
+pub struct ProcessRuntime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ProcessRuntimeConfig,
+    sandbox_dir: PathBuf,
+    container_dir: PathBuf,
+    sandboxes: Mutex<HashMap<String, SandboxRecord>>,
+    containers: Mutex<HashMap<String, ContainerRecord>>,
+    images: Mutex<BTreeSet<String>>,
+    exited: Notify,
+    reaper_started: AtomicBool,
+}
+
+impl std::fmt::Debug for ProcessRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessRuntime")
+            .field("root", &self.inner.config.root)
+            .field("sandboxes", &self.inner.sandboxes.lock().len())
+            .field("containers", &self.inner.containers.lock().len())
+            .finish()
+    }
+}
+
+fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+}
+
+/// Field 22 of `/proc/<pid>/stat`: the start time in clock ticks since boot.
+fn start_ticks(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = stat.rsplit_once(')')?.1;
+    after_comm.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn short_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+impl ProcessRuntime {
+    /// A runtime rooted at `config.root`; adopts the sandboxes and containers
+    /// recorded there.
+    ///
+    /// Errors: [`Error::State`] if the state directories cannot be created.
+    pub fn new(config: ProcessRuntimeConfig) -> Result<Self> {
+        let state = config.root.join("state");
+        let sandbox_dir = state.join("sandboxes");
+        let container_dir = state.join("containers");
+        for dir in [&sandbox_dir, &container_dir] {
+            std::fs::create_dir_all(dir).map_err(|e| Error::State {
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        let sandboxes: HashMap<String, SandboxRecord> =
+            state::load_all::<SandboxRecord>(&sandbox_dir)
+                .into_iter()
+                .map(|s| (s.id.clone(), s))
+                .collect();
+        let mut containers: HashMap<String, ContainerRecord> =
+            state::load_all::<ContainerRecord>(&container_dir)
+                .into_iter()
+                .map(|c| (c.id.clone(), c))
+                .collect();
+        // A recorded process that is gone, or whose pid now belongs to
+        // another process, exited while nobody watched.
+        for c in containers.values_mut() {
+            if c.state == RecordState::Running {
+                let same = c.pid.is_some_and(|pid| {
+                    c.start_ticks.is_some() && start_ticks(pid) == c.start_ticks
+                });
+                if !same {
+                    mark_exited_unknown(c);
+                    let _ = state::save(&container_dir, &c.id, c);
+                }
+            }
+        }
+        let runtime = ProcessRuntime {
+            inner: Arc::new(Inner {
+                config,
+                sandbox_dir,
+                container_dir,
+                sandboxes: Mutex::new(sandboxes),
+                containers: Mutex::new(containers),
+                images: Mutex::new(BTreeSet::new()),
+                exited: Notify::new(),
+                reaper_started: AtomicBool::new(false),
+            }),
+        };
+        Ok(runtime)
+    }
+
+    /// Pids of the containers running now (for tests and diagnostics).
+    pub fn running_pids(&self) -> Vec<i32> {
+        self.inner
+            .containers
+            .lock()
+            .values()
+            .filter(|c| c.state == RecordState::Running)
+            .filter_map(|c| c.pid)
+            .collect()
+    }
+
+    fn ensure_reaper(&self) {
+        if self.inner.reaper_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tokio::spawn(reap_loop(Arc::downgrade(&self.inner)));
+    }
+
+    fn resolve_argv(&self, config: &ContainerConfig) -> Result<Vec<String>> {
+        if !config.command.is_empty() {
+            return Ok(config.command.iter().chain(config.args.iter()).cloned().collect());
+        }
+        let image = &config.image.image;
+        let entry = self.inner.config.images.get(image).or_else(|| {
+            let bare = image.rsplit_once(':').map_or(image.as_str(), |(n, _)| n);
+            self.inner.config.images.get(bare)
+        });
+        let mut argv = match entry {
+            Some(e) if !e.is_empty() => e.clone(),
+            _ if !image.is_empty() && !image.contains(':') => vec![image.clone()],
+            _ => {
+                return Err(Error::Runtime {
+                    call: "CreateContainer".into(),
+                    object: config.metadata.name.clone(),
+                    reason: format!(
+                        "image {image:?} has no entrypoint in the process runtime: set the container's command, or map the image in ProcessRuntimeConfig::images"
+                    ),
+                })
+            }
+        };
+        argv.extend(config.args.iter().cloned());
+        Ok(argv)
+    }
+}
+
+fn mark_exited_unknown(c: &mut ContainerRecord) {
+    c.state = RecordState::Exited;
+    c.exit_code = 255;
+    c.finished_at = now_ns();
+    c.reason = "Unknown".into();
+    c.message = "the process exited while no runtime watched it".into();
+    c.pid = None;
+}
+
+impl Inner {
+    fn save_container(&self, c: &ContainerRecord) {
+        if let Err(e) = state::save(&self.container_dir, &c.id, c) {
+            tracing::warn!(container = %c.id, error = %e, "could not persist container state");
+        }
+    }
+
+    /// Reaps exited container processes.
+    fn reap(&self) {
+        let running: Vec<(String, i32, Option<u64>)> = self
+            .containers
+            .lock()
+            .values()
+            .filter(|c| c.state == RecordState::Running)
+            .filter_map(|c| c.pid.map(|p| (c.id.clone(), p, c.start_ticks)))
+            .collect();
+        let mut any = false;
+        for (id, pid, ticks) in running {
+            let outcome = match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => {
+                    Some((code, if code == 0 { "Completed" } else { "Error" }, String::new()))
+                }
+                Ok(WaitStatus::Signaled(_, sig, _)) => {
+                    Some((128 + sig as i32, "Error", format!("killed by {sig}")))
+                }
+                Err(Errno::ECHILD) => {
+                    // Not our child (adopted after a restart): is it still there?
+                    if start_ticks(pid).is_some() && start_ticks(pid) == ticks {
+                        None
+                    } else {
+                        Some((
+                            255,
+                            "Unknown",
+                            "the process exited while no runtime watched it".to_owned(),
+                        ))
+                    }
+                }
+                _ => None,
+            };
+            if let Some((code, reason, message)) = outcome {
+                // Anything the container left in its process group goes too.
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                let mut containers = self.containers.lock();
+                if let Some(c) = containers.get_mut(&id) {
+                    c.state = RecordState::Exited;
+                    c.exit_code = code;
+                    c.finished_at = now_ns();
+                    c.reason = reason.to_owned();
+                    c.message = message;
+                    c.pid = None;
+                    let snapshot = c.clone();
+                    drop(containers);
+                    self.save_container(&snapshot);
+                }
+                any = true;
+            }
+        }
+        if any {
+            self.exited.notify_waiters();
+        }
+    }
+
+    fn sandbox(&self, id: &str) -> Result<SandboxRecord> {
+        self.sandboxes
+            .lock()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound { what: format!("pod sandbox {id}") })
+    }
+
+    fn container(&self, id: &str) -> Result<ContainerRecord> {
+        self.containers
+            .lock()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound { what: format!("container {id}") })
+    }
+
+    /// Waits until the container is no longer running, at most `timeout`.
+    async fn wait_exit(&self, id: &str, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.exited.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            self.reap();
+            match self.containers.lock().get(id) {
+                Some(c) if c.state == RecordState::Running => {}
+                _ => return true,
+            }
+            // SIGCHLD wakes the reaper; poll too, for adopted non-children.
+            let step = tokio::time::Instant::now() + Duration::from_millis(20);
+            if tokio::time::timeout_at(deadline.min(step), &mut notified).await.is_err()
+                && tokio::time::Instant::now() >= deadline
+            {
+                return false;
+            }
+        }
+    }
+}
+
+/// Reaps as SIGCHLD arrives (and every second, for adopted processes that
+/// are not children); ends when the runtime is dropped.
+async fn reap_loop(weak: Weak<Inner>) {
+    let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()).ok();
+    loop {
+        match weak.upgrade() {
+            Some(inner) => inner.reap(),
+            None => return,
+        }
+        match sigchld.as_mut() {
+            Some(s) => {
+                tokio::select! {
+                    _ = s.recv() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            None => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+#[async_trait]
+impl Runtime for ProcessRuntime {
+    async fn version(&self) -> Result<VersionInfo> {
+        Ok(VersionInfo {
+            runtime_api_version: "v1".into(),
+            runtime_name: "orch-process".into(),
+            runtime_version: env!("CARGO_PKG_VERSION").into(),
+        })
+    }
+
+    async fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> Result<String> {
+        let id = short_id();
+        let meta = &config.metadata;
+        let log_directory = if config.log_directory.is_empty() {
+            self.inner
+                .config
+                .root
+                .join("pods")
+                .join(format!("{}_{}_{}", meta.namespace, meta.name, meta.uid))
+        } else {
+            PathBuf::from(&config.log_directory)
+        };
+        std::fs::create_dir_all(&log_directory).map_err(|e| Error::Runtime {
+            call: "RunPodSandbox".into(),
+            object: meta.name.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut sandboxes = self.inner.sandboxes.lock();
+        let ip = if config.host_network {
+            "127.0.0.1".to_owned()
+        } else {
+            let used: HashSet<&str> = sandboxes.values().map(|s| s.ip.as_str()).collect();
+            (1..=255u32)
+                .flat_map(|a| (1..=254u32).map(move |b| format!("127.0.{a}.{b}")))
+                .find(|ip| !used.contains(ip.as_str()))
+                .ok_or_else(|| Error::Runtime {
+                    call: "RunPodSandbox".into(),
+                    object: meta.name.clone(),
+                    reason: "no free loopback address left".into(),
+                })?
+        };
+        let record = SandboxRecord {
+            id: id.clone(),
+            name: meta.name.clone(),
+            uid: meta.uid.clone(),
+            namespace: meta.namespace.clone(),
+            attempt: meta.attempt,
+            hostname: if config.hostname.is_empty() {
+                meta.name.clone()
+            } else {
+                config.hostname.clone()
+            },
+            log_directory,
+            labels: config.labels.clone(),
+            annotations: config.annotations.clone(),
+            ip,
+            ready: true,
+            created_at: now_ns(),
+        };
+        state::save(&self.inner.sandbox_dir, &id, &record)?;
+        sandboxes.insert(id.clone(), record);
+        Ok(id)
+    }
+
+    async fn stop_pod_sandbox(&self, id: &str) -> Result<()> {
+        self.inner.sandbox(id)?;
+        let ids: Vec<String> = self
+            .inner
+            .containers
+            .lock()
+            .values()
+            .filter(|c| c.sandbox_id == id)
+            .map(|c| c.id.clone())
+            .collect();
+        for c in ids {
+            self.stop_container(&c, Duration::ZERO).await?;
+        }
+        let mut sandboxes = self.inner.sandboxes.lock();
+        if let Some(s) = sandboxes.get_mut(id) {
+            s.ready = false;
+            state::save(&self.inner.sandbox_dir, id, s)?;
+        }
+        Ok(())
+    }
+
+    async fn remove_pod_sandbox(&self, id: &str) -> Result<()> {
+        if self.inner.sandboxes.lock().get(id).is_none() {
+            return Ok(());
+        }
+        self.stop_pod_sandbox(id).await?;
+        let ids: Vec<String> = self
+            .inner
+            .containers
+            .lock()
+            .values()
+            .filter(|c| c.sandbox_id == id)
+            .map(|c| c.id.clone())
+            .collect();
+        for c in ids {
+            self.remove_container(&c).await?;
+        }
+        self.inner.sandboxes.lock().remove(id);
+        state::forget(&self.inner.sandbox_dir, id);
+        Ok(())
+    }
+
+    async fn pod_sandbox_status(&self, id: &str) -> Result<PodSandboxStatus> {
+        Ok(self.inner.sandbox(id)?.to_status())
+    }
+
+    async fn list_pod_sandbox(&self, filter: &PodSandboxFilter) -> Result<Vec<PodSandbox>> {
+        Ok(self
+            .inner
+            .sandboxes
+            .lock()
+            .values()
+            .filter(|s| filter.id.as_ref().is_none_or(|id| *id == s.id))
+            .filter(|s| filter.state.is_none_or(|st| st == s.state()))
+            .filter(|s| labels_match(&s.labels, &filter.label_selector))
+            .map(SandboxRecord::to_list_entry)
+            .collect())
+    }
+
+    async fn create_container(
+        &self,
+        pod_sandbox_id: &str,
+        config: &ContainerConfig,
+        _sandbox: &PodSandboxConfig,
+    ) -> Result<String> {
+        let sandbox = self.inner.sandbox(pod_sandbox_id)?;
+        if !sandbox.ready {
+            return Err(Error::Runtime {
+                call: "CreateContainer".into(),
+                object: config.metadata.name.clone(),
+                reason: format!("sandbox {pod_sandbox_id} is not ready"),
+            });
+        }
+        let argv = self.resolve_argv(config)?;
+        let id = short_id();
+        let log_rel = if config.log_path.is_empty() {
+            format!("{}/{}.log", config.metadata.name, config.metadata.attempt)
+        } else {
+            config.log_path.clone()
+        };
+        let record = ContainerRecord {
+            id: id.clone(),
+            sandbox_id: pod_sandbox_id.to_owned(),
+            name: config.metadata.name.clone(),
+            attempt: config.metadata.attempt,
+            image: config.image.image.clone(),
+            argv,
+            envs: config.envs.clone(),
+            working_dir: config.working_dir.clone(),
+            labels: config.labels.clone(),
+            annotations: config.annotations.clone(),
+            log_path: sandbox.log_directory.join(log_rel),
+            state: RecordState::Created,
+            created_at: now_ns(),
+            started_at: 0,
+            finished_at: 0,
+            exit_code: 0,
+            reason: String::new(),
+            message: String::new(),
+            pid: None,
+            start_ticks: None,
+        };
+        self.inner.save_container(&record);
+        self.inner.containers.lock().insert(id.clone(), record);
+        Ok(id)
+    }
+
+    async fn start_container(&self, id: &str) -> Result<()> {
+        self.ensure_reaper();
+        let record = self.inner.container(id)?;
+        if record.state != RecordState::Created {
+            return Err(Error::Runtime {
+                call: "StartContainer".into(),
+                object: id.into(),
+                reason: "container is not in the created state".into(),
+            });
+        }
+        let sandbox = self.inner.sandbox(&record.sandbox_id)?;
+        let log = logs::open_log(&record.log_path).map_err(|e| Error::Runtime {
+            call: "StartContainer".into(),
+            object: record.name.clone(),
+            reason: format!("log file: {e}"),
+        })?;
+        let mut cmd = std::process::Command::new(&record.argv[0]);
+        cmd.args(&record.argv[1..]).env_clear();
+        if let Some(path) = std::env::var_os("PATH") {
+            cmd.env("PATH", path);
+        }
+        cmd.env("HOSTNAME", &sandbox.hostname).env("POD_IP", &sandbox.ip);
+        for (k, v) in &record.envs {
+            cmd.env(k, v);
+        }
+        if !record.working_dir.is_empty() {
+            cmd.current_dir(&record.working_dir);
+        }
+        cmd.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let spawned = cmd.spawn();
+        let mut containers = self.inner.containers.lock();
+        let Some(c) = containers.get_mut(id) else {
+            return Err(Error::NotFound { what: format!("container {id}") });
+        };
+        c.started_at = now_ns();
+        match spawned {
+            Ok(mut child) => {
+                let pid = child.id() as i32;
+                if let Some(out) = child.stdout.take() {
+                    logs::copy_to_log(out, "stdout", log.clone());
+                }
+                if let Some(err) = child.stderr.take() {
+                    logs::copy_to_log(err, "stderr", log);
+                }
+                // Not waited for here: the reaper collects its exit status.
+                drop(child);
+                c.state = RecordState::Running;
+                c.pid = Some(pid);
+                c.start_ticks = start_ticks(pid);
+                let snapshot = c.clone();
+                drop(containers);
+                self.inner.save_container(&snapshot);
+                Ok(())
+            }
+            Err(e) => {
+                c.state = RecordState::Exited;
+                c.exit_code = 128;
+                c.finished_at = now_ns();
+                c.reason = "StartError".into();
+                c.message = format!("{}: {e}", record.argv[0]);
+                let snapshot = c.clone();
+                drop(containers);
+                self.inner.save_container(&snapshot);
+                Err(Error::Runtime {
+                    call: "StartContainer".into(),
+                    object: record.name,
+                    reason: snapshot.message,
+                })
+            }
+        }
+    }
+
+    async fn stop_container(&self, id: &str, timeout: Duration) -> Result<()> {
+        let record = self.inner.container(id)?;
+        let Some(pid) = record.pid.filter(|_| record.state == RecordState::Running) else {
+            return Ok(());
+        };
+        let group = Pid::from_raw(pid);
+        if !timeout.is_zero() {
+            let _ = killpg(group, Signal::SIGTERM);
+            if self.inner.wait_exit(id, timeout).await {
+                return Ok(());
+            }
+        }
+        let _ = killpg(group, Signal::SIGKILL);
+        let _ = kill(group, Signal::SIGKILL);
+        if !self.inner.wait_exit(id, Duration::from_secs(10)).await {
+            return Err(Error::Runtime {
+                call: "StopContainer".into(),
+                object: record.name,
+                reason: format!("process {pid} did not exit after SIGKILL"),
+            });
+        }
+        Ok(())
+    }
+
+    async fn remove_container(&self, id: &str) -> Result<()> {
+        if self.inner.containers.lock().get(id).is_none() {
+            return Ok(());
+        }
+        self.stop_container(id, Duration::ZERO).await?;
+        self.inner.containers.lock().remove(id);
+        state::forget(&self.inner.container_dir, id);
+        Ok(())
+    }
+
+    async fn container_status(&self, id: &str) -> Result<ContainerStatus> {
+        self.inner.reap();
+        Ok(self.inner.container(id)?.to_status())
+    }
+
+    async fn list_containers(&self, filter: &ContainerFilter) -> Result<Vec<Container>> {
+        self.inner.reap();
+        Ok(self
+            .inner
+            .containers
+            .lock()
+            .values()
+            .filter(|c| filter.id.as_ref().is_none_or(|id| *id == c.id))
+            .filter(|c| filter.state.is_none_or(|s| s == c.cri_state()))
+            .filter(|c| filter.pod_sandbox_id.as_ref().is_none_or(|s| *s == c.sandbox_id))
+            .filter(|c| labels_match(&c.labels, &filter.label_selector))
+            .map(ContainerRecord::to_list_entry)
+            .collect())
+    }
+
+    async fn exec_sync(
+        &self,
+        id: &str,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ExecSyncResponse> {
+        let record = self.inner.container(id)?;
+        let sandbox = self.inner.sandbox(&record.sandbox_id)?;
+        let err = |reason: String| Error::Runtime {
+            call: "ExecSync".into(),
+            object: record.name.clone(),
+            reason,
+        };
+        let Some((program, args)) = cmd.split_first() else {
+            return Err(err("empty command".into()));
+        };
+        let mut command = tokio::process::Command::new(program);
+        command.args(args).env_clear();
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        command.env("HOSTNAME", &sandbox.hostname).env("POD_IP", &sandbox.ip);
+        for (k, v) in &record.envs {
+            command.env(k, v);
+        }
+        if !record.working_dir.is_empty() {
+            command.current_dir(&record.working_dir);
+        }
+        command.stdin(Stdio::null()).kill_on_drop(true);
+        match tokio::time::timeout(timeout, command.output()).await {
+            Ok(Ok(out)) => Ok(ExecSyncResponse {
+                stdout: out.stdout,
+                stderr: out.stderr,
+                exit_code: out.status.code().unwrap_or_else(|| {
+                    use std::os::unix::process::ExitStatusExt;
+                    128 + out.status.signal().unwrap_or(0)
+                }),
+            }),
+            Ok(Err(e)) => Err(err(format!("{program}: {e}"))),
+            Err(_) => Err(err(format!("timed out after {timeout:?}"))),
+        }
+    }
+
+    async fn pull_image(&self, image: &ImageSpec, _auth: Option<&AuthConfig>) -> Result<String> {
+        self.inner.images.lock().insert(image.image.clone());
+        Ok(image.image.clone())
+    }
+
+    async fn image_status(&self, image: &ImageSpec) -> Result<Option<Image>> {
+        let known = self.inner.images.lock().contains(&image.image)
+            || self.inner.config.images.contains_key(&image.image);
+        Ok(known.then(|| Image {
+            id: image.image.clone(),
+            repo_tags: vec![image.image.clone()],
+            size: 0,
+        }))
+    }
+
+    async fn list_images(&self) -> Result<Vec<Image>> {
+        let mut names: BTreeSet<String> = self.inner.images.lock().clone();
+        names.extend(self.inner.config.images.keys().cloned());
+        Ok(names
+            .into_iter()
+            .map(|n| Image { id: n.clone(), repo_tags: vec![n], size: 0 })
+            .collect())
+    }
+
+    async fn remove_image(&self, image: &ImageSpec) -> Result<()> {
+        self.inner.images.lock().remove(&image.image);
+        Ok(())
+    }
+}
