@@ -166,6 +166,14 @@ pub trait Object: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     fn validate(&self, errors: &mut FieldErrors) {
         let _ = errors;
     }
+
+    /// Seconds a deletion waits for the object to wind down before it is
+    /// removed, or `None` to remove it at once. Pods bound to a node return
+    /// their `terminationGracePeriodSeconds` (as Kubernetes: the node agent
+    /// stops the containers, then deletes the Pod with grace 0).
+    fn graceful_deletion_seconds(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// The fields selectors support on every kind.
@@ -221,6 +229,7 @@ macro_rules! impl_resource {
         status_subresource: $status:literal
         $(, fields: $fields:path)?
         $(, validate: $validate:path)?
+        $(, graceful_deletion: $grace:path)?
         $(,)?
     }) => {
         impl $crate::Object for $ty {
@@ -252,6 +261,11 @@ macro_rules! impl_resource {
             $(
                 fn validate(&self, errors: &mut $crate::validation::FieldErrors) {
                     $validate(self, errors)
+                }
+            )?
+            $(
+                fn graceful_deletion_seconds(&self) -> Option<i64> {
+                    $grace(self)
                 }
             )?
         }

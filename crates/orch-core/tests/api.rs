@@ -392,7 +392,14 @@ async fn watch_delivers_added_modified_deleted_from_a_list() {
     let mut changed = created.clone();
     changed.spec.node_name = Some("node-1".into());
     let changed = api.replace(&changed).await.unwrap();
-    api.delete("web-0", &DeleteParams::default()).await.unwrap();
+    // A bound pod is deleted gracefully: marked first, removed by a second,
+    // forced delete (the node agent's).
+    let marked = api.delete("web-0", &DeleteParams::default()).await.unwrap();
+    assert!(!marked.is_deleted());
+    let marked = marked.into_object();
+    assert_eq!(marked.metadata.deletion_grace_period_seconds, Some(30));
+    let force = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+    assert!(api.delete("web-0", &force).await.unwrap().is_deleted());
 
     match next_event(&mut w).await {
         WatchEvent::Added(p) => assert_eq!(p, created),
@@ -400,6 +407,10 @@ async fn watch_delivers_added_modified_deleted_from_a_list() {
     }
     match next_event(&mut w).await {
         WatchEvent::Modified(p) => assert_eq!(p, changed),
+        other => panic!("{other:?}"),
+    }
+    match next_event(&mut w).await {
+        WatchEvent::Modified(p) => assert_eq!(p, marked),
         other => panic!("{other:?}"),
     }
     match next_event(&mut w).await {

@@ -93,7 +93,7 @@ impl Cluster {
 }
 
 /// Binds each new Pod to `node-1` and reports it Running and Ready (or, for
-/// `broken:*` images, Running and not Ready).
+/// `broken:*` images, Running and not Ready); finishes graceful deletions.
 async fn fake_node_agent(store: Arc<MemStore>, stop: CancellationToken) {
     let api: Api<Pod> = Api::all(store);
     let mut events = watcher(api.clone(), WatcherConfig::default());
@@ -108,10 +108,16 @@ async fn fake_node_agent(store: Arc<MemStore>, stop: CancellationToken) {
             _ => continue,
         };
         for pod in pods {
-            if pod.status.as_ref().and_then(|s| s.phase).is_some() || pod.metadata.is_deleting() {
+            let ns_api: Api<Pod> = Api::namespaced(api.store().clone(), &pod.metadata.namespace);
+            if pod.metadata.is_deleting() {
+                // Graceful deletion: "stop the containers", then remove the pod.
+                let force = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+                let _ = ns_api.delete(&pod.metadata.name, &force).await;
                 continue;
             }
-            let ns_api: Api<Pod> = Api::namespaced(api.store().clone(), &pod.metadata.namespace);
+            if pod.status.as_ref().and_then(|s| s.phase).is_some() {
+                continue;
+            }
             let broken = pod.spec.containers.iter().any(|c| c.image.starts_with("broken"));
             let _ =
                 ns_api.patch(&pod.metadata.name, &json!({"spec": {"nodeName": "node-1"}})).await;

@@ -63,6 +63,24 @@ fn pod(name: &str, cpu: &str, app: &str) -> Pod {
     }
 }
 
+/// Stands in for node agents: removes pods whose graceful deletion began.
+async fn finish_graceful_deletions(store: Arc<MemStore>) {
+    use futures::StreamExt;
+    let pods: Api<Pod> = Api::all(store.clone());
+    let Ok(mut events) = pods.watch(&Default::default(), "").await else { return };
+    while let Some(Ok(event)) = events.next().await {
+        let orch_core::api::WatchEvent::Modified(p) = event else { continue };
+        if p.metadata.is_deleting() {
+            let api: Api<Pod> = Api::namespaced(store.clone(), &p.metadata.namespace);
+            let force = orch_core::api::DeleteParams {
+                grace_period_seconds: Some(0),
+                ..Default::default()
+            };
+            let _ = api.delete(&p.metadata.name, &force).await;
+        }
+    }
+}
+
 fn app_selector(app: &str) -> LabelSelector {
     LabelSelector {
         match_labels: [("app".to_string(), app.to_string())].into(),
@@ -100,6 +118,7 @@ impl Harness {
             ..Default::default()
         };
         let scheduler = Scheduler::new(factory.clone(), &registry, config).unwrap();
+        tokio::spawn(finish_graceful_deletions(store.clone()));
         let waiting = scheduler.framework("default-scheduler").unwrap().waiting_pods().clone();
         let stop = CancellationToken::new();
         tokio::spawn(scheduler.run(stop.clone()));

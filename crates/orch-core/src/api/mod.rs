@@ -750,7 +750,10 @@ impl<K: Object> Api<K> {
 
     /// Deletes an object. If it has finalizers (or the propagation policy
     /// adds one), it gets a `deletionTimestamp` instead and goes when the
-    /// last finalizer is removed.
+    /// last finalizer is removed. Kinds with graceful deletion (a Pod bound
+    /// to a node) also get a `deletionTimestamp` and `deletionGracePeriodSeconds`
+    /// (from `params.grace_period_seconds`, else the kind's default) and go
+    /// when deleted again with a grace period of 0, as Kubernetes.
     ///
     /// Errors: [`Error::NotFound`]; [`Error::Conflict`] if a precondition
     /// fails; [`Error::AdmissionDenied`].
@@ -813,6 +816,28 @@ impl<K: Object> Api<K> {
                 }
             }
             let key = self.key(&namespace, name);
+            // Graceful deletion (bound Pods): mark it; the node agent finishes.
+            let grace = params
+                .grace_period_seconds
+                .or_else(|| current.graceful_deletion_seconds())
+                .filter(|g| *g > 0);
+            let graceful = grace.is_some() && current.graceful_deletion_seconds().is_some();
+            if graceful && meta.finalizers.is_empty() {
+                if meta.deletion_timestamp.is_some() {
+                    return Ok(DeleteOutcome::Finalizing(current));
+                }
+                meta.deletion_timestamp = Some(Time::now());
+                meta.deletion_grace_period_seconds = grace;
+                meta.generation += 1;
+                let mut stored = next.clone();
+                stored.meta_mut().resource_version.clear();
+                let put = TxnOp::Put(PutRequest::new(key.clone(), self.encode(&stored, &object)?));
+                if let Some(revision) = self.write_if_unchanged(key, kv.mod_revision, put).await? {
+                    next.meta_mut().resource_version = revision.to_string();
+                    return Ok(DeleteOutcome::Finalizing(next));
+                }
+                continue;
+            }
             let (op, finalizing) = if meta.finalizers.is_empty() {
                 (
                     TxnOp::DeleteRange(DeleteRangeRequest {

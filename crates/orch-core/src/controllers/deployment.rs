@@ -38,7 +38,7 @@ use crate::controller::{
 };
 use crate::int_or_string::IntOrString;
 use crate::kinds::deployment::{Deployment, DeploymentStatus, DeploymentStrategyType};
-use crate::kinds::pod::{Pod, PodTemplateSpec};
+use crate::kinds::pod::{Pod, PodPhase, PodTemplateSpec};
 use crate::kinds::replica_set::{ReplicaSet, ReplicaSetSpec, WorkloadCondition};
 use crate::meta::ObjectMeta;
 use crate::selector::LabelSelector;
@@ -73,6 +73,8 @@ impl std::fmt::Debug for DeploymentController {
 /// What the Pods of one ReplicaSet look like now.
 #[derive(Clone, Copy, Debug, Default)]
 struct PodCounts {
+    /// Pods that exist and have not finished, terminating ones included.
+    present: i32,
     active: i32,
     ready: i32,
     available: i32,
@@ -166,6 +168,11 @@ impl DeploymentController {
     fn counts(&self, rs: &ReplicaSet, min_ready: i32, now: Time) -> PodCounts {
         let mut c = PodCounts::default();
         for pod in self.pods.by_index(INDEX_OWNER, &rs.metadata.uid) {
+            let finished = matches!(
+                pod.status.as_ref().and_then(|s| s.phase),
+                Some(PodPhase::Succeeded) | Some(PodPhase::Failed)
+            );
+            c.present += i32::from(!finished);
             if !is_active(&pod) {
                 continue;
             }
@@ -367,7 +374,8 @@ impl DeploymentController {
                 changed = true;
             }
         }
-        if changed || old.iter().any(|r| r.counts.active > 0) {
+        // As Kubernetes, wait until old Pods are gone, terminating ones too.
+        if changed || old.iter().any(|r| r.counts.present > 0) {
             return Ok(changed);
         }
         if new.spec_replicas() != d.spec.replicas() {

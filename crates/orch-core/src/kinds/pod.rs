@@ -51,6 +51,16 @@ fn pod_field(pod: &Pod, path: &str) -> Option<String> {
     }
 }
 
+/// A bound, unfinished pod is deleted gracefully: its node agent stops it.
+fn pod_grace(pod: &Pod) -> Option<i64> {
+    let bound = pod.spec.node_name.as_deref().is_some_and(|n| !n.is_empty());
+    let finished = matches!(
+        pod.status.as_ref().and_then(|s| s.phase),
+        Some(PodPhase::Succeeded) | Some(PodPhase::Failed)
+    );
+    (bound && !finished).then(|| pod.spec.termination_grace_period_seconds())
+}
+
 crate::impl_resource!(Pod {
     group: "",
     version: "v1",
@@ -60,6 +70,7 @@ crate::impl_resource!(Pod {
     status_subresource: true,
     fields: pod_field,
     validate: crate::validation::pod,
+    graceful_deletion: pod_grace,
 });
 
 /// The desired state of a Pod (core/v1 `PodSpec`).

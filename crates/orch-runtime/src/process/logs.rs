@@ -25,14 +25,32 @@ pub fn cri_line(stream: &str, partial: bool, line: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Open output streams of one container; the last copier to finish wakes
+/// whoever waits for the container's output to be complete.
+#[derive(Debug)]
+pub(crate) struct OpenStreams {
+    pub(crate) open: std::sync::atomic::AtomicUsize,
+    pub(crate) done: Arc<tokio::sync::Notify>,
+}
+
 /// Copies `pipe` into the log file on a thread of its own until the pipe
 /// closes. Both streams of a container share `file` so lines never interleave.
 pub(crate) fn copy_to_log(
     pipe: impl Read + Send + 'static,
     stream: &'static str,
     file: Arc<Mutex<std::fs::File>>,
+    streams: Arc<OpenStreams>,
 ) {
     let spawned = std::thread::Builder::new().name(format!("orch-log-{stream}")).spawn(move || {
+        struct Closed(Arc<OpenStreams>);
+        impl Drop for Closed {
+            fn drop(&mut self) {
+                if self.0.open.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+                    self.0.done.notify_waiters();
+                }
+            }
+        }
+        let _closed = Closed(streams);
         let mut reader = BufReader::new(pipe);
         let mut buf = Vec::new();
         loop {

@@ -90,9 +90,17 @@ struct Inner {
     sandboxes: Mutex<HashMap<String, SandboxRecord>>,
     containers: Mutex<HashMap<String, ContainerRecord>>,
     images: Mutex<BTreeSet<String>>,
-    exited: Notify,
+    /// Output streams still being copied, per running container started here.
+    streams: Mutex<HashMap<String, Arc<logs::OpenStreams>>>,
+    /// Exits seen but not yet reported: waiting for the output to be copied.
+    pending_exits: Mutex<HashMap<String, (i32, &'static str, String, tokio::time::Instant)>>,
+    exited: Arc<Notify>,
     reaper_started: AtomicBool,
 }
+
+/// How long an exit waits for its output copiers (a background process that
+/// kept the container's stdout open would hold it forever).
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for ProcessRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -165,7 +173,9 @@ impl ProcessRuntime {
                 sandboxes: Mutex::new(sandboxes),
                 containers: Mutex::new(containers),
                 images: Mutex::new(BTreeSet::new()),
-                exited: Notify::new(),
+                streams: Mutex::new(HashMap::new()),
+                pending_exits: Mutex::new(HashMap::new()),
+                exited: Arc::new(Notify::new()),
                 reaper_started: AtomicBool::new(false),
             }),
         };
@@ -187,7 +197,7 @@ impl ProcessRuntime {
         if self.inner.reaper_started.swap(true, Ordering::AcqRel) {
             return;
         }
-        tokio::spawn(reap_loop(Arc::downgrade(&self.inner)));
+        tokio::spawn(reap_loop(Arc::downgrade(&self.inner), self.inner.exited.clone()));
     }
 
     fn resolve_argv(&self, config: &ContainerConfig) -> Result<Vec<String>> {
@@ -243,6 +253,10 @@ impl Inner {
             .filter_map(|c| c.pid.map(|p| (c.id.clone(), p, c.start_ticks)))
             .collect();
         let mut any = false;
+        let running: Vec<(String, i32, Option<u64>)> = {
+            let pending = self.pending_exits.lock();
+            running.into_iter().filter(|(id, _, _)| !pending.contains_key(id)).collect()
+        };
         for (id, pid, ticks) in running {
             let outcome = match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(_, code)) => {
@@ -268,20 +282,38 @@ impl Inner {
             if let Some((code, reason, message)) = outcome {
                 // Anything the container left in its process group goes too.
                 let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                let mut containers = self.containers.lock();
-                if let Some(c) = containers.get_mut(&id) {
-                    c.state = RecordState::Exited;
-                    c.exit_code = code;
-                    c.finished_at = now_ns();
-                    c.reason = reason.to_owned();
-                    c.message = message;
-                    c.pid = None;
-                    let snapshot = c.clone();
-                    drop(containers);
-                    self.save_container(&snapshot);
-                }
-                any = true;
+                self.pending_exits
+                    .lock()
+                    .insert(id, (code, reason, message, tokio::time::Instant::now()));
             }
+        }
+        // Report exits once their output is fully in the log.
+        let pending: Vec<String> = self.pending_exits.lock().keys().cloned().collect();
+        for id in pending {
+            let copying =
+                self.streams.lock().get(&id).is_some_and(|s| s.open.load(Ordering::Acquire) > 0);
+            let Some((code, reason, message, seen)) = self.pending_exits.lock().get(&id).cloned()
+            else {
+                continue;
+            };
+            if copying && seen.elapsed() < OUTPUT_GRACE {
+                continue;
+            }
+            self.pending_exits.lock().remove(&id);
+            self.streams.lock().remove(&id);
+            let mut containers = self.containers.lock();
+            if let Some(c) = containers.get_mut(&id) {
+                c.state = RecordState::Exited;
+                c.exit_code = code;
+                c.finished_at = now_ns();
+                c.reason = reason.to_owned();
+                c.message = message;
+                c.pid = None;
+                let snapshot = c.clone();
+                drop(containers);
+                self.save_container(&snapshot);
+            }
+            any = true;
         }
         if any {
             self.exited.notify_waiters();
@@ -329,21 +361,36 @@ impl Inner {
 
 /// Reaps as SIGCHLD arrives (and every second, for adopted processes that
 /// are not children); ends when the runtime is dropped.
-async fn reap_loop(weak: Weak<Inner>) {
+async fn reap_loop(weak: Weak<Inner>, output_done: Arc<Notify>) {
     let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()).ok();
     loop {
-        match weak.upgrade() {
-            Some(inner) => inner.reap(),
+        let done = output_done.notified();
+        tokio::pin!(done);
+        done.as_mut().enable();
+        let pending = match weak.upgrade() {
+            Some(inner) => {
+                inner.reap();
+                let pending = !inner.pending_exits.lock().is_empty();
+                pending
+            }
             None => return,
-        }
+        };
+        // Exits waiting on their output are looked at again shortly.
+        let tick = if pending { Duration::from_millis(50) } else { Duration::from_secs(1) };
         match sigchld.as_mut() {
             Some(s) => {
                 tokio::select! {
                     _ = s.recv() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = &mut done => {}
+                    _ = tokio::time::sleep(tick) => {}
                 }
             }
-            None => tokio::time::sleep(Duration::from_millis(100)).await,
+            None => {
+                tokio::select! {
+                    _ = &mut done => {}
+                    _ = tokio::time::sleep(tick.min(Duration::from_millis(100))) => {}
+                }
+            }
         }
     }
 }
@@ -557,11 +604,16 @@ impl Runtime for ProcessRuntime {
         match spawned {
             Ok(mut child) => {
                 let pid = child.id() as i32;
+                let streams = Arc::new(logs::OpenStreams {
+                    open: std::sync::atomic::AtomicUsize::new(2),
+                    done: self.inner.exited.clone(),
+                });
+                self.inner.streams.lock().insert(id.to_owned(), streams.clone());
                 if let Some(out) = child.stdout.take() {
-                    logs::copy_to_log(out, "stdout", log.clone());
+                    logs::copy_to_log(out, "stdout", log.clone(), streams.clone());
                 }
                 if let Some(err) = child.stderr.take() {
-                    logs::copy_to_log(err, "stderr", log);
+                    logs::copy_to_log(err, "stderr", log, streams);
                 }
                 // Not waited for here: the reaper collects its exit status.
                 drop(child);
