@@ -156,9 +156,36 @@ impl DeploymentController {
         }
     }
 
-    /// The runner for this controller: Deployments and the ReplicaSets they own.
+    /// The runner for this controller: Deployments, the ReplicaSets they
+    /// own, and the Pods of those (a Recreate waits for old Pods to be gone).
     pub fn controller(factory: Arc<InformerFactory>) -> Controller<Deployment> {
-        Controller::<Deployment>::new(factory).owns::<ReplicaSet>().name("deployment")
+        let replica_sets = factory.informer::<ReplicaSet>().cache().clone();
+        Controller::<Deployment>::new(factory)
+            .owns::<ReplicaSet>()
+            .watches::<Pod>(move |pod: &Pod| {
+                let Some(rs_ref) =
+                    pod.metadata.controller_owner().filter(|o| o.kind == "ReplicaSet")
+                else {
+                    return Vec::new();
+                };
+                let key = crate::controller::ObjectKey::new(
+                    pod.metadata.namespace.clone(),
+                    rs_ref.name.clone(),
+                );
+                replica_sets
+                    .get(&key)
+                    .and_then(|rs| {
+                        rs.metadata.controller_owner().filter(|o| o.kind == "Deployment").map(|d| {
+                            crate::controller::ObjectKey::new(
+                                pod.metadata.namespace.clone(),
+                                d.name.clone(),
+                            )
+                        })
+                    })
+                    .into_iter()
+                    .collect()
+            })
+            .name("deployment")
     }
 
     fn rs_api(&self, namespace: &str) -> Api<ReplicaSet> {

@@ -93,10 +93,13 @@ struct Inner {
     /// Output streams still being copied, per running container started here.
     streams: Mutex<HashMap<String, Arc<logs::OpenStreams>>>,
     /// Exits seen but not yet reported: waiting for the output to be copied.
-    pending_exits: Mutex<HashMap<String, (i32, &'static str, String, tokio::time::Instant)>>,
+    pending_exits: Mutex<HashMap<String, PendingExit>>,
     exited: Arc<Notify>,
     reaper_started: AtomicBool,
 }
+
+/// An exit seen but not yet reported: exit code, reason, message, and when.
+type PendingExit = (i32, &'static str, String, tokio::time::Instant);
 
 /// How long an exit waits for its output copiers (a background process that
 /// kept the container's stdout open would hold it forever).
