@@ -35,6 +35,7 @@
 #![warn(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+pub mod agent;
 mod error;
 pub mod process;
 pub mod runtime;

@@ -1,0 +1,149 @@
+//! Liveness, readiness and startup probes, as kubelet runs them: exec
+//! (exit 0 passes), httpGet (a status of 200–399 passes) and tcpSocket (a
+//! connection passes), with initialDelaySeconds, periodSeconds,
+//! timeoutSeconds, successThreshold and failureThreshold.
+
+use std::time::Duration;
+
+use orch_core::kinds::pod::{Container, Probe};
+use orch_core::IntOrString;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+use crate::runtime::Runtime;
+
+/// Which probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProbeKind {
+    /// Restarts the container after `failureThreshold` failures.
+    Liveness,
+    /// Decides whether the container is Ready.
+    Readiness,
+    /// Holds the other probes off until it passes.
+    Startup,
+}
+
+/// One probe of one running container, with its counters.
+#[derive(Debug)]
+pub struct ProbeTracker {
+    /// Which probe.
+    pub kind: ProbeKind,
+    spec: Probe,
+    successes: i32,
+    failures: i32,
+    /// The current verdict: `None` until the thresholds decide.
+    pub passing: Option<bool>,
+    /// When it runs next.
+    pub next_at: Instant,
+}
+
+impl ProbeTracker {
+    /// A tracker for a container that started at `started`.
+    pub fn new(kind: ProbeKind, spec: Probe, started: Instant) -> Self {
+        let delay = Duration::from_secs(spec.initial_delay_seconds.unwrap_or(0).max(0) as u64);
+        ProbeTracker {
+            kind,
+            spec,
+            successes: 0,
+            failures: 0,
+            passing: None,
+            next_at: started + delay,
+        }
+    }
+
+    fn period(&self) -> Duration {
+        Duration::from_secs(self.spec.period_seconds.unwrap_or(10).max(1) as u64)
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.spec.timeout_seconds.unwrap_or(1).max(1) as u64)
+    }
+
+    /// Records one result and schedules the next run.
+    pub fn record(&mut self, ok: bool, now: Instant) {
+        if ok {
+            self.successes += 1;
+            self.failures = 0;
+            if self.successes >= self.spec.success_threshold.unwrap_or(1).max(1) {
+                self.passing = Some(true);
+            }
+        } else {
+            self.failures += 1;
+            self.successes = 0;
+            if self.failures >= self.spec.failure_threshold.unwrap_or(3).max(1) {
+                self.passing = Some(false);
+            }
+        }
+        self.next_at = now + self.period();
+    }
+
+    /// Runs the probe once against a container.
+    pub async fn probe(
+        &self,
+        runtime: &dyn Runtime,
+        container_id: &str,
+        pod_ip: &str,
+        container: &Container,
+    ) -> bool {
+        let timeout = self.timeout();
+        if let Some(exec) = &self.spec.exec {
+            return matches!(runtime.exec_sync(container_id, &exec.command, timeout).await, Ok(r) if r.exit_code == 0);
+        }
+        if let Some(http) = &self.spec.http_get {
+            let Some(port) = resolve_port(&http.port, container) else { return false };
+            let host = http.host.clone().unwrap_or_else(|| pod_ip.to_owned());
+            let path = http.path.clone().unwrap_or_else(|| "/".into());
+            let headers: Vec<(String, String)> =
+                http.http_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect();
+            return matches!(tokio::time::timeout(timeout, http_get(&host, port, &path, &headers)).await, Ok(Some(code)) if (200..400).contains(&code));
+        }
+        if let Some(tcp) = &self.spec.tcp_socket {
+            let Some(port) = resolve_port(&tcp.port, container) else { return false };
+            let host = tcp.host.clone().unwrap_or_else(|| pod_ip.to_owned());
+            return matches!(
+                tokio::time::timeout(
+                    timeout,
+                    tokio::net::TcpStream::connect((host.as_str(), port))
+                )
+                .await,
+                Ok(Ok(_))
+            );
+        }
+        false
+    }
+}
+
+/// A port number, or the number of a named container port.
+fn resolve_port(port: &IntOrString, container: &Container) -> Option<u16> {
+    match port {
+        IntOrString::Int(n) => u16::try_from(*n).ok(),
+        IntOrString::String(name) => container
+            .ports
+            .iter()
+            .find(|p| p.name.as_deref() == Some(name.as_str()))
+            .and_then(|p| u16::try_from(p.container_port).ok()),
+    }
+}
+
+/// An HTTP/1.0 GET; the response's status code.
+async fn http_get(host: &str, port: u16, path: &str, headers: &[(String, String)]) -> Option<u16> {
+    let mut stream = tokio::net::TcpStream::connect((host, port)).await.ok()?;
+    let mut request =
+        format!("GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: orch-probe/1.0\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut buf = [0u8; 64];
+    let mut read = 0;
+    while read < 12 {
+        let n = stream.read(&mut buf[read..]).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        read += n;
+    }
+    let head = std::str::from_utf8(&buf[..read]).ok()?;
+    head.split_whitespace().nth(1)?.parse().ok()
+}

@@ -1,0 +1,648 @@
+//! The pod worker: one per Pod bound to the node, syncing desired to actual
+//! — sandbox, then init containers in order, then containers — restarting
+//! per `restartPolicy` with CrashLoopBackOff, running probes, and writing
+//! the Pod's status when it changes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use orch_core::api::DeleteParams;
+use orch_core::kinds::pod::{
+    Container, ContainerState as PodContainerState, ContainerStateRunning,
+    ContainerStateTerminated, ContainerStateWaiting, ContainerStatus as PodContainerStatus, Pod,
+    PodCondition, PodPhase, PodStatus, RestartPolicy,
+};
+use orch_core::{Api, Time};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::env;
+use super::probes::{ProbeKind, ProbeTracker};
+use super::AgentShared;
+use crate::runtime::{
+    ContainerConfig, ContainerFilter, ContainerMetadata, ContainerState, ContainerStatus,
+    ImageSpec, LinuxContainerResources, PodSandboxConfig, PodSandboxFilter, PodSandboxMetadata,
+};
+
+/// Label: the pod uid of a sandbox or container.
+pub const LABEL_POD_UID: &str = "orch.io/pod-uid";
+/// Label: the pod name.
+pub const LABEL_POD_NAME: &str = "orch.io/pod-name";
+/// Label: the pod namespace.
+pub const LABEL_POD_NAMESPACE: &str = "orch.io/pod-namespace";
+/// Label: the container's name in its pod.
+pub const LABEL_CONTAINER_NAME: &str = "orch.io/container-name";
+
+/// What the agent tells a worker.
+#[derive(Debug)]
+pub(crate) enum Update {
+    /// The pod as last seen.
+    Pod(Arc<Pod>),
+    /// The pod object is gone: stop everything.
+    Gone,
+}
+
+/// Per-container state the worker keeps between syncs.
+#[derive(Debug, Default)]
+struct Track {
+    /// Container ID the probes belong to.
+    probed: Option<String>,
+    probes: Vec<ProbeTracker>,
+    /// Why the agent killed the container, for its status.
+    killed_because: Option<String>,
+    /// A create error (e.g. CreateContainerConfigError) to show as waiting.
+    waiting: Option<(String, String)>,
+}
+
+pub(crate) struct Worker {
+    shared: Arc<AgentShared>,
+    pod: Arc<Pod>,
+    sandbox: Option<(String, PodSandboxConfig, String)>,
+    tracks: HashMap<String, Track>,
+    start_time: Option<Time>,
+    next_wake: Instant,
+}
+
+fn ns_to_time(ns: i64) -> Option<Time> {
+    (ns > 0).then(|| Time::from(chrono::DateTime::from_timestamp_nanos(ns)))
+}
+
+fn ns_to_instant(ns: i64) -> Instant {
+    let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    let ago = Duration::from_nanos(now_ns.saturating_sub(ns).max(0) as u64);
+    Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)
+}
+
+impl Worker {
+    pub(crate) fn new(shared: Arc<AgentShared>, pod: Arc<Pod>) -> Self {
+        Worker {
+            shared,
+            pod,
+            sandbox: None,
+            tracks: HashMap::new(),
+            start_time: None,
+            next_wake: Instant::now(),
+        }
+    }
+
+    fn api(&self) -> Api<Pod> {
+        Api::namespaced(self.shared.store.clone(), &self.pod.metadata.namespace)
+    }
+
+    fn uid(&self) -> &str {
+        &self.pod.metadata.uid
+    }
+
+    /// Runs until the pod is gone.
+    pub(crate) async fn run(mut self, mut updates: mpsc::UnboundedReceiver<Update>) {
+        loop {
+            let done = match self.sync().await {
+                Ok(done) => done,
+                Err(e) => {
+                    tracing::warn!(pod = %self.pod.metadata.name, error = %e, "pod sync failed; retrying");
+                    false
+                }
+            };
+            if done {
+                return;
+            }
+            let resync = Instant::now() + self.shared.config.resync_interval;
+            let wake = self.next_wake.max(Instant::now()).min(resync);
+            tokio::select! {
+                update = updates.recv() => match update {
+                    Some(Update::Pod(p)) => self.pod = p,
+                    Some(Update::Gone) | None => {
+                        self.teardown(Duration::from_secs(self.pod.spec.termination_grace_period_seconds().max(0) as u64)).await;
+                        return;
+                    }
+                },
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+            // Take every queued update: only the latest pod matters.
+            while let Ok(update) = updates.try_recv() {
+                match update {
+                    Update::Pod(p) => self.pod = p,
+                    Update::Gone => {
+                        self.teardown(Duration::ZERO).await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn labels(&self) -> BTreeMap<String, String> {
+        let m = &self.pod.metadata;
+        BTreeMap::from([
+            (LABEL_POD_UID.to_string(), m.uid.clone()),
+            (LABEL_POD_NAME.to_string(), m.name.clone()),
+            (LABEL_POD_NAMESPACE.to_string(), m.namespace.clone()),
+        ])
+    }
+
+    /// The pod's sandbox: adopted through its labels, or created.
+    async fn ensure_sandbox(&mut self) -> crate::Result<(String, PodSandboxConfig, String)> {
+        if let Some(s) = &self.sandbox {
+            return Ok(s.clone());
+        }
+        let rt = &self.shared.runtime;
+        let m = &self.pod.metadata;
+        let config = PodSandboxConfig {
+            metadata: PodSandboxMetadata {
+                name: m.name.clone(),
+                uid: m.uid.clone(),
+                namespace: m.namespace.clone(),
+                attempt: 0,
+            },
+            hostname: self.pod.spec.hostname.clone().unwrap_or_else(|| m.name.clone()),
+            log_directory: String::new(),
+            labels: self.labels(),
+            annotations: BTreeMap::new(),
+            host_network: self.pod.spec.host_network == Some(true),
+        };
+        let filter = PodSandboxFilter {
+            label_selector: BTreeMap::from([(LABEL_POD_UID.to_string(), m.uid.clone())]),
+            ..Default::default()
+        };
+        let existing = rt
+            .list_pod_sandbox(&filter)
+            .await?
+            .into_iter()
+            .find(|s| s.state == crate::runtime::PodSandboxState::Ready);
+        let id = match existing {
+            Some(s) => s.id,
+            None => rt.run_pod_sandbox(&config).await?,
+        };
+        let ip = rt.pod_sandbox_status(&id).await?.ip;
+        let s = (id, config, ip);
+        self.sandbox = Some(s.clone());
+        Ok(s)
+    }
+
+    /// Every container of this pod named `name`, newest attempt first.
+    async fn attempts(&self, name: &str) -> crate::Result<Vec<ContainerStatus>> {
+        let filter = ContainerFilter {
+            label_selector: BTreeMap::from([
+                (LABEL_POD_UID.to_string(), self.uid().to_owned()),
+                (LABEL_CONTAINER_NAME.to_string(), name.to_owned()),
+            ]),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        for c in self.shared.runtime.list_containers(&filter).await? {
+            out.push(self.shared.runtime.container_status(&c.id).await?);
+        }
+        out.sort_by_key(|c| std::cmp::Reverse(c.metadata.attempt));
+        Ok(out)
+    }
+
+    fn backoff_delay(&self, restarts: u32, ran_for: Duration) -> Duration {
+        let c = &self.shared.config;
+        if restarts <= 1 || ran_for >= c.backoff_reset {
+            return Duration::ZERO;
+        }
+        let exp = (restarts - 2).min(20);
+        c.backoff_initial.saturating_mul(1 << exp).min(c.backoff_max)
+    }
+
+    async fn start(&mut self, container: &Container, attempt: u32) -> crate::Result<()> {
+        let (sandbox_id, sandbox_config, ip) = self.ensure_sandbox().await?;
+        let envs = match env::resolve(
+            &self.shared.store,
+            &self.pod,
+            container,
+            &ip,
+            &self.shared.config.node_ip,
+        )
+        .await
+        {
+            Ok(e) => e,
+            Err(message) => {
+                self.tracks.entry(container.name.clone()).or_default().waiting =
+                    Some(("CreateContainerConfigError".into(), message));
+                return Ok(());
+            }
+        };
+        let mut labels = self.labels();
+        labels.insert(LABEL_CONTAINER_NAME.into(), container.name.clone());
+        let requests = container.resources.as_ref().map(|r| (&r.requests, &r.limits));
+        let cpu = |m: Option<&orch_core::Quantity>| m.and_then(|q| q.as_millis().ok()).unwrap_or(0);
+        let resources = match requests {
+            Some((req, lim)) => LinuxContainerResources {
+                cpu_shares: (cpu(req.get("cpu")) * 1024 / 1000).max(2),
+                cpu_quota: cpu(lim.get("cpu")) * 100,
+                cpu_period: if lim.contains_key("cpu") { 100_000 } else { 0 },
+                memory_limit_in_bytes: lim
+                    .get("memory")
+                    .and_then(|q| q.as_bytes().ok())
+                    .unwrap_or(0),
+            },
+            None => LinuxContainerResources { cpu_shares: 2, ..Default::default() },
+        };
+        let config = ContainerConfig {
+            metadata: ContainerMetadata { name: container.name.clone(), attempt },
+            image: ImageSpec { image: container.image.clone() },
+            command: container.command.clone(),
+            args: container.args.clone(),
+            working_dir: container.working_dir.clone().unwrap_or_default(),
+            envs,
+            labels,
+            annotations: BTreeMap::new(),
+            log_path: format!("{}/{attempt}.log", container.name),
+            resources,
+        };
+        let rt = &self.shared.runtime;
+        let track = self.tracks.entry(container.name.clone()).or_default();
+        track.waiting = None;
+        match rt.create_container(&sandbox_id, &config, &sandbox_config).await {
+            Ok(id) => {
+                if let Err(e) = rt.start_container(&id).await {
+                    track.waiting = Some(("StartError".into(), e.to_string()));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                track.waiting = Some(("CreateContainerError".into(), e.to_string()));
+                Ok(())
+            }
+        }
+    }
+
+    /// Stops every container gracefully and removes the sandbox.
+    async fn teardown(&mut self, grace: Duration) {
+        let rt = &self.shared.runtime;
+        let filter = ContainerFilter {
+            label_selector: BTreeMap::from([(LABEL_POD_UID.to_string(), self.uid().to_owned())]),
+            ..Default::default()
+        };
+        if let Ok(containers) = rt.list_containers(&filter).await {
+            let stops = containers
+                .iter()
+                .filter(|c| c.state == ContainerState::Running)
+                .map(|c| rt.stop_container(&c.id, grace));
+            for r in futures::future::join_all(stops).await {
+                if let Err(e) = r {
+                    tracing::warn!(pod = %self.pod.metadata.name, error = %e, "stopping a container failed");
+                }
+            }
+        }
+        let sandboxes = PodSandboxFilter {
+            label_selector: BTreeMap::from([(LABEL_POD_UID.to_string(), self.uid().to_owned())]),
+            ..Default::default()
+        };
+        if let Ok(list) = rt.list_pod_sandbox(&sandboxes).await {
+            for s in list {
+                let _ = rt.stop_pod_sandbox(&s.id).await;
+                let _ = rt.remove_pod_sandbox(&s.id).await;
+            }
+        }
+        self.sandbox = None;
+    }
+
+    /// One sync. Returns true when the pod is finished with (deleted).
+    async fn sync(&mut self) -> crate::Result<bool> {
+        let now = Instant::now();
+        self.next_wake = now + self.shared.config.resync_interval;
+        if self.pod.metadata.is_deleting() {
+            let grace = self
+                .pod
+                .metadata
+                .deletion_grace_period_seconds
+                .unwrap_or_else(|| self.pod.spec.termination_grace_period_seconds());
+            self.teardown(Duration::from_secs(grace.max(0) as u64)).await;
+            let force = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+            match self.api().delete(&self.pod.metadata.name, &force).await {
+                Ok(_) | Err(orch_core::Error::NotFound { .. }) => return Ok(true),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if self.start_time.is_none() {
+            self.start_time =
+                self.pod.status.as_ref().and_then(|s| s.start_time).or_else(|| Some(Time::now()));
+        }
+        let (_, _, ip) = self.ensure_sandbox().await?;
+        let policy = self.pod.spec.restart_policy();
+        let pod = self.pod.clone();
+
+        // Init containers, in order: each must succeed before the next.
+        let mut init_statuses = Vec::new();
+        let mut initialized = true;
+        for c in &pod.spec.init_containers {
+            let attempts = self.attempts(&c.name).await?;
+            let done = attempts
+                .first()
+                .is_some_and(|a| a.state == ContainerState::Exited && a.exit_code == 0);
+            if !done && initialized {
+                self.drive(c, &attempts, policy, true).await?;
+            }
+            let attempts = self.attempts(&c.name).await?;
+            init_statuses.push(self.container_status(c, &attempts, &ip).await);
+            initialized &= attempts
+                .first()
+                .is_some_and(|a| a.state == ContainerState::Exited && a.exit_code == 0);
+            if !initialized {
+                break;
+            }
+        }
+        let mut statuses = Vec::new();
+        for c in &pod.spec.containers {
+            if initialized {
+                let attempts = self.attempts(&c.name).await?;
+                self.drive(c, &attempts, policy, false).await?;
+            }
+            let attempts = self.attempts(&c.name).await?;
+            statuses.push(self.container_status(c, &attempts, &ip).await);
+        }
+        self.write_status(init_statuses, statuses, initialized, &ip).await?;
+        Ok(false)
+    }
+
+    /// Starts, restarts (with CrashLoopBackOff) or probes one container.
+    async fn drive(
+        &mut self,
+        c: &Container,
+        attempts: &[ContainerStatus],
+        policy: RestartPolicy,
+        init: bool,
+    ) -> crate::Result<()> {
+        let now = Instant::now();
+        let Some(latest) = attempts.first() else {
+            return self.start(c, 0).await;
+        };
+        match latest.state {
+            ContainerState::Created => {
+                let _ = self.shared.runtime.start_container(&latest.id).await;
+            }
+            ContainerState::Running => self.run_probes(c, latest).await,
+            ContainerState::Exited | ContainerState::Unknown => {
+                let restart = match policy {
+                    RestartPolicy::Always => !init || latest.exit_code != 0,
+                    RestartPolicy::OnFailure => latest.exit_code != 0,
+                    RestartPolicy::Never => false,
+                };
+                if !restart {
+                    return Ok(());
+                }
+                let restarts = latest.metadata.attempt + 1;
+                let ran_for =
+                    Duration::from_nanos((latest.finished_at - latest.started_at).max(0) as u64);
+                let delay = self.backoff_delay(restarts, ran_for);
+                let allowed_at = ns_to_instant(latest.finished_at) + delay;
+                if now < allowed_at {
+                    let track = self.tracks.entry(c.name.clone()).or_default();
+                    track.waiting = Some((
+                        "CrashLoopBackOff".into(),
+                        format!(
+                            "back-off {delay:?} restarting failed container={} pod={}",
+                            c.name, self.pod.metadata.name
+                        ),
+                    ));
+                    self.next_wake = self.next_wake.min(allowed_at);
+                    return Ok(());
+                }
+                // Keep the exited attempt (it is the lastState); drop older ones.
+                for old in attempts.iter().skip(1) {
+                    let _ = self.shared.runtime.remove_container(&old.id).await;
+                }
+                self.start(c, restarts).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_probes(&mut self, c: &Container, latest: &ContainerStatus) {
+        let started = ns_to_instant(latest.started_at);
+        let track = self.tracks.entry(c.name.clone()).or_default();
+        if track.probed.as_deref() != Some(latest.id.as_str()) {
+            track.probed = Some(latest.id.clone());
+            track.killed_because = None;
+            track.probes = [
+                (ProbeKind::Startup, &c.startup_probe),
+                (ProbeKind::Liveness, &c.liveness_probe),
+                (ProbeKind::Readiness, &c.readiness_probe),
+            ]
+            .into_iter()
+            .filter_map(|(k, p)| p.clone().map(|p| ProbeTracker::new(k, p, started)))
+            .collect();
+        }
+        let ip = self.sandbox.as_ref().map(|s| s.2.clone()).unwrap_or_default();
+        let startup_passed = track
+            .probes
+            .iter()
+            .find(|p| p.kind == ProbeKind::Startup)
+            .is_none_or(|p| p.passing == Some(true));
+        let mut kill = None;
+        let now = Instant::now();
+        for p in &mut track.probes {
+            if p.kind != ProbeKind::Startup && !startup_passed {
+                continue;
+            }
+            if p.kind == ProbeKind::Startup && p.passing == Some(true) {
+                continue;
+            }
+            if now >= p.next_at {
+                let ok = p.probe(&*self.shared.runtime, &latest.id, &ip, c).await;
+                p.record(ok, Instant::now());
+                if p.passing == Some(false)
+                    && matches!(p.kind, ProbeKind::Liveness | ProbeKind::Startup)
+                {
+                    let what = if p.kind == ProbeKind::Liveness { "liveness" } else { "startup" };
+                    kill = Some(format!(
+                        "Container {} failed {what} probe, will be restarted",
+                        c.name
+                    ));
+                }
+            }
+            self.next_wake = self.next_wake.min(p.next_at);
+        }
+        if let Some(reason) = kill {
+            track.killed_because = Some(reason.clone());
+            tracing::info!(pod = %self.pod.metadata.name, container = %c.name, "{reason}");
+            let grace =
+                Duration::from_secs(self.pod.spec.termination_grace_period_seconds().max(0) as u64);
+            let _ = self.shared.runtime.stop_container(&latest.id, grace).await;
+            self.next_wake = Instant::now();
+        }
+    }
+
+    fn terminated(s: &ContainerStatus) -> ContainerStateTerminated {
+        ContainerStateTerminated {
+            exit_code: s.exit_code,
+            signal: None,
+            reason: Some(if s.reason.is_empty() { "Error".into() } else { s.reason.clone() }),
+            message: (!s.message.is_empty()).then(|| s.message.clone()),
+            started_at: ns_to_time(s.started_at),
+            finished_at: ns_to_time(s.finished_at),
+            container_id: Some(format!("process://{}", s.id)),
+        }
+    }
+
+    async fn container_status(
+        &self,
+        c: &Container,
+        attempts: &[ContainerStatus],
+        _ip: &str,
+    ) -> PodContainerStatus {
+        let track = self.tracks.get(&c.name);
+        let latest = attempts.first();
+        let previous = attempts.get(1);
+        let waiting = track.and_then(|t| t.waiting.clone());
+        let (state, ready, started) = match (latest, &waiting) {
+            (Some(l), None) if l.state == ContainerState::Running => {
+                let probes = track.map(|t| &t.probes[..]).unwrap_or_default();
+                let readiness = probes.iter().find(|p| p.kind == ProbeKind::Readiness);
+                let startup_ok = probes
+                    .iter()
+                    .find(|p| p.kind == ProbeKind::Startup)
+                    .is_none_or(|p| p.passing == Some(true));
+                let ready = startup_ok && readiness.is_none_or(|p| p.passing == Some(true));
+                (
+                    PodContainerState {
+                        running: Some(ContainerStateRunning {
+                            started_at: ns_to_time(l.started_at),
+                        }),
+                        ..Default::default()
+                    },
+                    ready,
+                    startup_ok,
+                )
+            }
+            (Some(l), None) if l.state == ContainerState::Exited => (
+                PodContainerState { terminated: Some(Self::terminated(l)), ..Default::default() },
+                false,
+                false,
+            ),
+            (_, Some((reason, message))) => (
+                PodContainerState {
+                    waiting: Some(ContainerStateWaiting {
+                        reason: Some(reason.clone()),
+                        message: Some(message.clone()),
+                    }),
+                    ..Default::default()
+                },
+                false,
+                false,
+            ),
+            _ => (
+                PodContainerState {
+                    waiting: Some(ContainerStateWaiting {
+                        reason: Some("ContainerCreating".into()),
+                        message: None,
+                    }),
+                    ..Default::default()
+                },
+                false,
+                false,
+            ),
+        };
+        // The previous attempt, or the exited latest while it waits to restart.
+        let last = match (&waiting, latest) {
+            (Some(_), Some(l)) if l.state == ContainerState::Exited => Some(l),
+            _ => previous,
+        }
+        .filter(|p| p.state == ContainerState::Exited)
+        .map(|p| PodContainerState { terminated: Some(Self::terminated(p)), ..Default::default() });
+        PodContainerStatus {
+            name: c.name.clone(),
+            state: Some(state),
+            last_state: last,
+            ready,
+            restart_count: latest.map_or(0, |l| l.metadata.attempt as i32),
+            image: c.image.clone(),
+            image_id: c.image.clone(),
+            container_id: latest.map(|l| format!("process://{}", l.id)),
+            started: Some(started),
+        }
+    }
+
+    async fn write_status(
+        &self,
+        init: Vec<PodContainerStatus>,
+        statuses: Vec<PodContainerStatus>,
+        initialized: bool,
+        ip: &str,
+    ) -> crate::Result<()> {
+        let policy = self.pod.spec.restart_policy();
+        let running =
+            statuses.iter().any(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()));
+        let terminated: Vec<&ContainerStateTerminated> = statuses
+            .iter()
+            .filter_map(|s| s.state.as_ref().and_then(|st| st.terminated.as_ref()))
+            .collect();
+        let all_terminated = terminated.len() == statuses.len() && !statuses.is_empty();
+        let restarting = statuses.iter().any(|s| {
+            s.restart_count > 0 && s.state.as_ref().is_some_and(|st| st.waiting.is_some())
+        });
+        let init_failed = init.iter().any(|s| {
+            s.state.as_ref().and_then(|st| st.terminated.as_ref()).is_some_and(|t| t.exit_code != 0)
+        }) && policy == RestartPolicy::Never;
+        let phase = if init_failed {
+            PodPhase::Failed
+        } else if !initialized {
+            PodPhase::Pending
+        } else if all_terminated && policy != RestartPolicy::Always {
+            let failed = terminated.iter().any(|t| t.exit_code != 0);
+            if failed && policy == RestartPolicy::OnFailure {
+                PodPhase::Running
+            } else if failed {
+                PodPhase::Failed
+            } else {
+                PodPhase::Succeeded
+            }
+        } else if running || restarting || all_terminated {
+            PodPhase::Running
+        } else {
+            PodPhase::Pending
+        };
+        let ready = initialized && !statuses.is_empty() && statuses.iter().all(|s| s.ready);
+        let old = self.pod.status.clone().unwrap_or_default();
+        let condition = |type_: &str, value: bool| {
+            let status = if value { "True" } else { "False" }.to_owned();
+            let previous = old.conditions.iter().find(|c| c.type_ == type_);
+            PodCondition {
+                type_: type_.to_owned(),
+                last_transition_time: match previous {
+                    Some(p) if p.status == status => p.last_transition_time,
+                    _ => Some(Time::now()),
+                },
+                status,
+                ..Default::default()
+            }
+        };
+        let scheduled = old
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "PodScheduled")
+            .cloned()
+            .unwrap_or_else(|| condition("PodScheduled", true));
+        let status = PodStatus {
+            phase: Some(phase),
+            conditions: vec![
+                scheduled,
+                condition("Initialized", initialized),
+                condition("ContainersReady", ready),
+                condition("Ready", ready),
+            ],
+            message: None,
+            reason: None,
+            host_ip: Some(self.shared.config.node_ip.clone()),
+            pod_ip: Some(ip.to_owned()),
+            start_time: self.start_time,
+            nominated_node_name: old.nominated_node_name.clone(),
+            init_container_statuses: init,
+            container_statuses: statuses,
+        };
+        if self.pod.status.as_ref() == Some(&status) {
+            return Ok(());
+        }
+        let mut next = (*self.pod).clone();
+        next.status = Some(status);
+        match self.api().replace_status(&next).await {
+            Ok(_) | Err(orch_core::Error::NotFound { .. }) => Ok(()),
+            // The informer brings the newer pod; the next sync writes again.
+            Err(e) if e.is_conflict() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! The node agent with the process runtime and real processes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use orch_core::api::{DeleteParams, ListParams};
+use orch_core::kinds::pod::{
+    Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, HttpGetAction, KeySelector,
+    PodPhase, PodSpec, Probe, RestartPolicy,
+};
+use orch_core::{Api, ByteString, ConfigMap, IntOrString, Lease, Node, ObjectMeta, Pod, Secret};
+use orch_runtime::agent::{NodeAgent, NodeAgentConfig};
+use orch_runtime::process::{ProcessRuntime, ProcessRuntimeConfig};
+use orch_store::MemStore;
+use tokio_util::sync::CancellationToken;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+const WEB: &str = env!("CARGO_BIN_EXE_orch-web");
+
+struct Node1 {
+    store: Arc<MemStore>,
+    runtime: ProcessRuntime,
+    stop: CancellationToken,
+    agent: Option<tokio::task::JoinHandle<orch_runtime::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+fn agent_config() -> NodeAgentConfig {
+    let mut c = NodeAgentConfig::new("node-1").label("topology.kubernetes.io/zone", "zone-a");
+    c.resync_interval = Duration::from_millis(50);
+    c.renew_interval = Duration::from_millis(200);
+    c.backoff_initial = Duration::from_millis(200);
+    c.backoff_max = Duration::from_millis(800);
+    c
+}
+
+impl Node1 {
+    async fn start() -> Node1 {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MemStore::new());
+        let mut n = Node1 {
+            store,
+            runtime: new_runtime(dir.path()),
+            stop: CancellationToken::new(),
+            agent: None,
+            _dir: dir,
+        };
+        n.spawn_agent();
+        n
+    }
+
+    fn spawn_agent(&mut self) {
+        self.stop = CancellationToken::new();
+        let agent =
+            NodeAgent::new(self.store.clone(), Arc::new(self.runtime.clone()), agent_config());
+        self.agent = Some(tokio::spawn(agent.run(self.stop.clone())));
+    }
+
+    async fn stop_agent(&mut self) {
+        self.stop.cancel();
+        if let Some(a) = self.agent.take() {
+            a.await.unwrap().unwrap();
+        }
+    }
+
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.store.clone(), "default")
+    }
+
+    async fn until<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = Instant::now();
+        while !check().await {
+            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn pod(&self, name: &str) -> Pod {
+        self.pods().get(name).await.unwrap()
+    }
+
+    async fn delete_all_and_check_no_leftovers(mut self) {
+        let pids = self.runtime.running_pids();
+        for p in self.pods().list(&ListParams::default()).await.unwrap().items {
+            self.pods().delete(&p.metadata.name, &DeleteParams::default()).await.unwrap();
+        }
+        self.until("every pod removed", || async {
+            self.pods().list(&ListParams::default()).await.unwrap().items.is_empty()
+        })
+        .await;
+        self.stop_agent().await;
+        let start = Instant::now();
+        while !pids.iter().all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()) {
+            assert!(start.elapsed() < DEADLINE, "processes left behind");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+fn new_runtime(root: &std::path::Path) -> ProcessRuntime {
+    ProcessRuntime::new(ProcessRuntimeConfig::new(root).image("web:1", &[WEB])).unwrap()
+}
+
+fn bound_pod(name: &str, containers: Vec<Container>) -> Pod {
+    Pod {
+        metadata: ObjectMeta::named(name),
+        spec: PodSpec {
+            containers,
+            node_name: Some("node-1".into()),
+            termination_grace_period_seconds: Some(5),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn web(port: i32) -> Container {
+    Container {
+        name: "web".into(),
+        image: "web:1".into(),
+        ports: vec![ContainerPort {
+            container_port: port,
+            name: Some("http".into()),
+            ..Default::default()
+        }],
+        env: vec![EnvVar { name: "PORT".into(), value: Some(port.to_string()), value_from: None }],
+        ..Default::default()
+    }
+}
+
+fn sh(name: &str, script: &str) -> Container {
+    Container {
+        name: name.into(),
+        image: "sh".into(),
+        command: vec!["sh".into(), "-c".into(), script.into()],
+        ..Default::default()
+    }
+}
+
+fn condition(p: &Pod, type_: &str) -> Option<String> {
+    p.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_).map(|c| c.status.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_registers_its_node_and_renews_its_lease() {
+    let n = Node1::start().await;
+    n.until("the node registered and ready", || async {
+        Api::<Node>::all(n.store.clone()).get_opt("node-1").await.unwrap().is_some_and(|node| {
+            let s = node.status.unwrap_or_default();
+            s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                && s.allocatable["pods"].as_bytes().unwrap() == 110
+                && s.allocatable["cpu"].as_millis().unwrap() >= 1000
+                && node.metadata.labels["kubernetes.io/hostname"] == "node-1"
+                && node.metadata.labels["topology.kubernetes.io/zone"] == "zone-a"
+        })
+    })
+    .await;
+    let leases: Api<Lease> = Api::namespaced(n.store.clone(), "kube-node-lease");
+    let first = leases.get("node-1").await.unwrap().spec.renew_time;
+    n.until("the lease renewed", || async {
+        leases.get("node-1").await.unwrap().spec.renew_time != first
+    })
+    .await;
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bound_pod_runs_and_reports_running_ready_with_its_ip() {
+    let n = Node1::start().await;
+    let mut c = web(18090);
+    c.readiness_probe = Some(Probe {
+        http_get: Some(HttpGetAction {
+            path: Some("/healthz".into()),
+            port: IntOrString::String("http".into()),
+            ..Default::default()
+        }),
+        period_seconds: Some(1),
+        ..Default::default()
+    });
+    n.pods().create(&bound_pod("web-0", vec![c])).await.unwrap();
+    n.until("Running and Ready", || async {
+        let p = n.pod("web-0").await;
+        p.status.as_ref().and_then(|s| s.phase) == Some(PodPhase::Running)
+            && condition(&p, "Ready").as_deref() == Some("True")
+    })
+    .await;
+    let p = n.pod("web-0").await;
+    let s = p.status.unwrap();
+    let ip = s.pod_ip.clone().unwrap();
+    assert!(ip.starts_with("127.0.") && ip != "127.0.0.1");
+    assert_eq!(s.host_ip.as_deref(), Some("127.0.0.1"));
+    let cs = &s.container_statuses[0];
+    assert!(cs.ready && cs.state.as_ref().unwrap().running.is_some());
+    assert_eq!(cs.restart_count, 0);
+    for t in ["Initialized", "ContainersReady", "PodScheduled"] {
+        assert_eq!(condition(&n.pod("web-0").await, t).as_deref(), Some("True"), "{t}");
+    }
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_loop_backs_off_with_growing_delays() {
+    let n = Node1::start().await;
+    n.pods().create(&bound_pod("crasher", vec![sh("c", "exit 1")])).await.unwrap();
+    // When each restart count is first seen: the gaps are the backoff
+    // delays (0, 200, 400, 800 ms as configured) plus the run time.
+    let mut seen: Vec<(i32, Instant)> = Vec::new();
+    let start = Instant::now();
+    while seen.len() < 5 {
+        assert!(start.elapsed() < DEADLINE, "only {} restarts seen", seen.len());
+        let p = n.pod("crasher").await;
+        if let Some(cs) = p.status.as_ref().and_then(|s| s.container_statuses.first()) {
+            if seen.last().is_none_or(|(c, _)| cs.restart_count > *c) {
+                seen.push((cs.restart_count, Instant::now()));
+            }
+            if cs.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref())
+                == Some("CrashLoopBackOff")
+            {
+                assert_eq!(
+                    p.status.as_ref().unwrap().phase,
+                    Some(PodPhase::Running),
+                    "a crash loop is Running, restarting"
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let counts: Vec<i32> = seen.iter().map(|(c, _)| *c).collect();
+    assert_eq!(counts, [0, 1, 2, 3, 4], "one restart at a time");
+    let gaps: Vec<Duration> = seen.windows(2).map(|w| w[1].1 - w[0].1).collect();
+    // gap k waits out backoff(k): 0, 200, 400, 800 ms (minus polling slack).
+    assert!(gaps[1] >= Duration::from_millis(150), "{gaps:?}");
+    assert!(gaps[2] >= Duration::from_millis(350), "{gaps:?}");
+    assert!(gaps[3] >= Duration::from_millis(750), "{gaps:?}");
+    assert!(gaps[3] > gaps[1], "the delays grow: {gaps:?}");
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_liveness_probe_restarts_the_container() {
+    let n = Node1::start().await;
+    let flag = n._dir.path().join("unhealthy");
+    let mut c = web(18091);
+    c.env.push(EnvVar {
+        name: "UNHEALTHY_FILE".into(),
+        value: Some(flag.display().to_string()),
+        value_from: None,
+    });
+    c.liveness_probe = Some(Probe {
+        http_get: Some(HttpGetAction {
+            path: Some("/healthz".into()),
+            port: IntOrString::Int(18091),
+            ..Default::default()
+        }),
+        period_seconds: Some(1),
+        failure_threshold: Some(1),
+        ..Default::default()
+    });
+    n.pods().create(&bound_pod("live", vec![c])).await.unwrap();
+    n.until("running", || async {
+        condition(&n.pod("live").await, "Ready").as_deref() == Some("True")
+    })
+    .await;
+    std::fs::write(&flag, "x").unwrap();
+    n.until("a restart after the liveness failure", || async {
+        n.pod("live").await.status.unwrap().container_statuses[0].restart_count >= 1
+    })
+    .await;
+    std::fs::remove_file(&flag).unwrap();
+    let p = n.pod("live").await;
+    let last = p.status.unwrap().container_statuses[0].last_state.clone().unwrap();
+    assert!(last.terminated.is_some(), "the killed attempt is the lastState");
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_drives_the_ready_condition() {
+    let n = Node1::start().await;
+    let flag = n._dir.path().join("ready");
+    let mut c = sh("app", "sleep 60");
+    c.readiness_probe = Some(Probe {
+        exec: Some(ExecAction {
+            command: vec!["test".into(), "-f".into(), flag.display().to_string()],
+        }),
+        period_seconds: Some(1),
+        failure_threshold: Some(1),
+        ..Default::default()
+    });
+    n.pods().create(&bound_pod("gated", vec![c])).await.unwrap();
+    n.until("Running but not Ready", || async {
+        let p = n.pod("gated").await;
+        p.status.as_ref().and_then(|s| s.phase) == Some(PodPhase::Running)
+            && condition(&p, "Ready").as_deref() == Some("False")
+    })
+    .await;
+    std::fs::write(&flag, "").unwrap();
+    n.until("Ready", || async {
+        condition(&n.pod("gated").await, "Ready").as_deref() == Some("True")
+    })
+    .await;
+    std::fs::remove_file(&flag).unwrap();
+    n.until("not Ready again", || async {
+        condition(&n.pod("gated").await, "Ready").as_deref() == Some("False")
+    })
+    .await;
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_deletion_lets_the_sigterm_handler_finish() {
+    let n = Node1::start().await;
+    let mut c = web(18092);
+    c.env.push(EnvVar {
+        name: "STOP_DELAY_MS".into(),
+        value: Some("300".into()),
+        value_from: None,
+    });
+    n.pods().create(&bound_pod("graceful", vec![c])).await.unwrap();
+    n.until("running", || async {
+        condition(&n.pod("graceful").await, "Ready").as_deref() == Some("True")
+    })
+    .await;
+    let log_dir = n._dir.path().join("pods");
+    let t = Instant::now();
+    n.pods().delete("graceful", &DeleteParams::default()).await.unwrap();
+    n.until("the pod removed by the agent", || async {
+        n.pods().get_opt("graceful").await.unwrap().is_none()
+    })
+    .await;
+    assert!(t.elapsed() >= Duration::from_millis(300), "the grace period was used");
+    // The SIGTERM handler ran to completion (its log lines survive the pod).
+    let mut found = false;
+    for entry in walk(&log_dir) {
+        let text = std::fs::read_to_string(&entry).unwrap_or_default();
+        found |= text.contains("SIGTERM received") && text.contains("exiting");
+    }
+    assert!(found, "no log shows a completed SIGTERM handler");
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_comes_from_configmaps_secrets_and_the_pod() {
+    let n = Node1::start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(n.store.clone(), "default");
+    let mut cm = ConfigMap { metadata: ObjectMeta::named("cfg"), ..Default::default() };
+    cm.data.insert("LEVEL".into(), "debug".into());
+    cms.create(&cm).await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(n.store.clone(), "default");
+    let mut s = Secret { metadata: ObjectMeta::named("creds"), ..Default::default() };
+    s.data.insert("password".into(), ByteString(b"hunter2".to_vec()));
+    secrets.create(&s).await.unwrap();
+    let from = |cm: Option<(&str, &str)>, secret: Option<(&str, &str)>, field: Option<&str>| {
+        EnvVarSource {
+            config_map_key_ref: cm.map(|(n, k)| KeySelector {
+                name: n.into(),
+                key: k.into(),
+                optional: None,
+            }),
+            secret_key_ref: secret.map(|(n, k)| KeySelector {
+                name: n.into(),
+                key: k.into(),
+                optional: None,
+            }),
+            field_ref: field.map(|f| orch_core::kinds::pod::ObjectFieldSelector {
+                api_version: None,
+                field_path: f.into(),
+            }),
+        }
+    };
+    let mut c = sh("env", "echo level=$LEVEL pw=$PW name=$NAME ip=$IP; sleep 60");
+    c.env = vec![
+        EnvVar {
+            name: "LEVEL".into(),
+            value: None,
+            value_from: Some(from(Some(("cfg", "LEVEL")), None, None)),
+        },
+        EnvVar {
+            name: "PW".into(),
+            value: None,
+            value_from: Some(from(None, Some(("creds", "password")), None)),
+        },
+        EnvVar {
+            name: "NAME".into(),
+            value: None,
+            value_from: Some(from(None, None, Some("metadata.name"))),
+        },
+        EnvVar {
+            name: "IP".into(),
+            value: None,
+            value_from: Some(from(None, None, Some("status.podIP"))),
+        },
+    ];
+    n.pods().create(&bound_pod("envy", vec![c])).await.unwrap();
+    n.until("running", || async {
+        n.pod("envy").await.status.and_then(|s| s.phase) == Some(PodPhase::Running)
+    })
+    .await;
+    let ip = n.pod("envy").await.status.unwrap().pod_ip.unwrap();
+    let want = format!("level=debug pw=hunter2 name=envy ip={ip}");
+    n.until("the env in the log", || async {
+        walk(&n._dir.path().join("pods"))
+            .iter()
+            .any(|f| std::fs::read_to_string(f).unwrap_or_default().contains(&want))
+    })
+    .await;
+
+    // A missing ConfigMap key holds the container with a clear reason.
+    let mut bad = sh("bad", "sleep 60");
+    bad.env = vec![EnvVar {
+        name: "X".into(),
+        value: None,
+        value_from: Some(from(Some(("nope", "X")), None, None)),
+    }];
+    n.pods().create(&bound_pod("missing-config", vec![bad])).await.unwrap();
+    n.until("CreateContainerConfigError", || async {
+        n.pod("missing-config").await.status.is_some_and(|s| {
+            s.container_statuses
+                .first()
+                .and_then(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
+                .as_deref()
+                == Some("CreateContainerConfigError")
+        })
+    })
+    .await;
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_agent_adopts_running_containers_without_duplicates() {
+    let mut n = Node1::start().await;
+    n.pods().create(&bound_pod("steady", vec![sh("main", "sleep 60")])).await.unwrap();
+    n.until("running", || async {
+        n.pod("steady").await.status.and_then(|s| s.phase) == Some(PodPhase::Running)
+    })
+    .await;
+    let pids = n.runtime.running_pids();
+    assert_eq!(pids.len(), 1);
+    n.stop_agent().await;
+    // A new runtime over the same state, and a new agent.
+    n.runtime = new_runtime(n._dir.path());
+    n.spawn_agent();
+    // Let the new agent sync many times: two lease renewals (200 ms apart)
+    // span several pod resyncs (50 ms apart).
+    let leases: Api<Lease> = Api::namespaced(n.store.clone(), "kube-node-lease");
+    for _ in 0..3 {
+        let seen = leases.get("node-1").await.unwrap().metadata.resource_version;
+        n.until("a lease renewal", || async {
+            leases.get("node-1").await.unwrap().metadata.resource_version != seen
+        })
+        .await;
+    }
+    assert_eq!(n.runtime.running_pids(), pids, "the same process, not a second one");
+    let p = n.pod("steady").await;
+    assert_eq!(p.status.unwrap().container_statuses[0].restart_count, 0);
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_policies_decide_what_restarts() {
+    let n = Node1::start().await;
+    let mut never = bound_pod("never", vec![sh("c", "exit 2")]);
+    never.spec.restart_policy = Some(RestartPolicy::Never);
+    let mut on_failure = bound_pod("done", vec![sh("c", "exit 0")]);
+    on_failure.spec.restart_policy = Some(RestartPolicy::OnFailure);
+    n.pods().create(&never).await.unwrap();
+    n.pods().create(&on_failure).await.unwrap();
+    n.until("Failed and Succeeded", || async {
+        n.pod("never").await.status.and_then(|s| s.phase) == Some(PodPhase::Failed)
+            && n.pod("done").await.status.and_then(|s| s.phase) == Some(PodPhase::Succeeded)
+    })
+    .await;
+    let p = n.pod("never").await.status.unwrap();
+    let t = p.container_statuses[0].state.as_ref().unwrap().terminated.clone().unwrap();
+    assert_eq!((t.exit_code, p.container_statuses[0].restart_count), (2, 0));
+    n.delete_all_and_check_no_leftovers().await;
+}
