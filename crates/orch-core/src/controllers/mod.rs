@@ -5,15 +5,19 @@
 //! * [`DeploymentController`] rolls Pod templates out through ReplicaSets.
 //! * [`GarbageCollector`] deletes dependents whose owners are gone, and
 //!   carries out foreground and orphan deletion.
+//! * [`NodeLifecycleController`] marks nodes that stop renewing their Lease
+//!   unreachable and evicts their pods.
 
 pub mod deployment;
 pub mod expectations;
 pub mod garbage_collector;
+pub mod node_lifecycle;
 pub mod pod_readiness;
 pub mod replica_set;
 
 pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;
+pub use node_lifecycle::{NodeLifecycleConfig, NodeLifecycleController};
 pub use replica_set::ReplicaSetController;
 
 use crate::meta::OwnerReference;

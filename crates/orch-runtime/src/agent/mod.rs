@@ -201,6 +201,30 @@ impl NodeAgent {
         Ok(())
     }
 
+    /// Reports Ready again if someone (the node lifecycle controller) marked
+    /// the node otherwise while the agent was away.
+    async fn assert_ready(&self) -> Result<()> {
+        let api: Api<Node> = Api::all(self.shared.store.clone());
+        let Some(mut node) = api.get_opt(&self.shared.config.node_name).await? else {
+            return Ok(());
+        };
+        let status = node.status.get_or_insert_with(Default::default);
+        let ready = status.conditions.iter_mut().find(|c| c.type_ == "Ready");
+        match ready {
+            Some(c) if c.status == "True" => return Ok(()),
+            Some(c) => {
+                c.status = "True".into();
+                c.reason = Some("KubeletReady".into());
+                c.message = Some("orch node agent is posting ready status".into());
+                c.last_transition_time = Some(Time::now());
+                c.last_heartbeat_time = Some(Time::now());
+            }
+            None => return Ok(()),
+        }
+        api.replace_status(&node).await?;
+        Ok(())
+    }
+
     /// Creates or renews the node Lease.
     async fn renew_lease(&self) -> Result<()> {
         let c = &self.shared.config;
@@ -248,6 +272,9 @@ impl NodeAgent {
                     }
                     if let Err(e) = agent.renew_lease().await {
                         tracing::warn!(node = %agent.shared.config.node_name, error = %e, "renewing the node lease failed");
+                    }
+                    if let Err(e) = agent.assert_ready().await {
+                        tracing::warn!(node = %agent.shared.config.node_name, error = %e, "reporting Ready failed");
                     }
                 }
             })
