@@ -333,10 +333,12 @@ impl Worker {
             let done = attempts
                 .first()
                 .is_some_and(|a| a.state == ContainerState::Exited && a.exit_code == 0);
-            if !done && initialized {
-                self.drive(c, &attempts, policy, true).await?;
-            }
-            let attempts = self.attempts(&c.name).await?;
+            let attempts = if !done && initialized && self.drive(c, &attempts, policy, true).await?
+            {
+                self.attempts(&c.name).await?
+            } else {
+                attempts
+            };
             init_statuses.push(self.container_status(c, &attempts, &ip).await);
             initialized &= attempts
                 .first()
@@ -347,11 +349,10 @@ impl Worker {
         }
         let mut statuses = Vec::new();
         for c in &pod.spec.containers {
-            if initialized {
-                let attempts = self.attempts(&c.name).await?;
-                self.drive(c, &attempts, policy, false).await?;
+            let mut attempts = self.attempts(&c.name).await?;
+            if initialized && self.drive(c, &attempts, policy, false).await? {
+                attempts = self.attempts(&c.name).await?;
             }
-            let attempts = self.attempts(&c.name).await?;
             statuses.push(self.container_status(c, &attempts, &ip).await);
         }
         self.write_status(init_statuses, statuses, initialized, &ip).await?;
@@ -359,22 +360,24 @@ impl Worker {
     }
 
     /// Starts, restarts (with CrashLoopBackOff) or probes one container.
+    /// Returns true if it changed the container (so its status is read again).
     async fn drive(
         &mut self,
         c: &Container,
         attempts: &[ContainerStatus],
         policy: RestartPolicy,
         init: bool,
-    ) -> crate::Result<()> {
+    ) -> crate::Result<bool> {
         let now = Instant::now();
         let Some(latest) = attempts.first() else {
-            return self.start(c, 0).await;
+            self.start(c, 0).await?;
+            return Ok(true);
         };
         match latest.state {
             ContainerState::Created => {
                 let _ = self.shared.runtime.start_container(&latest.id).await;
             }
-            ContainerState::Running => self.run_probes(c, latest).await,
+            ContainerState::Running => return Ok(self.run_probes(c, latest).await),
             ContainerState::Exited | ContainerState::Unknown => {
                 let restart = match policy {
                     RestartPolicy::Always => !init || latest.exit_code != 0,
@@ -382,7 +385,7 @@ impl Worker {
                     RestartPolicy::Never => false,
                 };
                 if !restart {
-                    return Ok(());
+                    return Ok(false);
                 }
                 let restarts = latest.metadata.attempt + 1;
                 let ran_for =
@@ -399,7 +402,7 @@ impl Worker {
                         ),
                     ));
                     self.next_wake = self.next_wake.min(allowed_at);
-                    return Ok(());
+                    return Ok(false);
                 }
                 // Keep the exited attempt (it is the lastState); drop older ones.
                 for old in attempts.iter().skip(1) {
@@ -408,10 +411,11 @@ impl Worker {
                 self.start(c, restarts).await?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
-    async fn run_probes(&mut self, c: &Container, latest: &ContainerStatus) {
+    /// Runs the probes that are due; true if it killed the container.
+    async fn run_probes(&mut self, c: &Container, latest: &ContainerStatus) -> bool {
         let started = ns_to_instant(latest.started_at);
         let track = self.tracks.entry(c.name.clone()).or_default();
         if track.probed.as_deref() != Some(latest.id.as_str()) {
@@ -463,7 +467,9 @@ impl Worker {
                 Duration::from_secs(self.pod.spec.termination_grace_period_seconds().max(0) as u64);
             let _ = self.shared.runtime.stop_container(&latest.id, grace).await;
             self.next_wake = Instant::now();
+            return true;
         }
+        false
     }
 
     fn terminated(s: &ContainerStatus) -> ContainerStateTerminated {

@@ -680,13 +680,12 @@ impl Runtime for ProcessRuntime {
         Ok(())
     }
 
+    // Exits are collected by the reaper as SIGCHLD arrives, not on every read.
     async fn container_status(&self, id: &str) -> Result<ContainerStatus> {
-        self.inner.reap();
         Ok(self.inner.container(id)?.to_status())
     }
 
     async fn list_containers(&self, filter: &ContainerFilter) -> Result<Vec<Container>> {
-        self.inner.reap();
         Ok(self
             .inner
             .containers
