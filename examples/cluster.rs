@@ -1,48 +1,597 @@
-//! The embedded cluster: orch's main job in one process.
+//! The embedded cluster: orch's main job in one process — the store, the
+//! ReplicaSet, Deployment, garbage-collector and node-lifecycle controllers
+//! and the scheduler under leader election, and `--nodes` node agents on the
+//! process runtime. It applies the manifests, shows the pods as they come
+//! up, and prints each pod's HTTP address once it is Ready.
 //!
-//! Today (the foundations) it runs the embedded store and applies manifests
-//! through the typed Api, as every later component will see them: it watches
-//! the whole registry, applies each `--manifest`, and prints every object
-//! stored and every watch event. The controllers, the scheduler and the node
-//! agents join this process with their issues.
+//! ```text
+//! cargo run --release --example cluster -- [--nodes N] [--manifest PATH]...
+//!     [--exit-when-ready [--timeout SECONDS]] [--demo]
+//! ```
 //!
-//! `cargo run --release --example cluster -- [--manifest PATH]...`
-//!
-//! Exit codes: 0 on success; 2 if a manifest is bad (nothing from it is applied).
+//! The `myapp` image runs orch's demo HTTP server (this program, re-run
+//! with `--serve-http`): `GET /` answers with the pod name and the image tag.
+//! Exit codes: 0 done; 1 not ready in time, or unschedulable (with the
+//! scheduler's reason); 2 a bad manifest (nothing from it is applied).
 
+use std::collections::{BTreeMap, HashMap};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use futures::StreamExt;
-use orch_core::manifest::{self, Registry};
-use orch_core::store::{EventType, KeyRange, Store, WatchRequest};
+use orch_core::api::{ListParams, WatchParams};
+use orch_core::controller::{InformerFactory, LeaderElectionConfig, LeaderElector};
+use orch_core::controllers::deployment::rollback;
+use orch_core::controllers::{
+    DeploymentController, GarbageCollector, NodeLifecycleConfig, NodeLifecycleController,
+    ReplicaSetController,
+};
+use orch_core::manifest::{self, ManifestObject, Registry};
+use orch_core::store::Store;
+use orch_core::{Api, Deployment, Event, Lease, Node, Pod, Quantity, ReplicaSet};
+use orch_runtime::agent::{NodeAgent, NodeAgentConfig};
+use orch_runtime::process::{ProcessRuntime, ProcessRuntimeConfig};
+use orch_sched::framework::Registry as PluginRegistry;
+use orch_sched::scheduler::{Scheduler, SchedulerConfig};
 use orch_store::MemStore;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser, Debug)]
-#[command(about = "An embedded orch control plane in one process")]
+#[command(about = "An embedded orch control plane with node agents, in one process")]
 struct Args {
+    /// Node agents to run.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
     /// A manifest to apply (YAML or JSON, multi-document); repeatable.
     #[arg(long = "manifest", value_name = "PATH")]
     manifests: Vec<PathBuf>,
+    /// Exit 0 once every workload is ready; exit 1 with the reasons if not in time.
+    #[arg(long)]
+    exit_when_ready: bool,
+    /// Seconds to wait for readiness.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// Once ready: kill a replica's process, roll out a new version, roll back.
+    #[arg(long)]
+    demo: bool,
 }
 
 fn default_manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("manifests/web.yaml")
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let mut args = Args::parse();
-    if args.manifests.is_empty() {
-        args.manifests.push(default_manifest());
-    }
-    let registry = Registry::builtin();
+/// The control plane and nodes of this process.
+struct Cluster {
+    store: Arc<MemStore>,
+    runtimes: Vec<ProcessRuntime>,
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    root: PathBuf,
+}
 
+impl Cluster {
+    async fn start(nodes: usize) -> Result<Cluster, String> {
+        let store = Arc::new(MemStore::new());
+        let stop = CancellationToken::new();
+        let root = std::env::temp_dir().join(format!("orch-cluster-{}", std::process::id()));
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?.display().to_string();
+        let mut runtimes = Vec::new();
+        let mut tasks = Vec::new();
+        for i in 1..=nodes {
+            let name = format!("node-{i}");
+            // Each node's pods get addresses of their own: 127.<i>.x.y.
+            let config = ProcessRuntimeConfig::new(root.join(&name))
+                .image("myapp", &[&exe, "--serve-http"])
+                .address_block(u8::try_from(i).map_err(|_| "at most 255 nodes".to_string())?);
+            let runtime = ProcessRuntime::new(config).map_err(|e| e.to_string())?;
+            let mut agent = NodeAgentConfig::new(&name)
+                .label("topology.kubernetes.io/zone", ["zone-a", "zone-b", "zone-c"][(i - 1) % 3]);
+            agent.capacity = Some(BTreeMap::from([
+                ("cpu".to_string(), Quantity::from("4")),
+                ("memory".to_string(), Quantity::from("8Gi")),
+                ("pods".to_string(), Quantity::from("110")),
+            ]));
+            agent.renew_interval = Duration::from_secs(2);
+            let agent = NodeAgent::new(store.clone(), Arc::new(runtime.clone()), agent);
+            let s = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = agent.run(s).await {
+                    eprintln!("node agent failed: {e}");
+                }
+            }));
+            runtimes.push(runtime);
+        }
+        // Controllers and scheduler, active only while this process leads.
+        let factory = Arc::new(InformerFactory::new(store.clone()));
+        let leases: Api<Lease> = Api::namespaced(store.clone(), "kube-system");
+        let elector = LeaderElector::new(
+            leases,
+            "orch-control-plane",
+            &format!("cluster-{}", std::process::id()),
+            LeaderElectionConfig::default(),
+        );
+        let (f, s) = (factory.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            elector
+                .run(s, |leading| {
+                    let f = f.clone();
+                    async move {
+                        let mut parts = Vec::new();
+                        let rs = Arc::new(ReplicaSetController::new(&f));
+                        parts.push(tokio::spawn(
+                            ReplicaSetController::controller(f.clone())
+                                .concurrency(2)
+                                .shutdown_on(leading.clone())
+                                .run(rs),
+                        ));
+                        let d = Arc::new(DeploymentController::new(&f));
+                        parts.push(tokio::spawn(
+                            DeploymentController::controller(f.clone())
+                                .shutdown_on(leading.clone())
+                                .run(d),
+                        ));
+                        parts.push(tokio::spawn(
+                            GarbageCollector::new(f.clone()).builtin_kinds().run(leading.clone()),
+                        ));
+                        let nl = Arc::new(NodeLifecycleController::new(
+                            &f,
+                            NodeLifecycleConfig::default(),
+                        ));
+                        parts.push(tokio::spawn(
+                            NodeLifecycleController::controller(f.clone())
+                                .shutdown_on(leading.clone())
+                                .run(nl),
+                        ));
+                        match Scheduler::new(
+                            f.clone(),
+                            &PluginRegistry::default(),
+                            SchedulerConfig::default(),
+                        ) {
+                            Ok(sched) => parts.push(tokio::spawn(sched.run(leading.clone()))),
+                            Err(e) => eprintln!("scheduler: {e}"),
+                        }
+                        for p in parts {
+                            let _ = p.await;
+                        }
+                    }
+                })
+                .await;
+            f.shutdown();
+        }));
+        let cluster = Cluster { store, runtimes, stop, tasks, root };
+        let nodes_api: Api<Node> = Api::all(cluster.store.clone());
+        let start = Instant::now();
+        while nodes_api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items.len()
+            < nodes
+        {
+            if start.elapsed() > Duration::from_secs(30) {
+                return Err("node agents did not register".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(cluster)
+    }
+
+    /// Stops everything and leaves no process behind.
+    async fn shutdown(self) {
+        self.stop.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        for rt in &self.runtimes {
+            if let Err(e) = rt.shutdown(Duration::from_secs(5)).await {
+                eprintln!("shutdown: {e}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn http_get(addr: &str) -> Option<String> {
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out.split("\r\n\r\n").nth(1)?.trim().to_owned())
+}
+
+fn is_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn address(p: &Pod) -> Option<String> {
+    let ip = p.status.as_ref()?.pod_ip.clone()?;
+    let port = p.spec.containers.iter().flat_map(|c| c.ports.iter()).next()?.container_port;
+    Some(format!("{ip}:{port}"))
+}
+
+/// Shows pods and events, and checks each Ready pod's address once.
+struct Display {
+    tty: bool,
+    rows: BTreeMap<String, String>,
+    answered: HashMap<String, String>,
+    failures: Vec<String>,
+}
+
+impl Display {
+    fn age(p: &Pod) -> String {
+        let Some(t) = p.metadata.creation_timestamp else { return "-".into() };
+        let secs = (chrono::Utc::now() - t.0).num_seconds().max(0);
+        if secs < 120 {
+            format!("{secs}s")
+        } else {
+            format!("{}m", secs / 60)
+        }
+    }
+
+    fn show(&mut self, pods: &[Pod]) {
+        let mut rows = BTreeMap::new();
+        for p in pods {
+            let s = p.status.clone().unwrap_or_default();
+            let phase = if p.metadata.is_deleting() {
+                "Terminating".to_owned()
+            } else {
+                s.phase.map_or("Pending", |ph| ph.as_str()).to_owned()
+            };
+            let restarts: i32 = s.container_statuses.iter().map(|c| c.restart_count).sum();
+            let row = format!(
+                "{:<28} {:<8} {:<12} {:<6} {:<9} {}",
+                p.metadata.name,
+                p.spec.node_name.as_deref().unwrap_or("-"),
+                phase,
+                if is_ready(p) { "yes" } else { "no" },
+                restarts,
+                Self::age(p)
+            );
+            rows.insert(p.metadata.name.clone(), row);
+            if is_ready(p) && !self.answered.contains_key(&p.metadata.name) {
+                if let Some(addr) = address(p) {
+                    match http_get(&addr) {
+                        Some(body) if body.contains(&p.metadata.name) => {
+                            println!(
+                                "pod {} is ready at http://{addr}/ and answered {body:?}",
+                                p.metadata.name
+                            );
+                            self.answered.insert(p.metadata.name.clone(), body);
+                        }
+                        Some(body) => {
+                            self.failures.push(format!(
+                                "pod {} at {addr} answered {body:?}, not its name",
+                                p.metadata.name
+                            ));
+                            self.answered.insert(p.metadata.name.clone(), body);
+                        }
+                        None => {} // not listening yet: try again next round
+                    }
+                }
+            }
+        }
+        if self.tty {
+            println!(
+                "\x1b[2J\x1b[H{:<28} {:<8} {:<12} {:<6} {:<9} AGE",
+                "POD", "NODE", "PHASE", "READY", "RESTARTS"
+            );
+            for r in rows.values() {
+                println!("{r}");
+            }
+            let _ = std::io::stdout().flush();
+        } else {
+            for (name, r) in &rows {
+                if self.rows.get(name) != Some(r) {
+                    println!("pod  {r}");
+                }
+            }
+        }
+        self.rows = rows;
+    }
+}
+
+/// Workloads applied from the manifests, by kind and name.
+#[derive(Clone, Debug, Default)]
+struct Workloads {
+    deployments: Vec<(String, String)>,
+    replica_sets: Vec<(String, String)>,
+}
+
+impl Workloads {
+    fn from(objects: &[ManifestObject]) -> Self {
+        let mut w = Workloads::default();
+        for o in objects {
+            let ns = if o.object.metadata.namespace.is_empty() {
+                "default".to_owned()
+            } else {
+                o.object.metadata.namespace.clone()
+            };
+            match o.resource.kind.as_str() {
+                "Deployment" => w.deployments.push((ns, o.object.metadata.name.clone())),
+                "ReplicaSet" => w.replica_sets.push((ns, o.object.metadata.name.clone())),
+                _ => {}
+            }
+        }
+        w
+    }
+
+    async fn ready(&self, store: &Arc<dyn Store>) -> bool {
+        for (ns, name) in &self.deployments {
+            let Ok(Some(d)) = Api::<Deployment>::namespaced(store.clone(), ns).get_opt(name).await
+            else {
+                return false;
+            };
+            let want = d.spec.replicas();
+            let s = d.status.clone().unwrap_or_default();
+            let ok = s.observed_generation == Some(d.metadata.generation)
+                && s.updated_replicas == Some(want)
+                && s.ready_replicas.unwrap_or(0) == want
+                && s.replicas == Some(want);
+            if !ok {
+                return false;
+            }
+        }
+        for (ns, name) in &self.replica_sets {
+            let Ok(Some(rs)) = Api::<ReplicaSet>::namespaced(store.clone(), ns).get_opt(name).await
+            else {
+                return false;
+            };
+            if rs.status.and_then(|s| s.ready_replicas).unwrap_or(0)
+                != rs.spec.replicas.unwrap_or(1)
+            {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+async fn all_pods(store: &Arc<dyn Store>) -> Vec<Pod> {
+    Api::<Pod>::all(store.clone())
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+}
+
+/// Waits until the workloads are ready. `Err` carries the reasons.
+async fn wait_ready(
+    store: &Arc<dyn Store>,
+    workloads: &Workloads,
+    display: &mut Display,
+    timeout: Duration,
+) -> Result<(), Vec<String>> {
+    let start = Instant::now();
+    let mut unschedulable_since: HashMap<String, Instant> = HashMap::new();
+    loop {
+        let pods = all_pods(store).await;
+        display.show(&pods);
+        // Ready, and every ready pod that serves HTTP has answered.
+        let answered = pods
+            .iter()
+            .filter(|p| !p.metadata.is_deleting() && is_ready(p) && address(p).is_some())
+            .all(|p| display.answered.contains_key(&p.metadata.name));
+        if workloads.ready(store).await && answered {
+            return Ok(());
+        }
+        // Fail fast: a pod the scheduler has rejected for 5 s will not fit
+        // this fixed cluster.
+        for p in &pods {
+            let rejected = p.status.as_ref().and_then(|s| {
+                s.conditions.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False")
+            });
+            match rejected {
+                Some(c) => {
+                    let since = *unschedulable_since
+                        .entry(p.metadata.name.clone())
+                        .or_insert_with(Instant::now);
+                    if since.elapsed() >= Duration::from_secs(5) {
+                        return Err(vec![format!(
+                            "pod {} cannot be scheduled: {}",
+                            p.metadata.name,
+                            c.message.clone().unwrap_or_default()
+                        )]);
+                    }
+                }
+                None => {
+                    unschedulable_since.remove(&p.metadata.name);
+                }
+            }
+        }
+        if start.elapsed() >= timeout {
+            let mut reasons = Vec::new();
+            for p in pods.iter().filter(|p| !is_ready(p)) {
+                let s = p.status.clone().unwrap_or_default();
+                let waiting: Vec<String> = s
+                    .container_statuses
+                    .iter()
+                    .filter_map(|c| {
+                        c.state.as_ref()?.waiting.as_ref().map(|w| {
+                            format!(
+                                "{}: {} {}",
+                                c.name,
+                                w.reason.clone().unwrap_or_default(),
+                                w.message.clone().unwrap_or_default()
+                            )
+                        })
+                    })
+                    .collect();
+                reasons.push(format!(
+                    "pod {} not ready ({:?}) {}",
+                    p.metadata.name,
+                    s.phase,
+                    waiting.join("; ")
+                ));
+            }
+            if reasons.is_empty() {
+                reasons.push(format!("workloads not ready after {timeout:?}"));
+            }
+            return Err(reasons);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Prints Events as they happen.
+async fn print_events(store: Arc<dyn Store>, stop: CancellationToken) {
+    let api: Api<Event> = Api::all(store);
+    let Ok(mut events) = api.watch(&WatchParams::default(), "").await else { return };
+    loop {
+        let next = tokio::select! {
+            _ = stop.cancelled() => return,
+            e = events.next() => e,
+        };
+        match next {
+            Some(Ok(orch_core::api::WatchEvent::Added(e)))
+            | Some(Ok(orch_core::api::WatchEvent::Modified(e))) => {
+                let o = &e.involved_object;
+                println!(
+                    "event {:<7} {:<20} {}/{}: {}",
+                    e.type_.unwrap_or_default(),
+                    e.reason.unwrap_or_default(),
+                    o.kind.to_lowercase(),
+                    o.name,
+                    e.message.unwrap_or_default()
+                );
+            }
+            Some(Ok(_)) => {}
+            _ => return,
+        }
+    }
+}
+
+fn bump(image: &str) -> String {
+    let (name, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
+    let parts: Vec<&str> = tag.split('.').collect();
+    match (parts.len(), parts.get(1).and_then(|m| m.parse::<u32>().ok())) {
+        (3, Some(minor)) => format!("{name}:{}.{}.0", parts[0], minor + 1),
+        _ => format!("{name}:{tag}-next"),
+    }
+}
+
+/// The demo: self-healing, a rolling update within maxUnavailable, a rollback.
+async fn demo(
+    cluster: &Cluster,
+    workloads: &Workloads,
+    display: &mut Display,
+) -> Result<(), String> {
+    let store: Arc<dyn Store> = cluster.store.clone();
+    let (ns, name) = workloads.deployments.first().cloned().ok_or("--demo needs a Deployment")?;
+    let deployments: Api<Deployment> = Api::namespaced(store.clone(), &ns);
+    let d = deployments.get(&name).await.map_err(|e| e.to_string())?;
+    let want = d.spec.replicas();
+    let selector = orch_core::selector::LabelSelector::from_object(&d.spec.selector)
+        .map_err(|e| e.to_string())?;
+    let ours = |pods: Vec<Pod>| -> Vec<Pod> {
+        pods.into_iter()
+            .filter(|p| p.metadata.namespace == ns && selector.matches(&p.metadata.labels))
+            .collect()
+    };
+
+    // 1. Self-healing: kill one replica's process.
+    let victim =
+        ours(all_pods(&store).await).into_iter().find(is_ready).ok_or("no ready pod to kill")?;
+    let cid = victim
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.first()?.container_id.clone())
+        .ok_or("no container id")?;
+    let cid = cid.trim_start_matches("process://");
+    let pid = cluster
+        .runtimes
+        .iter()
+        .find_map(|rt| rt.container_pid(cid))
+        .ok_or("container process not found")?;
+    println!("demo 1/3: killing pid {pid} of pod {}", victim.metadata.name);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL)
+        .map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    loop {
+        let p = Api::<Pod>::namespaced(store.clone(), &ns)
+            .get(&victim.metadata.name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let restarts = p
+            .status
+            .as_ref()
+            .map_or(0, |s| s.container_statuses.iter().map(|c| c.restart_count).sum::<i32>());
+        display.show(&all_pods(&store).await);
+        if restarts >= 1 && is_ready(&p) {
+            println!("demo 1/3: pod {} restarted its container (restarts {restarts}) and is Ready again: check passed", p.metadata.name);
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            return Err("the killed replica did not come back".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // 2. Rolling update to the next version, never below replicas − maxUnavailable.
+    let (_, max_unavailable) = orch_core::controllers::deployment::rolling_bounds(&d);
+    let old_image = d.spec.template.spec.containers[0].image.clone();
+    let new_image = bump(&old_image);
+    let old_version = old_image.rsplit_once(':').map_or("latest", |(_, t)| t).to_owned();
+    let new_version = new_image.rsplit_once(':').map_or("latest", |(_, t)| t).to_owned();
+    let roll_to = |image: &str, version: &str, step: &str| {
+        let (store, ours, image, version, step) =
+            (store.clone(), &ours, image.to_owned(), version.to_owned(), step.to_owned());
+        async move {
+            let start = Instant::now();
+            let mut min_ready = want;
+            loop {
+                let pods = ours(all_pods(&store).await);
+                let live: Vec<&Pod> = pods.iter().filter(|p| !p.metadata.is_deleting()).collect();
+                let ready = live.iter().filter(|p| is_ready(p)).count() as i32;
+                min_ready = min_ready.min(ready);
+                let on_new = live
+                    .iter()
+                    .filter(|p| p.spec.containers[0].image == image && is_ready(p))
+                    .count() as i32;
+                if on_new == want && live.len() as i32 == want {
+                    // Every pod answers with the new version.
+                    for p in &live {
+                        let addr = address(p).ok_or("pod without address")?;
+                        let body = http_get(&addr).ok_or(format!("{addr} did not answer"))?;
+                        if !body.ends_with(&version) {
+                            return Err(format!("{addr} answered {body:?}, not version {version}"));
+                        }
+                    }
+                    println!("demo {step}: all {want} pods run {image} and answer version {version}; ready pods never fell below {min_ready} (replicas {want}, maxUnavailable {max_unavailable}): check passed");
+                    return if min_ready >= want - max_unavailable {
+                        Ok(())
+                    } else {
+                        Err(format!("ready pods fell to {min_ready}"))
+                    };
+                }
+                if start.elapsed() > Duration::from_secs(120) {
+                    return Err(format!("rollout to {image} did not finish"));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    println!("demo 2/3: updating {name} from {old_image} to {new_image}");
+    // A merge patch replaces lists whole: change the image on the full object.
+    let mut updated = deployments.get(&name).await.map_err(|e| e.to_string())?;
+    updated.spec.template.spec.containers[0].image = new_image.clone();
+    deployments.replace(&updated).await.map_err(|e| e.to_string())?;
+    roll_to(&new_image, &new_version, "2/3").await?;
+
+    // 3. Roll back to the previous revision.
+    println!("demo 3/3: rolling {name} back");
+    rollback(store.clone(), &ns, &name, None).await.map_err(|e| e.to_string())?;
+    roll_to(&old_image, &old_version, "3/3").await?;
+    Ok(())
+}
+
+async fn run(args: Args) -> ExitCode {
+    let registry = Registry::builtin();
     // Read and check every manifest before applying anything.
-    let mut documents = Vec::new();
+    let mut objects = Vec::new();
     for path in &args.manifests {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
@@ -51,75 +600,128 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        match manifest::parse(&text, &registry) {
-            Ok(docs) => {
-                for d in &docs {
-                    for field in &d.unknown_fields {
-                        eprintln!("warning: {}: document {}: field {field} is not modelled by orch and is ignored", path.display(), d.document);
-                    }
-                }
-                documents.push((path.clone(), docs));
-            }
+        let docs = match manifest::parse(&text, &registry) {
+            Ok(d) => d,
             Err(e) => {
                 eprintln!("error: {}: {e}", path.display());
                 return ExitCode::from(2);
             }
+        };
+        for d in &docs {
+            if let Err(e) = registry.validate(d) {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+            for field in &d.unknown_fields {
+                eprintln!("warning: {}: document {}: field {field} is not modelled by orch and is ignored", path.display(), d.document);
+            }
         }
+        objects.extend(docs);
     }
-
-    let store: Arc<dyn Store> = Arc::new(MemStore::new());
-    let mut events = match store.watch(WatchRequest::new(KeyRange::prefix("/registry/"), 0)).await {
-        Ok(w) => w,
+    let cluster = match Cluster::start(args.nodes).await {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("error: cannot watch the store: {e}");
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let mut applied = 0;
-    for (path, docs) in documents {
-        for doc in docs {
-            match registry.create(store.clone(), &doc).await {
-                Ok(obj) => {
-                    applied += 1;
-                    println!(
-                        "applied {} {}/{} (uid {}, resourceVersion {})",
-                        obj.kind,
-                        obj.metadata.namespace,
-                        obj.metadata.name,
-                        obj.metadata.uid,
-                        obj.metadata.resource_version
-                    );
-                }
-                Err(e) => {
-                    eprintln!("error: {}: document {}: {e}", path.display(), doc.document);
-                    return ExitCode::from(2);
-                }
+    println!("cluster up: {} node(s), control plane leader-elected", args.nodes);
+    let store: Arc<dyn Store> = cluster.store.clone();
+    tokio::spawn(print_events(store.clone(), cluster.stop.clone()));
+    for o in &objects {
+        match registry.create(store.clone(), o).await {
+            Ok(obj) => {
+                println!("applied {} {}/{}", obj.kind, obj.metadata.namespace, obj.metadata.name)
+            }
+            Err(e) => {
+                eprintln!("error: document {}: {e}", o.document);
+                cluster.shutdown().await;
+                return ExitCode::from(2);
             }
         }
     }
-    let mut seen = 0;
-    while seen < applied {
-        match tokio::time::timeout(Duration::from_secs(5), events.next()).await {
-            Ok(Some(Ok(batch))) => {
-                for e in batch.events {
-                    seen += 1;
-                    let kind = match e.kind {
-                        EventType::Put => "PUT",
-                        EventType::Delete => "DELETE",
-                    };
-                    println!(
-                        "watch: {kind} {} at revision {}",
-                        String::from_utf8_lossy(&e.kv.key),
-                        e.kv.mod_revision
-                    );
+    let workloads = Workloads::from(&objects);
+    let mut display = Display {
+        tty: std::io::stdout().is_terminal(),
+        rows: BTreeMap::new(),
+        answered: HashMap::new(),
+        failures: Vec::new(),
+    };
+    let code = if args.exit_when_ready || args.demo {
+        match wait_ready(&store, &workloads, &mut display, Duration::from_secs(args.timeout)).await
+        {
+            Err(reasons) => {
+                for r in reasons {
+                    eprintln!("not ready: {r}");
+                }
+                ExitCode::FAILURE
+            }
+            Ok(()) if !display.failures.is_empty() => {
+                for f in &display.failures {
+                    eprintln!("error: {f}");
+                }
+                ExitCode::FAILURE
+            }
+            Ok(()) => {
+                println!(
+                    "all workloads ready; {} pod address(es) answered with their pod names",
+                    display.answered.len()
+                );
+                if args.demo {
+                    match demo(&cluster, &workloads, &mut display).await {
+                        Ok(()) => {
+                            println!("demo complete");
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => {
+                            eprintln!("demo failed: {e}");
+                            ExitCode::FAILURE
+                        }
+                    }
+                } else {
+                    ExitCode::SUCCESS
                 }
             }
-            other => {
-                eprintln!("error: watch did not deliver every write: {other:?}");
+        }
+    } else {
+        println!("running; Ctrl-C to stop");
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = tick.tick() => display.show(&all_pods(&store).await),
+            }
+        }
+        ExitCode::SUCCESS
+    };
+    println!("shutting down");
+    cluster.shutdown().await;
+    code
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.iter().any(|a| a == "--serve-http") {
+        // Running as the `myapp` image inside a pod.
+        return match orch_runtime::demo_server::run(&argv) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("myapp: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let mut args = Args::parse();
+    if args.manifests.is_empty() {
+        args.manifests.push(default_manifest());
+    }
+    let rt =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
-        }
-    }
-    println!("{applied} object(s) stored; controllers, scheduler and node agents arrive with their issues");
-    ExitCode::SUCCESS
+        };
+    rt.block_on(run(args))
 }

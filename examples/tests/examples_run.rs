@@ -2,21 +2,36 @@
 
 use std::process::Command;
 
-fn run_example(name: &str) -> String {
+/// Runs an example with arguments: (exit code, stdout, stderr).
+fn run_with(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["run", "--quiet", "--example", name])
+        .args(["run", "--quiet", "--example", name, "--"])
+        .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "example {name} failed: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn run_example(name: &str) -> String {
+    let (code, stdout, stderr) = run_with(name, &[]);
+    assert_eq!(code, Some(0), "example {name} failed:\n{stdout}\n{stderr}");
     stdout
+}
+
+/// No process of a finished cluster run is left (its pods re-run this
+/// example with `--serve-http`, or run `sleep 3600`).
+fn assert_no_leftover_pods() {
+    let out = Command::new("ps").args(["-eo", "args"]).output().expect("ps runs");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let left: Vec<&str> =
+        table.lines().filter(|l| l.contains("--serve-http") || l.contains("sleep 3600")).collect();
+    assert!(left.is_empty(), "processes left behind: {left:?}");
 }
 
 #[test]
@@ -26,9 +41,49 @@ fn the_custom_controller_example_manages_its_pages() {
 }
 
 #[test]
-fn the_cluster_example_applies_the_default_manifest() {
-    let out = run_example("cluster");
+fn the_cluster_becomes_ready_and_every_pod_answers_with_its_name() {
+    let (code, out, err) = run_with("cluster", &["--exit-when-ready"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(out.contains("applied Deployment default/web"), "{out}");
+    let answers =
+        out.lines().filter(|l| l.contains("is ready at http://") && l.contains("answered")).count();
+    assert_eq!(answers, 3, "{out}");
+    assert!(out.contains("3 pod address(es) answered with their pod names"), "{out}");
+    assert_no_leftover_pods();
+}
+
+#[test]
+fn the_cluster_demo_heals_rolls_out_and_rolls_back() {
+    let (code, out, err) = run_with("cluster", &["--demo"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    for step in ["demo 1/3", "demo 2/3", "demo 3/3"] {
+        assert!(
+            out.lines().any(|l| l.starts_with(step) && l.ends_with("check passed")),
+            "{step} did not pass:\n{out}"
+        );
+    }
+    assert!(out.contains("demo complete"), "{out}");
+    assert_no_leftover_pods();
+}
+
+#[test]
+fn the_cluster_runs_plain_commands_with_placement_constraints() {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/manifests/sleepers.yaml");
+    let (code, out, err) = run_with("cluster", &["--manifest", manifest, "--exit-when-ready"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("all workloads ready"), "{out}");
+    assert_no_leftover_pods();
+}
+
+#[test]
+fn an_unsatisfiable_workload_fails_fast_with_the_schedulers_reason() {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/manifests/too-big.yaml");
+    let start = std::time::Instant::now();
+    let (code, out, err) = run_with("cluster", &["--manifest", manifest, "--exit-when-ready"]);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(err.contains("0/3 nodes are available: 3 Insufficient cpu."), "{err}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(55), "not before the 60 s timeout");
+    assert_no_leftover_pods();
 }
 
 #[test]

@@ -37,6 +37,32 @@ use crate::{Api, Error, Result};
 
 type Check = fn(Value, &mut Vec<String>) -> std::result::Result<(), (String, String)>;
 type Create = fn(Arc<dyn Store>, ManifestObject) -> BoxFuture<'static, Result<DynamicObject>>;
+type Validate = fn(&ManifestObject) -> Result<()>;
+
+fn validate_as<K: Resource>(obj: &ManifestObject) -> Result<()> {
+    let mut typed: K = obj.parse()?;
+    let meta = typed.meta_mut();
+    if K::NAMESPACED && meta.namespace.is_empty() {
+        meta.namespace = "default".into();
+    }
+    if !K::NAMESPACED {
+        meta.namespace.clear();
+    }
+    let object = K::api_resource().object_name(&typed.meta().namespace, &typed.meta().name);
+    let mut errors = crate::validation::FieldErrors::default();
+    if typed.meta().name.is_empty() && !typed.meta().generate_name.is_empty() {
+        let mut named = typed.meta().clone();
+        named.name = format!("{}x", named.generate_name);
+        crate::validation::object_meta(&named, K::NAMESPACED, &mut errors);
+    } else {
+        crate::validation::object_meta(typed.meta(), K::NAMESPACED, &mut errors);
+    }
+    typed.validate(&mut errors);
+    errors.into_result(&object).map_err(|e| match e {
+        Error::Invalid { field, reason, .. } => obj.error(&field, reason),
+        other => other,
+    })
+}
 
 fn create_as<K: Resource>(
     store: Arc<dyn Store>,
@@ -66,6 +92,7 @@ struct Entry {
     resource: ApiResource,
     check: Check,
     create: Create,
+    validate: Validate,
 }
 
 /// The kinds a manifest may contain, by `apiVersion` and `kind`.
@@ -107,7 +134,12 @@ impl Registry {
         let resource = K::api_resource();
         self.kinds.insert(
             (resource.api_version.clone(), resource.kind.clone()),
-            Entry { resource, check: check_as::<K>, create: create_as::<K> },
+            Entry {
+                resource,
+                check: check_as::<K>,
+                create: create_as::<K>,
+                validate: validate_as::<K>,
+            },
         );
         self
     }
@@ -127,6 +159,19 @@ impl Registry {
             .get(&(obj.resource.api_version.clone(), obj.resource.kind.clone()))
             .ok_or_else(|| obj.error("kind", "is not registered".into()))?;
         (entry.create)(store, obj.clone()).await
+    }
+
+    /// Checks a manifest object as its kind's `Api` would on create (names,
+    /// labels, the kind's own rules) without storing anything: how a loader
+    /// makes sure a whole file is valid before applying any of it.
+    ///
+    /// Errors: [`Error::Manifest`] naming the document and field.
+    pub fn validate(&self, obj: &ManifestObject) -> Result<()> {
+        let entry = self
+            .kinds
+            .get(&(obj.resource.api_version.clone(), obj.resource.kind.clone()))
+            .ok_or_else(|| obj.error("kind", "is not registered".into()))?;
+        (entry.validate)(obj)
     }
 
     /// The kind registered for `apiVersion` and `kind`.

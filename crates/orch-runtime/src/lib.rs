@@ -36,6 +36,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod demo_server;
 mod error;
 pub mod process;
 pub mod runtime;

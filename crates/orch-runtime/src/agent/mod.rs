@@ -109,6 +109,7 @@ pub(crate) struct AgentShared {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) runtime: Arc<dyn Runtime>,
     pub(crate) config: NodeAgentConfig,
+    pub(crate) recorder: orch_core::controller::EventRecorder,
 }
 
 /// The node agent. See the [module docs](self).
@@ -143,7 +144,12 @@ pub fn machine_capacity() -> BTreeMap<String, Quantity> {
 impl NodeAgent {
     /// An agent for `config.node_name`.
     pub fn new(store: Arc<dyn Store>, runtime: Arc<dyn Runtime>, config: NodeAgentConfig) -> Self {
-        NodeAgent { shared: Arc::new(AgentShared { store, runtime, config }) }
+        let recorder = orch_core::controller::EventRecorder::new(
+            store.clone(),
+            "kubelet",
+            Some(&config.node_name),
+        );
+        NodeAgent { shared: Arc::new(AgentShared { store, runtime, config, recorder }) }
     }
 
     /// Registers (or updates) the Node with the Ready condition.

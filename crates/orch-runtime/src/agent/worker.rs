@@ -257,8 +257,16 @@ impl Worker {
         track.waiting = None;
         match rt.create_container(&sandbox_id, &config, &sandbox_config).await {
             Ok(id) => {
-                if let Err(e) = rt.start_container(&id).await {
-                    track.waiting = Some(("StartError".into(), e.to_string()));
+                match rt.start_container(&id).await {
+                    Err(e) => track.waiting = Some(("StartError".into(), e.to_string())),
+                    Ok(()) => {
+                        self.event(
+                            orch_core::controller::EventType::Normal,
+                            "Started",
+                            &format!("Started container {}", container.name),
+                        )
+                        .await
+                    }
                 }
                 Ok(())
             }
@@ -269,6 +277,12 @@ impl Worker {
         }
     }
 
+    /// Records an Event about the pod (best effort).
+    async fn event(&self, type_: orch_core::controller::EventType, reason: &str, message: &str) {
+        let reference = orch_core::controller::object_reference(&*self.pod);
+        let _ = self.shared.recorder.record(&reference, type_, reason, message).await;
+    }
+
     /// Stops every container gracefully and removes the sandbox.
     async fn teardown(&mut self, grace: Duration) {
         let rt = &self.shared.runtime;
@@ -277,6 +291,11 @@ impl Worker {
             ..Default::default()
         };
         if let Ok(containers) = rt.list_containers(&filter).await {
+            for c in containers.iter().filter(|c| c.state == ContainerState::Running) {
+                let message = format!("Stopping container {}", c.metadata.name);
+                self.event(orch_core::controller::EventType::Normal, "Killing", &message).await;
+            }
+            let rt = &self.shared.runtime;
             let stops = containers
                 .iter()
                 .filter(|c| c.state == ContainerState::Running)
@@ -393,14 +412,18 @@ impl Worker {
                 let delay = self.backoff_delay(restarts, ran_for);
                 let allowed_at = ns_to_instant(latest.finished_at) + delay;
                 if now < allowed_at {
+                    let message = format!(
+                        "back-off {delay:?} restarting failed container={} pod={}",
+                        c.name, self.pod.metadata.name
+                    );
                     let track = self.tracks.entry(c.name.clone()).or_default();
-                    track.waiting = Some((
-                        "CrashLoopBackOff".into(),
-                        format!(
-                            "back-off {delay:?} restarting failed container={} pod={}",
-                            c.name, self.pod.metadata.name
-                        ),
-                    ));
+                    let fresh = track.waiting.as_ref().is_none_or(|(r, _)| r != "CrashLoopBackOff");
+                    track.waiting = Some(("CrashLoopBackOff".into(), message));
+                    if fresh {
+                        let text = format!("Back-off restarting failed container {}", c.name);
+                        self.event(orch_core::controller::EventType::Warning, "BackOff", &text)
+                            .await;
+                    }
                     self.next_wake = self.next_wake.min(allowed_at);
                     return Ok(false);
                 }

@@ -6,13 +6,13 @@
 //!   [`ProcessRuntimeConfig::images`] (image → entrypoint), and failing that
 //!   the image name itself is run as a program (`image: sleep` runs `sleep`).
 //!   `pull_image` only records the name.
-//! * **Sandboxes.** Each gets its own loopback address, `127.0.x.y` (all of
+//! * **Sandboxes.** Each gets its own loopback address, `127.<block>.x.y` (all of
 //!   127.0.0.0/8 reaches `lo` on Linux), reported as its IP and passed to its
 //!   containers as `POD_IP`, so replicas on one node all listen on their
 //!   containerPort without colliding. Host-network sandboxes get 127.0.0.1.
 //! * **Processes.** Each container is a process in a process group of its
 //!   own, with a clean environment (`PATH` inherited, then `HOSTNAME`,
-//!   `POD_IP` and the container's env). Output goes to the container's log
+//!   `POD_IP`, `ORCH_IMAGE` — the image reference — and the container's env). Output goes to the container's log
 //!   file in the CRI format. Stop sends SIGTERM to the group, then SIGKILL
 //!   after the timeout. Exited processes are reaped as SIGCHLD arrives.
 //! * **State** lives as JSON under `root/state`, so a new `ProcessRuntime`
@@ -61,12 +61,22 @@ pub struct ProcessRuntimeConfig {
     /// Entrypoints for images: image (`name:tag` or `name`) → program and
     /// arguments.
     pub images: BTreeMap<String, Vec<String>>,
+    /// Pod IPs are `127.<address_block>.x.y`: give each runtime on one
+    /// machine (each node of an embedded cluster) a block of its own.
+    pub address_block: u8,
 }
 
 impl ProcessRuntimeConfig {
     /// A config rooted at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        ProcessRuntimeConfig { root: root.into(), images: BTreeMap::new() }
+        ProcessRuntimeConfig { root: root.into(), images: BTreeMap::new(), address_block: 0 }
+    }
+
+    /// Sets [`address_block`](Self::address_block).
+    #[must_use]
+    pub fn address_block(mut self, block: u8) -> Self {
+        self.address_block = block;
+        self
     }
 
     /// Maps an image to an entrypoint.
@@ -183,6 +193,45 @@ impl ProcessRuntime {
             }),
         };
         Ok(runtime)
+    }
+
+    /// The process ID of a running container (its process group ID too).
+    pub fn container_pid(&self, id: &str) -> Option<i32> {
+        self.inner
+            .containers
+            .lock()
+            .get(id)
+            .filter(|c| c.state == RecordState::Running)
+            .and_then(|c| c.pid)
+    }
+
+    /// Stops every container (SIGTERM, then SIGKILL after `grace`) and
+    /// removes every sandbox: what an embedder calls when it shuts a node down.
+    ///
+    /// Errors: the first failure; the rest are still attempted.
+    pub async fn shutdown(&self, grace: Duration) -> Result<()> {
+        let running: Vec<String> = self
+            .inner
+            .containers
+            .lock()
+            .values()
+            .filter(|c| c.state == RecordState::Running)
+            .map(|c| c.id.clone())
+            .collect();
+        let stops = running.iter().map(|id| self.stop_container(id, grace));
+        let mut first = None;
+        for r in futures::future::join_all(stops).await {
+            if let Err(e) = r {
+                first.get_or_insert(e);
+            }
+        }
+        let sandboxes: Vec<String> = self.inner.sandboxes.lock().keys().cloned().collect();
+        for id in sandboxes {
+            if let Err(e) = self.remove_pod_sandbox(&id).await {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// Pids of the containers running now (for tests and diagnostics).
@@ -430,8 +479,9 @@ impl Runtime for ProcessRuntime {
             "127.0.0.1".to_owned()
         } else {
             let used: HashSet<&str> = sandboxes.values().map(|s| s.ip.as_str()).collect();
+            let block = self.inner.config.address_block;
             (1..=255u32)
-                .flat_map(|a| (1..=254u32).map(move |b| format!("127.0.{a}.{b}")))
+                .flat_map(|a| (1..=254u32).map(move |b| format!("127.{block}.{a}.{b}")))
                 .find(|ip| !used.contains(ip.as_str()))
                 .ok_or_else(|| Error::Runtime {
                     call: "RunPodSandbox".into(),
@@ -590,7 +640,9 @@ impl Runtime for ProcessRuntime {
         if let Some(path) = std::env::var_os("PATH") {
             cmd.env("PATH", path);
         }
-        cmd.env("HOSTNAME", &sandbox.hostname).env("POD_IP", &sandbox.ip);
+        cmd.env("HOSTNAME", &sandbox.hostname)
+            .env("POD_IP", &sandbox.ip)
+            .env("ORCH_IMAGE", &record.image);
         for (k, v) in &record.envs {
             cmd.env(k, v);
         }
