@@ -279,6 +279,32 @@ impl ProcessRuntime {
     }
 }
 
+/// A command in a container's environment: a clean environment with `PATH`
+/// inherited, then `HOSTNAME`, `POD_IP`, `ORCH_IMAGE` and the container's
+/// env, in its working directory. Used for the container and for exec.
+fn container_command(
+    program: &str,
+    args: &[String],
+    record: &ContainerRecord,
+    sandbox: &SandboxRecord,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args).env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd.env("HOSTNAME", &sandbox.hostname)
+        .env("POD_IP", &sandbox.ip)
+        .env("ORCH_IMAGE", &record.image);
+    for (k, v) in &record.envs {
+        cmd.env(k, v);
+    }
+    if !record.working_dir.is_empty() {
+        cmd.current_dir(&record.working_dir);
+    }
+    cmd
+}
+
 fn mark_exited_unknown(c: &mut ContainerRecord) {
     c.state = RecordState::Exited;
     c.exit_code = 255;
@@ -635,20 +661,7 @@ impl Runtime for ProcessRuntime {
             object: record.name.clone(),
             reason: format!("log file: {e}"),
         })?;
-        let mut cmd = std::process::Command::new(&record.argv[0]);
-        cmd.args(&record.argv[1..]).env_clear();
-        if let Some(path) = std::env::var_os("PATH") {
-            cmd.env("PATH", path);
-        }
-        cmd.env("HOSTNAME", &sandbox.hostname)
-            .env("POD_IP", &sandbox.ip)
-            .env("ORCH_IMAGE", &record.image);
-        for (k, v) in &record.envs {
-            cmd.env(k, v);
-        }
-        if !record.working_dir.is_empty() {
-            cmd.current_dir(&record.working_dir);
-        }
+        let mut cmd = container_command(&record.argv[0], &record.argv[1..], &record, &sandbox);
         cmd.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let spawned = cmd.spawn();
         let mut containers = self.inner.containers.lock();
@@ -767,18 +780,8 @@ impl Runtime for ProcessRuntime {
         let Some((program, args)) = cmd.split_first() else {
             return Err(err("empty command".into()));
         };
-        let mut command = tokio::process::Command::new(program);
-        command.args(args).env_clear();
-        if let Some(path) = std::env::var_os("PATH") {
-            command.env("PATH", path);
-        }
-        command.env("HOSTNAME", &sandbox.hostname).env("POD_IP", &sandbox.ip);
-        for (k, v) in &record.envs {
-            command.env(k, v);
-        }
-        if !record.working_dir.is_empty() {
-            command.current_dir(&record.working_dir);
-        }
+        let mut command =
+            tokio::process::Command::from(container_command(program, args, &record, &sandbox));
         command.stdin(Stdio::null()).kill_on_drop(true);
         match tokio::time::timeout(timeout, command.output()).await {
             Ok(Ok(out)) => Ok(ExecSyncResponse {
