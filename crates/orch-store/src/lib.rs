@@ -3,6 +3,7 @@
 //! * [`MemStore`]: an in-process MVCC store with etcd v3's semantics —
 //!   revisions, transactions, watches that never block writers, leases and
 //!   compaction. The embedded default.
+//! * `EtcdStore` (feature `etcd`): the same trait over a real etcd's v3 API.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -25,9 +26,13 @@
 #![warn(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "etcd")]
+mod etcd_store;
 mod lease;
 mod mem_store;
 mod mvcc;
 mod watch;
 
+#[cfg(feature = "etcd")]
+pub use etcd_store::EtcdStore;
 pub use mem_store::{MemStore, MemStoreConfig};
