@@ -4,6 +4,8 @@
 //!   revisions, transactions, watches that never block writers, leases and
 //!   compaction. The embedded default.
 //! * `EtcdStore` (feature `etcd`): the same trait over a real etcd's v3 API.
+//! * `EtcdApiServer` (feature `etcd-api`): serves any Store over etcd's v3
+//!   gRPC API, so that `etcdctl` and etcd client libraries work against it.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -26,6 +28,8 @@
 #![warn(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "etcd-api")]
+mod etcd_api;
 #[cfg(feature = "etcd")]
 mod etcd_store;
 mod lease;
@@ -33,6 +37,8 @@ mod mem_store;
 mod mvcc;
 mod watch;
 
+#[cfg(feature = "etcd-api")]
+pub use etcd_api::{EtcdApiServer, MemberInfo};
 #[cfg(feature = "etcd")]
 pub use etcd_store::EtcdStore;
 pub use mem_store::{MemStore, MemStoreConfig};

@@ -1,0 +1,156 @@
+//! [`EtcdApiServer`]: serves any [`Store`] over etcd v3's gRPC API, so that
+//! etcd's own clients (`etcdctl`, `etcd-client`, clientv3) work against it.
+//!
+//! Services and methods served (etcd's `etcdserverpb` package, field numbers
+//! and error texts):
+//!
+//! * `KV`: Range (with `revision`, `limit`, `keys_only`, `count_only`, sort
+//!   and the min/max revision filters), Put, DeleteRange, Txn, Compact.
+//! * `Watch`: create (with `start_revision`, `prev_kv`, `progress_notify`,
+//!   filters, a client-chosen `watch_id`), cancel, progress requests.
+//! * `Lease`: LeaseGrant, LeaseRevoke, LeaseKeepAlive, LeaseTimeToLive,
+//!   LeaseLeases.
+//! * `Cluster`: MemberList. `Maintenance`: Status.
+//!
+//! Not served: nested Txn operations, auth, alarms, defragment, hashes,
+//! member changes (those answer `Unimplemented` or `InvalidArgument`).
+//!
+//! ```no_run
+//! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use orch_store::{EtcdApiServer, MemStore, MemberInfo};
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:2379").await?;
+//! let member = MemberInfo::standalone("m1", listener.local_addr()?);
+//! EtcdApiServer::new(Arc::new(MemStore::new()), member)
+//!     .serve(listener, std::future::pending())
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+mod cluster;
+mod convert;
+mod kv;
+mod lease;
+mod watch;
+
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+mod proto {
+    include!(concat!(env!("OUT_DIR"), "/etcdserverpb.rs"));
+}
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use orch_core::store::Store;
+use orch_core::{Error, Result};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use proto::cluster_server::ClusterServer;
+use proto::kv_server::KvServer;
+use proto::lease_server::LeaseServer;
+use proto::maintenance_server::MaintenanceServer;
+use proto::watch_server::WatchServer;
+
+/// Who this server is, as its responses' headers and `MemberList` say
+/// (etcd's `ResponseHeader.cluster_id`/`member_id`, `Member`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// The cluster ID in every response header.
+    pub cluster_id: u64,
+    /// This member's ID in every response header.
+    pub member_id: u64,
+    /// This member's name (etcd `--name`).
+    pub name: String,
+    /// URLs peers reach this member on (`http://host:port`); empty for a
+    /// store that is not replicated.
+    pub peer_urls: Vec<String>,
+    /// URLs clients reach this member on (`http://host:port`).
+    pub client_urls: Vec<String>,
+}
+
+impl MemberInfo {
+    /// A single, unreplicated member named `name` serving clients on
+    /// `client_addr`. Its member and cluster IDs are derived from the name.
+    pub fn standalone(name: &str, client_addr: SocketAddr) -> Self {
+        let member_id = name_id(name);
+        MemberInfo {
+            cluster_id: member_id ^ 0x6f72_6368_0000_0000, // "orch"
+            member_id,
+            name: name.to_string(),
+            peer_urls: Vec::new(),
+            client_urls: vec![format!("http://{client_addr}")],
+        }
+    }
+}
+
+/// A stable, non-zero 64-bit ID for a name (FNV-1a).
+fn name_id(name: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = fnv::FnvHasher::default();
+    h.write(name.as_bytes());
+    h.finish().max(1)
+}
+
+/// Serves a [`Store`] over etcd v3's gRPC API (see the module docs for
+/// what is served).
+pub struct EtcdApiServer {
+    api: Api,
+}
+
+/// The state every service shares.
+#[derive(Clone)]
+struct Api {
+    store: Arc<dyn Store>,
+    member: Arc<MemberInfo>,
+}
+
+impl EtcdApiServer {
+    /// A server for `store`, answering as `member`.
+    pub fn new(store: Arc<dyn Store>, member: MemberInfo) -> Self {
+        EtcdApiServer { api: Api { store, member: Arc::new(member) } }
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops
+    /// accepting, lets in-flight calls finish and returns.
+    ///
+    /// Errors: [`Error::Unavailable`] if the gRPC server fails.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<()> {
+        let api = self.api;
+        tonic::transport::Server::builder()
+            .add_service(KvServer::new(api.clone()))
+            .add_service(WatchServer::new(api.clone()))
+            .add_service(LeaseServer::new(api.clone()))
+            .add_service(ClusterServer::new(api.clone()))
+            .add_service(MaintenanceServer::new(api))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await
+            .map_err(|e| Error::Unavailable(format!("etcd API server: {e}")))
+    }
+}
+
+impl Api {
+    /// etcd's response header for a store revision.
+    fn header(&self, revision: i64) -> Option<proto::ResponseHeader> {
+        Some(proto::ResponseHeader {
+            cluster_id: self.member.cluster_id,
+            member_id: self.member.member_id,
+            revision,
+            raft_term: 0,
+        })
+    }
+
+    /// The store's current revision.
+    async fn revision(&self) -> Result<i64> {
+        use orch_core::store::{KeyRange, RangeRequest};
+        let mut req = RangeRequest::new(KeyRange::key(&b"\0"[..]));
+        req.count_only = true;
+        Ok(self.store.range(req).await?.header.revision)
+    }
+}
