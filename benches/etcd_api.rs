@@ -1,0 +1,224 @@
+//! The same load through etcd's v3 gRPC API at a real etcd and at orch's
+//! `EtcdApiServer`, side by side in one run (etcd-client 0.21 for both,
+//! 256-byte values, loopback; etcd with fsync on, data dir on disk under
+//! `target/`):
+//!
+//! * sequential put latency p50/p99 over 2,000 puts;
+//! * concurrent put throughput: 64 tasks over 4 connections, 20,000 puts;
+//! * watch delivery latency p99: from a put returning to its event
+//!   arriving at a watcher, over 1,000 puts.
+//!
+//! Each target prints `target=<name> members=<n> ...`, then `ratio=` lines
+//! (target / etcd). Run: `cargo bench -p orch-benches --features etcd --bench etcd_api`.
+//! Needs `etcd` on the PATH (Debian's `etcd-server`).
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, EventType, WatchOptions};
+use orch_benches::{percentile, rate};
+use orch_store::{EtcdApiServer, MemStore, MemberInfo};
+use tokio::sync::Mutex;
+
+const VALUE_BYTES: usize = 256;
+const SEQUENTIAL_PUTS: usize = 2_000;
+const CONCURRENT_PUTS: usize = 20_000;
+const TASKS: usize = 64;
+const CONNECTIONS: usize = 4;
+const WATCHED_PUTS: usize = 1_000;
+/// Every phase is bounded in time as well as in count.
+const PHASE_LIMIT: Duration = Duration::from_secs(120);
+
+struct Figures {
+    seq_p50_ms: f64,
+    seq_p99_ms: f64,
+    puts_per_s: f64,
+    watch_p99_ms: f64,
+}
+
+fn ms(nanos: u64) -> f64 {
+    nanos as f64 / 1e6
+}
+
+async fn measure(endpoint: &str) -> Result<Figures, etcd_client::Error> {
+    let value = vec![b'v'; VALUE_BYTES];
+    let mut client = Client::connect([endpoint], None).await?;
+
+    // Sequential puts.
+    let mut lat = Vec::with_capacity(SEQUENTIAL_PUTS);
+    let phase = Instant::now();
+    for i in 0..SEQUENTIAL_PUTS {
+        let t = Instant::now();
+        client.put(format!("/bench/seq/{i}"), value.clone(), None).await?;
+        lat.push(t.elapsed().as_nanos() as u64);
+        if phase.elapsed() > PHASE_LIMIT {
+            break;
+        }
+    }
+    lat.sort_unstable();
+
+    // Concurrent puts: 64 tasks over 4 connections.
+    let mut clients = Vec::new();
+    for _ in 0..CONNECTIONS {
+        clients.push(Client::connect([endpoint], None).await?);
+    }
+    let per_task = CONCURRENT_PUTS / TASKS;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let mut c = clients[t % CONNECTIONS].clone();
+        let value = value.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_task {
+                c.put(format!("/bench/conc/{t}/{i}"), value.clone(), None).await?;
+                if start.elapsed() > PHASE_LIMIT {
+                    return Ok(i + 1);
+                }
+            }
+            Ok::<usize, etcd_client::Error>(per_task)
+        }));
+    }
+    let mut done = 0;
+    for t in tasks {
+        done += t.await.expect("put task")?;
+    }
+    let puts_per_s = rate(done as u64, start.elapsed());
+
+    // Watch delivery: the time from a put returning to its event arriving.
+    let arrived: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+    let mut watcher = Client::connect([endpoint], None).await?;
+    let mut stream =
+        watcher.watch("/bench/watch/", Some(WatchOptions::new().with_prefix())).await?;
+    let seen = arrived.clone();
+    let reader = tokio::spawn(async move {
+        let mut count = 0;
+        while count < WATCHED_PUTS {
+            let Ok(Ok(Some(resp))) =
+                tokio::time::timeout(Duration::from_secs(10), stream.message()).await
+            else {
+                return;
+            };
+            let now = Instant::now();
+            let mut seen = seen.lock().await;
+            for e in resp.events() {
+                if e.event_type() == EventType::Put {
+                    if let Some(kv) = e.kv() {
+                        seen.insert(kv.mod_revision(), now);
+                        count += 1;
+                    }
+                }
+            }
+        }
+    });
+    let mut returned = Vec::with_capacity(WATCHED_PUTS);
+    for i in 0..WATCHED_PUTS {
+        let r = client.put(format!("/bench/watch/{i}"), value.clone(), None).await?;
+        let revision = r.header().map(|h| h.revision()).unwrap_or(0);
+        returned.push((revision, Instant::now()));
+    }
+    let _ = reader.await;
+    let seen = arrived.lock().await;
+    let mut watch_lat: Vec<u64> = returned
+        .iter()
+        .filter_map(|(rev, t)| {
+            seen.get(rev).map(|a| a.saturating_duration_since(*t).as_nanos() as u64)
+        })
+        .collect();
+    assert_eq!(watch_lat.len(), WATCHED_PUTS, "every watched put arrived");
+    watch_lat.sort_unstable();
+
+    Ok(Figures {
+        seq_p50_ms: ms(percentile(&lat, 50.0)),
+        seq_p99_ms: ms(percentile(&lat, 99.0)),
+        puts_per_s,
+        watch_p99_ms: ms(percentile(&watch_lat, 99.0)),
+    })
+}
+
+fn print(target: &str, members: usize, f: &Figures) {
+    println!(
+        "target={target} members={members} seq_put_p50_ms={:.3} seq_put_p99_ms={:.3} \
+         puts_per_s={:.0} watch_p99_ms={:.3}",
+        f.seq_p50_ms, f.seq_p99_ms, f.puts_per_s, f.watch_p99_ms
+    );
+}
+
+fn print_ratio(target: &str, members: usize, f: &Figures, etcd: &Figures) {
+    println!(
+        "ratio={target}/etcd members={members} seq_put_p99={:.2} puts_per_s={:.2} watch_p99={:.2}",
+        f.seq_p99_ms / etcd.seq_p99_ms,
+        f.puts_per_s / etcd.puts_per_s,
+        f.watch_p99_ms / etcd.watch_p99_ms
+    );
+}
+
+/// A single-member etcd on free loopback ports, killed on drop.
+struct Etcd {
+    child: Child,
+    endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+async fn start_etcd() -> Etcd {
+    // On disk (not a tmpfs), so that etcd's fsyncs cost what they cost.
+    let base = concat!(env!("CARGO_MANIFEST_DIR"), "/../target");
+    let _ = std::fs::create_dir_all(base);
+    let dir = tempfile::tempdir_in(base).expect("data dir");
+    let (client, peer) = (free_port(), free_port());
+    let endpoint = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let child = Command::new("etcd")
+        .args(["--name", "bench", "--data-dir"])
+        .arg(dir.path())
+        .args(["--listen-client-urls", &endpoint, "--advertise-client-urls", &endpoint])
+        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+        .args(["--initial-cluster", &format!("bench={peer_url}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start etcd (install etcd-server): {e}"));
+    let etcd = Etcd { child, endpoint, _dir: dir };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut c) = Client::connect([etcd.endpoint.as_str()], None).await {
+            if c.get("/ping", None).await.is_ok() {
+                return etcd;
+            }
+        }
+        assert!(Instant::now() < deadline, "etcd did not answer within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let etcd = start_etcd().await;
+    let etcd_figures = measure(&etcd.endpoint).await.expect("etcd load");
+    drop(etcd);
+    print("etcd", 1, &etcd_figures);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("loopback port");
+    let addr = listener.local_addr().expect("bound address");
+    let server = EtcdApiServer::new(Arc::new(MemStore::new()), MemberInfo::standalone("m1", addr));
+    tokio::spawn(server.serve(listener, std::future::pending()));
+    let mem = measure(&format!("http://{addr}")).await.expect("memstore load");
+    print("memstore", 1, &mem);
+    print_ratio("memstore", 1, &mem, &etcd_figures);
+}
