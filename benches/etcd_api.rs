@@ -13,14 +13,12 @@
 //! Needs `etcd` on the PATH (Debian's `etcd-server`).
 
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, EventType, WatchOptions};
 use orch_benches::{percentile, rate};
-use orch_store::{EtcdApiServer, MemStore, MemberInfo};
+use orch_store::{EtcdApiServer, EtcdProcess, MemStore, MemberInfo};
 use tokio::sync::Mutex;
 
 const VALUE_BYTES: usize = 256;
@@ -155,62 +153,13 @@ fn print_ratio(target: &str, members: usize, f: &Figures, etcd: &Figures) {
     );
 }
 
-/// A single-member etcd on free loopback ports, killed on drop.
-struct Etcd {
-    child: Child,
-    endpoint: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-async fn start_etcd() -> Etcd {
-    // On disk (not a tmpfs), so that etcd's fsyncs cost what they cost.
-    let base = concat!(env!("CARGO_MANIFEST_DIR"), "/../target");
-    let _ = std::fs::create_dir_all(base);
-    let dir = tempfile::tempdir_in(base).expect("data dir");
-    let (client, peer) = (free_port(), free_port());
-    let endpoint = format!("http://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let child = Command::new("etcd")
-        .args(["--name", "bench", "--data-dir"])
-        .arg(dir.path())
-        .args(["--listen-client-urls", &endpoint, "--advertise-client-urls", &endpoint])
-        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-        .args(["--initial-cluster", &format!("bench={peer_url}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start etcd (install etcd-server): {e}"));
-    let etcd = Etcd { child, endpoint, _dir: dir };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(mut c) = Client::connect([etcd.endpoint.as_str()], None).await {
-            if c.get("/ping", None).await.is_ok() {
-                return etcd;
-            }
-        }
-        assert!(Instant::now() < deadline, "etcd did not answer within 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::main]
 async fn main() {
-    let etcd = start_etcd().await;
-    let etcd_figures = measure(&etcd.endpoint).await.expect("etcd load");
+    // On disk (not a tmpfs), so that etcd's fsyncs cost what they cost.
+    let target = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
+    let _ = std::fs::create_dir_all(target);
+    let etcd = EtcdProcess::start(Some(target)).await.unwrap_or_else(|e| panic!("{e}"));
+    let etcd_figures = measure(etcd.endpoint()).await.expect("etcd load");
     drop(etcd);
     print("etcd", 1, &etcd_figures);
 

@@ -3,7 +3,8 @@
 //! * [`MemStore`]: an in-process MVCC store with etcd v3's semantics —
 //!   revisions, transactions, watches that never block writers, leases and
 //!   compaction. The embedded default.
-//! * `EtcdStore` (feature `etcd`): the same trait over a real etcd's v3 API.
+//! * `EtcdStore` (feature `etcd`): the same trait over a real etcd's v3 API;
+//!   `EtcdProcess` starts a local single-member etcd to point it at.
 //! * `EtcdApiServer` (feature `etcd-api`): serves any Store over etcd's v3
 //!   gRPC API, so that `etcdctl` and etcd client libraries work against it.
 //!
@@ -31,6 +32,8 @@
 #[cfg(feature = "etcd-api")]
 mod etcd_api;
 #[cfg(feature = "etcd")]
+mod etcd_process;
+#[cfg(feature = "etcd")]
 mod etcd_store;
 mod lease;
 mod mem_store;
@@ -39,6 +42,8 @@ mod watch;
 
 #[cfg(feature = "etcd-api")]
 pub use etcd_api::{EtcdApiServer, MemberInfo};
+#[cfg(feature = "etcd")]
+pub use etcd_process::EtcdProcess;
 #[cfg(feature = "etcd")]
 pub use etcd_store::EtcdStore;
 pub use mem_store::{MemStore, MemStoreConfig};

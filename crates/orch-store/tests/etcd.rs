@@ -4,74 +4,17 @@
 //! start, the case fails and says why.
 #![cfg(feature = "etcd")]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use orch_core::store::*;
 use orch_core::Result;
-use orch_store::EtcdStore;
-
-/// A running etcd, killed (and its data removed) on drop.
-struct Etcd {
-    child: Child,
-    _dir: tempfile::TempDir,
-    endpoint: String,
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-async fn start_etcd() -> (Etcd, EtcdStore) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (client, peer) = (free_port(), free_port());
-    let endpoint = format!("http://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log file");
-    let child = Command::new("etcd")
-        .args(["--name", "conformance", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args(["--listen-client-urls", &endpoint, "--advertise-client-urls", &endpoint])
-        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-        .args(["--initial-cluster", &format!("conformance={peer_url}")])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start etcd (install the etcd-server package): {e}"));
-    let etcd = Etcd { child, _dir: dir, endpoint: endpoint.clone() };
-    let start = Instant::now();
-    loop {
-        if let Ok(store) = EtcdStore::connect(std::slice::from_ref(&etcd.endpoint)).await {
-            if store.range(RangeRequest::new(KeyRange::key("/ping"))).await.is_ok() {
-                return (etcd, store);
-            }
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            let log =
-                std::fs::read_to_string(etcd._dir.path().join("etcd.log")).unwrap_or_default();
-            panic!("etcd at {endpoint} did not answer within 30 s; its log:\n{log}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use orch_store::{EtcdProcess, EtcdStore};
 
 /// An EtcdStore that owns its etcd process.
 struct Managed {
     store: EtcdStore,
-    _etcd: Etcd,
+    _etcd: EtcdProcess,
 }
 
 #[async_trait]
@@ -112,6 +55,7 @@ impl Store for Managed {
 }
 
 orch_core::store_conformance_tests!(async {
-    let (etcd, store) = start_etcd().await;
+    let etcd = EtcdProcess::start(None).await.unwrap_or_else(|e| panic!("{e}"));
+    let store = etcd.connect().await.unwrap_or_else(|e| panic!("{e}"));
     Arc::new(Managed { store, _etcd: etcd })
 });
