@@ -37,7 +37,7 @@ use orch_runtime::agent::{NodeAgent, NodeAgentConfig};
 use orch_runtime::process::{ProcessRuntime, ProcessRuntimeConfig};
 use orch_sched::framework::Registry as PluginRegistry;
 use orch_sched::scheduler::{Scheduler, SchedulerConfig};
-use orch_store::MemStore;
+use orch_store::{EtcdApiServer, MemStore, MemberInfo};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser, Debug)]
@@ -58,6 +58,10 @@ struct Args {
     /// Once ready: kill a replica's process, roll out a new version, roll back.
     #[arg(long)]
     demo: bool,
+    /// Also serve the cluster's store over etcd's v3 gRPC API on this address
+    /// (e.g. 127.0.0.1:2379; port 0 picks one), for `etcdctl --endpoints=ADDR`.
+    #[arg(long, value_name = "ADDR")]
+    serve_etcd: Option<std::net::SocketAddr>,
 }
 
 fn default_manifest() -> PathBuf {
@@ -174,6 +178,26 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(cluster)
+    }
+
+    /// Serves the store over etcd's v3 API on `addr` until shutdown.
+    async fn serve_etcd(&mut self, addr: std::net::SocketAddr) -> Result<(), String> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("--serve-etcd {addr}: {e}"))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let server =
+            EtcdApiServer::new(self.store.clone(), MemberInfo::standalone("cluster", local));
+        let stop = self.stop.clone();
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(e) = server.serve(listener, stop.cancelled_owned()).await {
+                eprintln!("etcd API: {e}");
+            }
+        }));
+        println!(
+            "etcd API on {local}: etcdctl --endpoints={local} get --prefix /registry/ --keys-only"
+        );
+        Ok(())
     }
 
     /// Stops everything and leaves no process behind.
@@ -618,7 +642,7 @@ async fn run(args: Args) -> ExitCode {
         }
         objects.extend(docs);
     }
-    let cluster = match Cluster::start(args.nodes).await {
+    let mut cluster = match Cluster::start(args.nodes).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -626,6 +650,13 @@ async fn run(args: Args) -> ExitCode {
         }
     };
     println!("cluster up: {} node(s), control plane leader-elected", args.nodes);
+    if let Some(addr) = args.serve_etcd {
+        if let Err(e) = cluster.serve_etcd(addr).await {
+            eprintln!("error: {e}");
+            cluster.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    }
     let store: Arc<dyn Store> = cluster.store.clone();
     tokio::spawn(print_events(store.clone(), cluster.stop.clone()));
     for o in &objects {
@@ -684,11 +715,21 @@ async fn run(args: Args) -> ExitCode {
             }
         }
     } else {
+        // Listen for Ctrl-C before saying so (the handler is registered here).
+        let mut interrupt =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: cannot listen for Ctrl-C: {e}");
+                    cluster.shutdown().await;
+                    return ExitCode::FAILURE;
+                }
+            };
         println!("running; Ctrl-C to stop");
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
+                _ = interrupt.recv() => break,
                 _ = tick.tick() => display.show(&all_pods(&store).await),
             }
         }

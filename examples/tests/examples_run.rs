@@ -127,3 +127,84 @@ fn the_custom_plugin_example_places_the_pod_on_the_cheapest_node() {
     let out = run_example("custom_plugin");
     assert!(out.contains("web-0 was placed on spot-1"), "{out}");
 }
+
+/// `--serve-etcd`: etcdctl (Debian's `etcd-client`) reads the running
+/// cluster's objects; Ctrl-C then stops everything cleanly.
+#[test]
+fn the_cluster_serves_its_store_to_etcdctl() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let path = built_example("cluster").expect("the cluster example is built with the tests");
+    let mut child = Command::new(path)
+        .args(["--serve-etcd", "127.0.0.1:0"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the example starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let endpoint = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(rest) = line.strip_prefix("etcd API on ") {
+                    break rest.split(':').take(2).collect::<Vec<_>>().join(":");
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the example never said where it serves the etcd API");
+            }
+        }
+    };
+    let out = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args([&format!("--endpoints={endpoint}"), "get", "--prefix", "/registry/", "--keys-only"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run etcdctl (install the etcd-client package): {e}"));
+    let keys = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Ctrl-C once the example listens for it.
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.starts_with("running; Ctrl-C to stop") => break,
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the example never said it was running");
+            }
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid")),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT delivered");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the example did not stop on Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(out.status.success(), "etcdctl: {}", String::from_utf8_lossy(&out.stderr));
+    for node in ["node-1", "node-2", "node-3"] {
+        assert!(keys.contains(&format!("/registry/core/nodes/{node}\n")), "{keys}");
+    }
+    assert!(status.success(), "exit status after Ctrl-C: {status}");
+    assert_no_leftover_pods();
+}
