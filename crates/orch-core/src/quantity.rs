@@ -1,21 +1,4 @@
 //! Kubernetes resource quantities: `"250m"`, `"1.5"`, `"128Mi"`, `"1G"`, `"2e3"`.
-//!
-//! A [`Quantity`] keeps the text it was written with (so manifests round-trip
-//! unchanged) and is parsed exactly, with integer arithmetic, into millicores
-//! ([`Quantity::as_millis`]) or bytes ([`Quantity::as_bytes`]). As Kubernetes,
-//! a value that is not a whole number of the unit is rounded up (away from
-//! zero): `"0.5m"` is 1 millicore, `"1.5"` bytes is 2 bytes.
-//!
-//! ```
-//! use orch_core::Quantity;
-//! assert_eq!(Quantity::from("250m").as_millis()?, 250);
-//! assert_eq!(Quantity::from("1.5").as_millis()?, 1500);
-//! assert_eq!(Quantity::from("128Mi").as_bytes()?, 128 * 1024 * 1024);
-//! assert_eq!(Quantity::from("1G").as_bytes()?, 1_000_000_000);
-//! assert_eq!(Quantity::from("2e3").as_bytes()?, 2000);
-//! assert!(Quantity::from("12 apples").as_bytes().is_err());
-//! # Ok::<(), orch_core::Error>(())
-//! ```
 
 use std::fmt;
 
@@ -23,7 +6,26 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{Error, Result};
 
-/// A Kubernetes quantity, kept as written. See the [module docs](self).
+/// A Kubernetes quantity, kept as written.
+///
+/// Kubernetes resource quantities: `"250m"`, `"1.5"`, `"128Mi"`, `"1G"`, `"2e3"`.
+///
+/// A [`Quantity`] keeps the text it was written with (so manifests round-trip
+/// unchanged) and is parsed exactly, with integer arithmetic, into millicores
+/// ([`Quantity::as_millis`]) or bytes ([`Quantity::as_bytes`]). As Kubernetes,
+/// a value that is not a whole number of the unit is rounded up (away from
+/// zero): `"0.5m"` is 1 millicore, `"1.5"` bytes is 2 bytes.
+///
+/// ```
+/// use orch_core::Quantity;
+/// assert_eq!(Quantity::from("250m").as_millis()?, 250);
+/// assert_eq!(Quantity::from("1.5").as_millis()?, 1500);
+/// assert_eq!(Quantity::from("128Mi").as_bytes()?, 128 * 1024 * 1024);
+/// assert_eq!(Quantity::from("1G").as_bytes()?, 1_000_000_000);
+/// assert_eq!(Quantity::from("2e3").as_bytes()?, 2000);
+/// assert!(Quantity::from("12 apples").as_bytes().is_err());
+/// # Ok::<(), orch_core::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Quantity(pub String);
 

@@ -5,7 +5,7 @@
 //! Kubernetes, `key!=v` and `key notin (…)` also match objects without `key`.
 //!
 //! Field selectors: `metadata.name=web-0,status.phase!=Running`, over the
-//! fields a kind supports (see [`Object::field`](crate::Object::field)).
+//! fields a kind supports (see [`crate::Object::field`]).
 //!
 //! ```
 //! use std::collections::BTreeMap;

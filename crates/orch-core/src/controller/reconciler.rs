@@ -1,19 +1,4 @@
 //! The `Reconciler` trait: what a controller does with one object.
-//!
-//! A reconcile reads the desired state (the object) and the actual state
-//! (usually from informer caches), and acts to bring the second towards the
-//! first. It must be idempotent: it is called again after every change, after
-//! a resync, after a restart, and sometimes for no reason at all — so it
-//! must decide from the state it sees, never from "what happened".
-//!
-//! The pitfall, and its fix:
-//!
-//! ```text
-//! // Wrong: counts events. A repeated or missed event breaks it.
-//! on_pod_deleted => create one pod
-//! // Right: compares states. Any number of calls converge.
-//! missing = desired_replicas - pods_owned_now; create `missing` pods
-//! ```
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,7 +57,24 @@ pub struct Context {
     pub shutdown: CancellationToken,
 }
 
-/// A controller's logic for one kind. See the [module docs](self).
+/// A controller's logic for one kind.
+///
+/// The `Reconciler` trait: what a controller does with one object.
+///
+/// A reconcile reads the desired state (the object) and the actual state
+/// (usually from informer caches), and acts to bring the second towards the
+/// first. It must be idempotent: it is called again after every change, after
+/// a resync, after a restart, and sometimes for no reason at all — so it
+/// must decide from the state it sees, never from "what happened".
+///
+/// The pitfall, and its fix:
+///
+/// ```text
+/// // Wrong: counts events. A repeated or missed event breaks it.
+/// on_pod_deleted => create one pod
+/// // Right: compares states. Any number of calls converge.
+/// missing = desired_replicas - pods_owned_now; create `missing` pods
+/// ```
 #[async_trait]
 pub trait Reconciler: Send + Sync + 'static {
     /// The kind reconciled.

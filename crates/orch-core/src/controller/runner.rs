@@ -1,24 +1,4 @@
 //! The `Controller` runner: informers feed a work queue, workers reconcile.
-//!
-//! ```no_run
-//! # async fn demo(factory: std::sync::Arc<orch_core::controller::InformerFactory>, r: std::sync::Arc<impl orch_core::controller::Reconciler<Object = orch_core::ReplicaSet>>) {
-//! use orch_core::controller::Controller;
-//! use orch_core::{Pod, ReplicaSet};
-//!
-//! Controller::<ReplicaSet>::new(factory.clone())
-//!     .owns::<Pod>()          // a pod's change reconciles its owning ReplicaSet
-//!     .concurrency(4)
-//!     .run(r)
-//!     .await;
-//! # }
-//! ```
-//!
-//! * A key is never reconciled twice at once; a change during a reconcile
-//!   reconciles it again afterwards.
-//! * Errors go through the reconciler's `error_policy` (by default the key's
-//!   rate-limited backoff); success forgets the key's backoff.
-//! * Shutdown (the token given to [`Controller::shutdown_on`]) stops new
-//!   reconciles at once; reconciles in flight finish, then `run` returns.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -42,7 +22,29 @@ type Feeder = Box<
         + Send,
 >;
 
-/// Runs a [`Reconciler`] over the objects of `K`. See the [module docs](self).
+/// Runs a [`Reconciler`] over the objects of `K`.
+///
+/// The `Controller` runner: informers feed a work queue, workers reconcile.
+///
+/// ```no_run
+/// # async fn demo(factory: std::sync::Arc<orch_core::controller::InformerFactory>, r: std::sync::Arc<impl orch_core::controller::Reconciler<Object = orch_core::ReplicaSet>>) {
+/// use orch_core::controller::Controller;
+/// use orch_core::{Pod, ReplicaSet};
+///
+/// Controller::<ReplicaSet>::new(factory.clone())
+///     .owns::<Pod>()          // a pod's change reconciles its owning ReplicaSet
+///     .concurrency(4)
+///     .run(r)
+///     .await;
+/// # }
+/// ```
+///
+/// * A key is never reconciled twice at once; a change during a reconcile
+///   reconciles it again afterwards.
+/// * Errors go through the reconciler's `error_policy` (by default the key's
+///   rate-limited backoff); success forgets the key's backoff.
+/// * Shutdown (the token given to [`Controller::shutdown_on`]) stops new
+///   reconciles at once; reconciles in flight finish, then `run` returns.
 #[must_use = "a Controller does nothing until run"]
 pub struct Controller<K: Resource> {
     name: String,

@@ -11,7 +11,7 @@
 //!
 //! A watch stream delivers every change from its start revision, in order,
 //! with no gaps and no duplicates — until the history it needs has been
-//! compacted, when it ends with [`Error::Compacted`]. The client then relists
+//! compacted, when it ends with [`Error::Compacted`](crate::Error::Compacted). The client then relists
 //! and watches again from the list's revision, as Kubernetes' reflectors do:
 //!
 //! ```

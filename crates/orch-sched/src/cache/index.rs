@@ -1,12 +1,4 @@
 //! Indexes the snapshot keeps up to date with its nodes, so that the
-//! inter-pod plugins find the pods a selector matches without scanning every
-//! pod of the cluster:
-//!
-//! * pods by label: `(namespace, key=value)` → node → number of pods;
-//! * existing pods' required anti-affinity terms by one of their
-//!   `key=value` requirements (terms without one are kept aside and always
-//!   checked);
-//! * the values each topology key takes across nodes.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -49,7 +41,17 @@ pub struct AntiTermRef {
     pub term: usize,
 }
 
-/// The snapshot's indexes. See the [module docs](self).
+/// The snapshot's indexes.
+///
+/// Indexes the snapshot keeps up to date with its nodes, so that the
+/// inter-pod plugins find the pods a selector matches without scanning every
+/// pod of the cluster:
+///
+/// * pods by label: `(namespace, key=value)` → node → number of pods;
+/// * existing pods' required anti-affinity terms by one of their
+///   `key=value` requirements (terms without one are kept aside and always
+///   checked);
+/// * the values each topology key takes across nodes.
 #[derive(Debug, Default)]
 pub struct PodIndex {
     by_label: HashMap<String, HashMap<usize, u32>>,
