@@ -31,7 +31,7 @@ use orch_core::controllers::{
     ReplicaSetController,
 };
 use orch_core::manifest::{self, ManifestObject, Registry};
-use orch_core::store::Store;
+use orch_core::store::{Compactor, Store};
 use orch_core::{Api, Deployment, Event, Lease, Node, Pod, Quantity, ReplicaSet};
 use orch_runtime::agent::{NodeAgent, NodeAgentConfig};
 use orch_runtime::process::{ProcessRuntime, ProcessRuntimeConfig};
@@ -109,6 +109,9 @@ impl Cluster {
             }));
             runtimes.push(runtime);
         }
+        // History compaction, as kube-apiserver runs it for etcd.
+        let compactor = Compactor::new(store.clone(), Compactor::DEFAULT_INTERVAL);
+        tasks.push(tokio::spawn(compactor.run(stop.clone())));
         // Controllers and scheduler, active only while this process leads.
         let factory = Arc::new(InformerFactory::new(store.clone()));
         let leases: Api<Lease> = Api::namespaced(store.clone(), "kube-system");

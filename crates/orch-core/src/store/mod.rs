@@ -48,11 +48,13 @@
 //! The pitfall: resuming a watch from the *list's* revision rather than
 //! `revision + 1` delivers the list's last change twice.
 
+mod compactor;
 mod types;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use compactor::Compactor;
 pub use types::*;
 
 use async_trait::async_trait;
