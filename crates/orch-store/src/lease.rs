@@ -100,6 +100,15 @@ impl Leases {
         Ok((left_seconds, lease.granted_ttl_seconds, lease.keys.iter().cloned().collect()))
     }
 
+    /// Restarts every lease's TTL from `now`, expired or not.
+    pub(crate) fn refresh_all(&mut self, now: Instant) {
+        self.by_deadline.clear();
+        for (id, lease) in &mut self.leases {
+            lease.deadline = now + Duration::from_secs(lease.granted_ttl_seconds as u64);
+            self.by_deadline.insert((lease.deadline, *id));
+        }
+    }
+
     /// IDs of all leases.
     pub(crate) fn ids(&self) -> Vec<i64> {
         let mut ids: Vec<i64> = self.leases.keys().copied().collect();

@@ -5,6 +5,9 @@
 //!   compaction. The embedded default.
 //! * `EtcdStore` (feature `etcd`): the same trait over a real etcd's v3 API;
 //!   `EtcdProcess` starts a local single-member etcd to point it at.
+//! * `RaftStore` (feature `raft`): the same store replicated with openraft —
+//!   log-applied MVCC on every member, linearizable reads, leader-decided
+//!   lease expiry. In progress: members in one process, in-memory log.
 //! * `EtcdApiServer` (feature `etcd-api`): serves any Store over etcd's v3
 //!   gRPC API, so that `etcdctl` and etcd client libraries work against it.
 //!
@@ -38,6 +41,8 @@ mod etcd_store;
 mod lease;
 mod mem_store;
 mod mvcc;
+#[cfg(feature = "raft")]
+mod raft;
 mod watch;
 
 #[cfg(feature = "etcd-api")]
@@ -47,3 +52,5 @@ pub use etcd_process::EtcdProcess;
 #[cfg(feature = "etcd")]
 pub use etcd_store::EtcdStore;
 pub use mem_store::{MemStore, MemStoreConfig};
+#[cfg(feature = "raft")]
+pub use raft::RaftStore;

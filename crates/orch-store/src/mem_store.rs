@@ -39,6 +39,11 @@ pub struct MemStoreConfig {
     /// Smallest TTL a lease is granted, in seconds; lower requests are raised
     /// to it (as etcd raises them to its minimum). Default 1.
     pub min_lease_ttl_seconds: i64,
+    /// Whether the store expires leases itself (default true). A replicated
+    /// store turns this off: its leader decides expiry (see
+    /// [`MemStore::expired_leases`]) and every member revokes through the
+    /// log, so that all delete the same keys at the same revision.
+    pub expire_leases: bool,
 }
 
 impl Default for MemStoreConfig {
@@ -48,6 +53,7 @@ impl Default for MemStoreConfig {
             progress_notify_interval: Duration::from_secs(600),
             max_value_bytes: 2 * 1024 * 1024,
             min_lease_ttl_seconds: 1,
+            expire_leases: true,
         }
     }
 }
@@ -189,7 +195,22 @@ impl MemStore {
         self.inner.state.lock().watchers.len()
     }
 
+    /// IDs of leases whose TTL has run out and that are still granted (a
+    /// store with `expire_leases` off keeps them until they are revoked).
+    pub fn expired_leases(&self) -> Vec<i64> {
+        self.inner.state.lock().leases.expired(Instant::now())
+    }
+
+    /// Restarts every lease's TTL from now, as etcd's lessor does when a
+    /// member becomes leader (keep-alives went to the old leader).
+    pub fn refresh_leases(&self) {
+        self.inner.state.lock().leases.refresh_all(Instant::now());
+    }
+
     fn ensure_expiry_task(&self) {
+        if !self.inner.config.expire_leases {
+            return;
+        }
         if self.inner.expiry_started.swap(true, Ordering::AcqRel) {
             return;
         }

@@ -35,7 +35,7 @@ pub struct ResponseHeader {
 /// * `range_end` empty: the single key `key`.
 /// * `range_end` = `[0]`: every key `>= key`; with `key` = `[0]` too, every key.
 /// * otherwise: the half-open interval `[key, range_end)`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeyRange {
     /// First key of the range.
     pub key: Bytes,
@@ -106,7 +106,7 @@ pub fn prefix_end(prefix: &[u8]) -> Bytes {
 }
 
 /// etcd `RangeRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RangeRequest {
     /// The keys to read.
     pub range: KeyRange,
@@ -155,7 +155,7 @@ pub struct RangeResponse {
 }
 
 /// etcd `PutRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PutRequest {
     /// The key to write.
     pub key: Bytes,
@@ -198,7 +198,7 @@ pub struct PutResponse {
 }
 
 /// etcd `DeleteRangeRequest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeleteRangeRequest {
     /// The keys to delete.
     pub range: KeyRange,
@@ -220,7 +220,7 @@ pub struct DeleteRangeResponse {
 
 /// What a [`Compare`] looks at, with the operand (etcd `Compare.target` and
 /// `target_union`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CompareTarget {
     /// The key's version (0 if it does not exist).
     Version(i64),
@@ -235,7 +235,7 @@ pub enum CompareTarget {
 }
 
 /// How a [`Compare`] relates the key's field to the operand.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CompareResult {
     /// `field == operand`.
     Equal,
@@ -248,7 +248,7 @@ pub enum CompareResult {
 }
 
 /// etcd `Compare`: a condition on every key of a range (usually one key).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Compare {
     /// The keys compared; the compare holds only if it holds for each.
     pub range: KeyRange,
@@ -276,7 +276,7 @@ impl Compare {
 }
 
 /// One operation inside a [`TxnRequest`] (etcd `RequestOp`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TxnOp {
     /// A read, at the txn's revision.
     Range(RangeRequest),
@@ -300,7 +300,7 @@ pub enum TxnOpResponse {
 /// etcd `TxnRequest`: if every compare holds, run `success`, else `failure`,
 /// atomically. All writes of a txn share one new revision; a txn that writes
 /// nothing does not create one. A key may be written at most once per txn.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TxnRequest {
     /// The conditions, all of which must hold.
     pub compare: Vec<Compare>,

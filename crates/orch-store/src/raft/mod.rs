@@ -1,0 +1,329 @@
+//! [`RaftStore`]: a [`Store`] replicated with openraft.
+//!
+//! Every write is a log entry; every member applies the log, in order, to
+//! its own MVCC store, so all members hold the same keys at the same
+//! revisions and each serves watches from its own copy. Reads are
+//! linearizable (ReadIndex through the leader). Leases follow etcd: the
+//! leader chooses lease IDs, keeps the TTLs (keep-alives go to it), decides
+//! expiry and revokes expired leases through the log, so every member
+//! deletes the same keys at the same revision; a new leader restarts every
+//! TTL, as etcd's lessor does on promotion.
+//!
+//! This slice runs members in one process over an in-process network with
+//! an in-memory log ([`RaftStore::in_process`]); the durable log, snapshots
+//! and the gRPC network between processes are to come.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use orch_core::store::{KeyRange, PutRequest, RangeRequest, Store};
+//! use orch_store::RaftStore;
+//!
+//! let members = RaftStore::in_process(3).await?;
+//! members[0].put(PutRequest::new("/k", "v")).await?;
+//! // Any member reads it (linearizably).
+//! let read = members[2].range(RangeRequest::new(KeyRange::key("/k"))).await?;
+//! assert_eq!(read.kvs[0].value, "v");
+//! # Ok::<(), orch_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+mod command;
+mod log_store;
+mod network;
+mod state_machine;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
+use orch_core::store::{
+    DeleteRangeRequest, DeleteRangeResponse, LeaseGrant, LeaseTimeToLive, PutRequest, PutResponse,
+    RangeRequest, RangeResponse, Store, TxnRequest, TxnResponse, WatchRequest, WatchStream,
+};
+use orch_core::{Error, Result};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::{MemStore, MemStoreConfig};
+use command::{Command, Op};
+use log_store::LogStore;
+use network::Router;
+use state_machine::{Applied, Pending, StateMachine};
+
+openraft::declare_raft_types!(
+    /// orch's Raft types: log entries carry store commands.
+    pub(crate) TypeConfig:
+        D = Command,
+        R = (),
+);
+
+/// How often the leader looks for expired leases.
+const LEASE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// How long a call waits for a leader before it fails with `Unavailable`.
+const LEADER_WAIT: Duration = Duration::from_secs(10);
+
+/// One member of a Raft-replicated store. Each member is a full [`Store`]:
+/// writes go to the leader through the log, reads are linearizable, watches
+/// are served from this member's copy once it has applied everything the
+/// leader had committed when the watch was made.
+#[derive(Clone)]
+pub struct RaftStore {
+    member: Arc<Member>,
+    cluster: Members,
+}
+
+/// The members of a cluster in this process, by ID.
+type Members = Arc<Mutex<HashMap<u64, Arc<Member>>>>;
+
+struct Member {
+    id: u64,
+    raft: Raft<TypeConfig>,
+    store: MemStore,
+    pending: Pending,
+    next_request: AtomicU64,
+}
+
+impl std::fmt::Debug for RaftStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftStore").field("member", &self.member.id).finish()
+    }
+}
+
+fn unavailable(what: impl std::fmt::Display) -> Error {
+    Error::Unavailable(format!("raft: {what}"))
+}
+
+impl RaftStore {
+    /// Starts `members` (1, 3 or 5) members in this process, connected by
+    /// an in-process network, and waits until they have elected a leader.
+    /// Returns one handle per member, member IDs 1..=members in order.
+    ///
+    /// Errors: `InvalidRequest` for 0 members; `Unavailable` if Raft cannot
+    /// start or no leader is elected within 10 s.
+    pub async fn in_process(members: usize) -> Result<Vec<RaftStore>> {
+        if members == 0 {
+            return Err(Error::InvalidRequest("a Raft store needs at least one member".into()));
+        }
+        let config = Arc::new(
+            Config {
+                cluster_name: "orch".into(),
+                heartbeat_interval: 50,
+                election_timeout_min: 200,
+                election_timeout_max: 400,
+                snapshot_policy: SnapshotPolicy::Never,
+                ..Default::default()
+            }
+            .validate()
+            .map_err(unavailable)?,
+        );
+        let router = Router::default();
+        let cluster: Members = Arc::default();
+        let mut handles = Vec::new();
+        for id in 1..=members as u64 {
+            let store = MemStore::with_config(MemStoreConfig {
+                expire_leases: false,
+                ..MemStoreConfig::default()
+            });
+            let pending: Pending = Arc::default();
+            let sm = StateMachine::new(id, store.clone(), pending.clone());
+            let raft = Raft::new(id, config.clone(), router.clone(), LogStore::default(), sm)
+                .await
+                .map_err(unavailable)?;
+            router.members.write().insert(id, raft.clone());
+            let member =
+                Arc::new(Member { id, raft, store, pending, next_request: AtomicU64::new(1) });
+            cluster.lock().insert(id, member.clone());
+            tokio::spawn(expire_leases(Arc::downgrade(&member)));
+            handles.push(RaftStore { member, cluster: cluster.clone() });
+        }
+        let nodes: BTreeMap<u64, BasicNode> =
+            (1..=members as u64).map(|id| (id, BasicNode::new("in-process"))).collect();
+        handles[0].member.raft.initialize(nodes).await.map_err(unavailable)?;
+        handles[0].leader().await?;
+        Ok(handles)
+    }
+
+    /// This member's ID.
+    pub fn id(&self) -> u64 {
+        self.member.id
+    }
+
+    /// The current leader's ID, if one is known to this member.
+    pub async fn current_leader(&self) -> Option<u64> {
+        self.member.raft.current_leader().await
+    }
+
+    /// Stops this member's Raft. Calls on it fail with `Unavailable` after.
+    pub async fn shutdown(&self) {
+        let _ = self.member.raft.shutdown().await;
+    }
+
+    /// The leader member, waiting (bounded) for an election.
+    async fn leader(&self) -> Result<Arc<Member>> {
+        let start = tokio::time::Instant::now();
+        loop {
+            if let Some(id) = self.member.raft.current_leader().await {
+                let member = self.cluster.lock().get(&id).cloned();
+                if let Some(m) = member {
+                    return Ok(m);
+                }
+            }
+            if start.elapsed() > LEADER_WAIT {
+                return Err(unavailable(format!("no leader within {LEADER_WAIT:?}")));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Proposes a write through the leader and returns what applying it
+    /// produced.
+    async fn propose(&self, op: Op) -> Result<Applied> {
+        let start = tokio::time::Instant::now();
+        loop {
+            let leader = self.leader().await?;
+            match leader.propose(op.clone()).await {
+                Ok(applied) => return Ok(applied),
+                // Leadership moved between the lookup and the write.
+                Err(e) if start.elapsed() < LEADER_WAIT && is_forward(&e) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The leader, after it has confirmed its leadership and applied every
+    /// entry committed before this call (a ReadIndex read).
+    async fn linearizable(&self) -> Result<Arc<Member>> {
+        let leader = self.leader().await?;
+        leader.raft.ensure_linearizable().await.map_err(unavailable)?;
+        Ok(leader)
+    }
+}
+
+fn is_forward(e: &Error) -> bool {
+    matches!(e, Error::Unavailable(m) if m.contains("forward"))
+}
+
+impl Member {
+    async fn propose(&self, op: Op) -> Result<Applied> {
+        let request = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().insert(request, tx);
+        let written = self.raft.client_write(Command { origin: (self.id, request), op }).await;
+        if let Err(e) = written {
+            self.pending.lock().remove(&request);
+            return Err(match e.forward_to_leader() {
+                Some(_) => unavailable("not the leader; forward"),
+                None => unavailable(e),
+            });
+        }
+        rx.await.map_err(|_| unavailable("the entry was applied without an answer"))
+    }
+}
+
+/// The leader's lease clock: revokes expired leases through the log, and
+/// restarts every TTL when this member becomes leader.
+async fn expire_leases(member: Weak<Member>) {
+    let mut was_leader = false;
+    loop {
+        tokio::time::sleep(LEASE_CHECK_INTERVAL).await;
+        let Some(m) = member.upgrade() else { return };
+        let leader = m.raft.metrics().borrow().current_leader == Some(m.id);
+        if leader && !was_leader {
+            m.store.refresh_leases();
+        }
+        was_leader = leader;
+        if !leader {
+            continue;
+        }
+        for id in m.store.expired_leases() {
+            // A concurrent revoke may win: fine.
+            let _ = m.propose(Op::LeaseRevoke { id }).await;
+        }
+    }
+}
+
+fn wrong(applied: &'static str) -> Error {
+    unavailable(format!("unexpected result of applying a {applied}"))
+}
+
+#[async_trait]
+impl Store for RaftStore {
+    async fn range(&self, req: RangeRequest) -> Result<RangeResponse> {
+        self.linearizable().await?.store.range(req).await
+    }
+
+    async fn put(&self, req: PutRequest) -> Result<PutResponse> {
+        match self.propose(Op::Put(req)).await? {
+            Applied::Put(r) => r,
+            _ => Err(wrong("put")),
+        }
+    }
+
+    async fn delete_range(&self, req: DeleteRangeRequest) -> Result<DeleteRangeResponse> {
+        match self.propose(Op::DeleteRange(req)).await? {
+            Applied::DeleteRange(r) => r,
+            _ => Err(wrong("delete")),
+        }
+    }
+
+    async fn txn(&self, req: TxnRequest) -> Result<TxnResponse> {
+        match self.propose(Op::Txn(req)).await? {
+            Applied::Txn(r) => r,
+            _ => Err(wrong("txn")),
+        }
+    }
+
+    /// Served from this member's copy, after it has applied everything the
+    /// leader had committed when the watch was made.
+    async fn watch(&self, req: WatchRequest) -> Result<WatchStream> {
+        let leader = self.leader().await?;
+        let read = leader.raft.ensure_linearizable().await.map_err(unavailable)?;
+        self.member
+            .raft
+            .wait(Some(LEADER_WAIT))
+            .applied_index_at_least(read.map(|l| l.index), "watch catch-up")
+            .await
+            .map_err(unavailable)?;
+        self.member.store.watch(req).await
+    }
+
+    async fn lease_grant(&self, ttl_seconds: i64, id: i64) -> Result<LeaseGrant> {
+        let id = if id == 0 { fastrand::i64(1..i64::MAX) } else { id };
+        match self.propose(Op::LeaseGrant { id, ttl_seconds }).await? {
+            Applied::LeaseGrant(r) => r,
+            _ => Err(wrong("lease grant")),
+        }
+    }
+
+    async fn lease_keep_alive(&self, id: i64) -> Result<i64> {
+        self.linearizable().await?.store.lease_keep_alive(id).await
+    }
+
+    async fn lease_revoke(&self, id: i64) -> Result<()> {
+        match self.propose(Op::LeaseRevoke { id }).await? {
+            Applied::Done(r) => r,
+            _ => Err(wrong("lease revoke")),
+        }
+    }
+
+    async fn lease_time_to_live(&self, id: i64, keys: bool) -> Result<LeaseTimeToLive> {
+        self.linearizable().await?.store.lease_time_to_live(id, keys).await
+    }
+
+    async fn leases(&self) -> Result<Vec<i64>> {
+        self.linearizable().await?.store.leases().await
+    }
+
+    async fn compact(&self, revision: i64) -> Result<()> {
+        match self.propose(Op::Compact { revision }).await? {
+            Applied::Done(r) => r,
+            _ => Err(wrong("compact")),
+        }
+    }
+}
