@@ -180,49 +180,73 @@ impl RaftStore {
     }
 
     /// Proposes a write through the leader and returns what applying it
-    /// produced.
+    /// produced. Retries (for up to 10 s) while leadership moves.
     async fn propose(&self, op: Op) -> Result<Applied> {
         let start = tokio::time::Instant::now();
         loop {
             let leader = self.leader().await?;
             match leader.propose(op.clone()).await {
                 Ok(applied) => return Ok(applied),
-                // Leadership moved between the lookup and the write.
-                Err(e) if start.elapsed() < LEADER_WAIT && is_forward(&e) => {
+                Err(Proposal::Retry(why)) if start.elapsed() < LEADER_WAIT => {
+                    tracing::debug!(%why, "retrying a proposal at the new leader");
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                Err(e) => return Err(e),
+                Err(Proposal::Retry(why)) => return Err(unavailable(why)),
+                Err(Proposal::Failed(e)) => return Err(e),
             }
         }
     }
 
     /// The leader, after it has confirmed its leadership and applied every
-    /// entry committed before this call (a ReadIndex read).
+    /// entry committed before this call (a ReadIndex read), with the log ID
+    /// of that read. Retries (for up to 10 s) while leadership moves.
     async fn linearizable(&self) -> Result<Arc<Member>> {
-        let leader = self.leader().await?;
-        leader.raft.ensure_linearizable().await.map_err(unavailable)?;
-        Ok(leader)
+        Ok(self.read_index().await?.0)
+    }
+
+    async fn read_index(&self) -> Result<(Arc<Member>, Option<u64>)> {
+        let start = tokio::time::Instant::now();
+        loop {
+            let leader = self.leader().await?;
+            match leader.raft.ensure_linearizable().await {
+                Ok(read) => return Ok((leader, read.map(|l| l.index))),
+                Err(e) if start.elapsed() < LEADER_WAIT => {
+                    tracing::debug!(error = %e, "retrying a read at the new leader");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
     }
 }
 
-fn is_forward(e: &Error) -> bool {
-    matches!(e, Error::Unavailable(m) if m.contains("forward"))
+/// Why a proposal did not produce a result.
+enum Proposal {
+    /// The member is not (or no longer) the leader: ask the new one.
+    Retry(String),
+    Failed(Error),
 }
 
 impl Member {
-    async fn propose(&self, op: Op) -> Result<Applied> {
+    async fn propose(&self, op: Op) -> std::result::Result<Applied, Proposal> {
         let request = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().insert(request, tx);
         let written = self.raft.client_write(Command { origin: (self.id, request), op }).await;
         if let Err(e) = written {
             self.pending.lock().remove(&request);
-            return Err(match e.forward_to_leader() {
-                Some(_) => unavailable("not the leader; forward"),
-                None => unavailable(e),
+            return Err(match e {
+                openraft::error::RaftError::APIError(ref api)
+                    if e.forward_to_leader().is_some() =>
+                {
+                    Proposal::Retry(api.to_string())
+                }
+                // This member stopped (or failed): another may lead now.
+                openraft::error::RaftError::Fatal(f) => Proposal::Retry(f.to_string()),
+                other => Proposal::Failed(unavailable(other)),
             });
         }
-        rx.await.map_err(|_| unavailable("the entry was applied without an answer"))
+        rx.await.map_err(|_| Proposal::Failed(unavailable("an applied entry had no answer")))
     }
 }
 
@@ -282,12 +306,11 @@ impl Store for RaftStore {
     /// Served from this member's copy, after it has applied everything the
     /// leader had committed when the watch was made.
     async fn watch(&self, req: WatchRequest) -> Result<WatchStream> {
-        let leader = self.leader().await?;
-        let read = leader.raft.ensure_linearizable().await.map_err(unavailable)?;
+        let (_, read) = self.read_index().await?;
         self.member
             .raft
             .wait(Some(LEADER_WAIT))
-            .applied_index_at_least(read.map(|l| l.index), "watch catch-up")
+            .applied_index_at_least(read, "watch catch-up")
             .await
             .map_err(unavailable)?;
         self.member.store.watch(req).await
