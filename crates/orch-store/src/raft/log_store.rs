@@ -1,29 +1,120 @@
-//! The Raft log and vote, in memory (this slice's log; the durable one
-//! replaces it).
+//! The Raft log, vote and committed index of one member: in memory, and —
+//! when opened on a directory — in files there, fsynced before openraft is
+//! told an append is durable.
+//!
+//! Files: `log`, a sequence of records `[u32 length, little-endian][entry,
+//! postcard]`, appended and fsynced once per batch (openraft hands over
+//! many entries at a time, so one fsync covers many writes: group commit);
+//! a truncation cuts the file at the first dropped record. `meta`, the
+//! vote, committed and purged log IDs, replaced atomically (write, fsync,
+//! rename). A torn last record (a crash mid-append) is cut off when the log
+//! is opened: it was never acknowledged.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
 use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{Entry, LogId, RaftLogReader, StorageError, Vote};
+use openraft::{AnyError, Entry, LogId, RaftLogReader, StorageError, StorageIOError, Vote};
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 
 use super::TypeConfig;
+
+#[derive(Clone, Copy, Default, Serialize, Deserialize)]
+struct Meta {
+    vote: Option<Vote<u64>>,
+    committed: Option<LogId<u64>>,
+    last_purged: Option<LogId<u64>>,
+}
+
+/// The files of a durable log.
+struct Files {
+    dir: PathBuf,
+    log: File,
+    /// Where each entry's record starts in `log`, by log index.
+    offsets: BTreeMap<u64, u64>,
+    len: u64,
+}
 
 #[derive(Default)]
 struct Log {
     entries: BTreeMap<u64, Entry<TypeConfig>>,
-    vote: Option<Vote<u64>>,
-    committed: Option<LogId<u64>>,
-    last_purged: Option<LogId<u64>>,
+    meta: Meta,
+    files: Option<Files>,
 }
 
 /// A handle on one member's log; clones share it.
 #[derive(Clone, Default)]
 pub(crate) struct LogStore {
     log: Arc<Mutex<Log>>,
+}
+
+fn io_err(e: impl std::fmt::Display) -> StorageError<u64> {
+    StorageIOError::write_logs(AnyError::error(e.to_string())).into()
+}
+
+impl LogStore {
+    /// A log kept in memory only.
+    pub(crate) fn in_memory() -> Self {
+        LogStore::default()
+    }
+
+    /// Opens (or creates) the durable log in `dir`, reading back what a
+    /// previous run left there.
+    pub(crate) fn open(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let meta = match std::fs::read(dir.join("meta")) {
+            Ok(bytes) => postcard::from_bytes(&bytes).map_err(std::io::Error::other)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Meta::default(),
+            Err(e) => return Err(e),
+        };
+        let path = dir.join("log");
+        let mut log = OpenOptions::new().create(true).read(true).append(true).open(&path)?;
+        let mut bytes = Vec::new();
+        log.read_to_end(&mut bytes)?;
+        let (mut entries, mut offsets, mut at) = (BTreeMap::new(), BTreeMap::new(), 0usize);
+        while at + 4 <= bytes.len() {
+            let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+            let end = at + 4 + len as usize;
+            if end > bytes.len() {
+                break; // torn record
+            }
+            let Ok(entry) = postcard::from_bytes::<Entry<TypeConfig>>(&bytes[at + 4..end]) else {
+                break;
+            };
+            // A later record for an index replaces the earlier (after a
+            // truncation the file was cut, so this is only defensive).
+            offsets.split_off(&entry.log_id.index);
+            entries.split_off(&entry.log_id.index);
+            offsets.insert(entry.log_id.index, at as u64);
+            entries.insert(entry.log_id.index, entry);
+            at = end;
+        }
+        if at < bytes.len() {
+            log.set_len(at as u64)?;
+            log.sync_all()?;
+        }
+        let files = Files { dir: dir.to_path_buf(), log, offsets, len: at as u64 };
+        Ok(LogStore { log: Arc::new(Mutex::new(Log { entries, meta, files: Some(files) })) })
+    }
+}
+
+impl Log {
+    fn save_meta(&self) -> std::io::Result<()> {
+        let Some(files) = &self.files else { return Ok(()) };
+        let bytes = postcard::to_stdvec(&self.meta).map_err(std::io::Error::other)?;
+        let tmp = files.dir.join("meta.tmp");
+        let mut f = File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, files.dir.join("meta"))?;
+        File::open(&files.dir)?.sync_all()
+    }
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -41,8 +132,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<u64>> {
         let log = self.log.lock();
-        let last = log.entries.values().next_back().map(|e| e.log_id).or(log.last_purged);
-        Ok(LogState { last_purged_log_id: log.last_purged, last_log_id: last })
+        let last_purged = log.meta.last_purged;
+        let last = log.entries.values().next_back().map(|e| e.log_id).or(last_purged);
+        Ok(LogState { last_purged_log_id: last_purged, last_log_id: last })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -50,21 +142,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
-        self.log.lock().vote = Some(*vote);
-        Ok(())
+        let mut log = self.log.lock();
+        log.meta.vote = Some(*vote);
+        log.save_meta().map_err(io_err)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError<u64>> {
-        Ok(self.log.lock().vote)
+        Ok(self.log.lock().meta.vote)
     }
 
     async fn save_committed(&mut self, c: Option<LogId<u64>>) -> Result<(), StorageError<u64>> {
-        self.log.lock().committed = c;
-        Ok(())
+        let mut log = self.log.lock();
+        log.meta.committed = c;
+        log.save_meta().map_err(io_err)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<u64>>, StorageError<u64>> {
-        Ok(self.log.lock().committed)
+        Ok(self.log.lock().meta.committed)
     }
 
     async fn append<I>(
@@ -77,9 +171,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: Send,
     {
         {
-            let mut log = self.log.lock();
+            let mut guard = self.log.lock();
+            let log = &mut *guard;
+            let mut buf = Vec::new();
+            let mut records = Vec::new();
             for e in entries {
+                if let Some(files) = &log.files {
+                    let bytes = postcard::to_stdvec(&e).map_err(io_err)?;
+                    let at = files.len + buf.len() as u64;
+                    buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                    buf.extend_from_slice(&bytes);
+                    records.push((e.log_id.index, at));
+                }
                 log.entries.insert(e.log_id.index, e);
+            }
+            if let Some(files) = &mut log.files {
+                files.log.write_all(&buf).map_err(io_err)?;
+                files.log.sync_data().map_err(io_err)?;
+                files.len += buf.len() as u64;
+                files.offsets.extend(records);
             }
         }
         callback.log_io_completed(Ok(()));
@@ -87,15 +197,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
-        self.log.lock().entries.split_off(&log_id.index);
+        let mut log = self.log.lock();
+        log.entries.split_off(&log_id.index);
+        if let Some(files) = &mut log.files {
+            let dropped = files.offsets.split_off(&log_id.index);
+            if let Some((_, &at)) = dropped.iter().next() {
+                files.log.set_len(at).and_then(|()| files.log.sync_all()).map_err(io_err)?;
+                files.len = at;
+            }
+        }
         Ok(())
     }
 
+    /// Forgets entries up to `log_id` (in memory; their records stay in the
+    /// file until snapshots let the file be rewritten).
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
         let mut log = self.log.lock();
         let keep = log.entries.split_off(&(log_id.index + 1));
         log.entries = keep;
-        log.last_purged = Some(log_id);
-        Ok(())
+        log.meta.last_purged = Some(log_id);
+        log.save_meta().map_err(io_err)
     }
 }

@@ -9,9 +9,10 @@
 //! deletes the same keys at the same revision; a new leader restarts every
 //! TTL, as etcd's lessor does on promotion.
 //!
-//! This slice runs members in one process over an in-process network with
-//! an in-memory log ([`RaftStore::in_process`]); the durable log, snapshots
-//! and the gRPC network between processes are to come.
+//! This slice runs members in one process over an in-process network, with
+//! an in-memory log ([`RaftStore::in_process`]) or a durable one
+//! ([`RaftStore::in_process_durable`]); snapshots and the gRPC network
+//! between processes are to come.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -34,6 +35,7 @@ mod state_machine;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Cursor;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -105,6 +107,20 @@ impl RaftStore {
     /// Errors: `InvalidRequest` for 0 members; `Unavailable` if Raft cannot
     /// start or no leader is elected within 10 s.
     pub async fn in_process(members: usize) -> Result<Vec<RaftStore>> {
+        Self::start(members, None).await
+    }
+
+    /// As [`RaftStore::in_process`], with each member's log, vote and
+    /// committed index durable under `data_dir/member-<id>` (fsynced before
+    /// a write is acknowledged). Started again on the same directory, the
+    /// members recover their state by replaying their logs.
+    ///
+    /// Errors: as `in_process`; `Unavailable` if a log cannot be opened.
+    pub async fn in_process_durable(members: usize, data_dir: &Path) -> Result<Vec<RaftStore>> {
+        Self::start(members, Some(data_dir)).await
+    }
+
+    async fn start(members: usize, data_dir: Option<&Path>) -> Result<Vec<RaftStore>> {
         if members == 0 {
             return Err(Error::InvalidRequest("a Raft store needs at least one member".into()));
         }
@@ -130,7 +146,12 @@ impl RaftStore {
             });
             let pending: Pending = Arc::default();
             let sm = StateMachine::new(id, store.clone(), pending.clone());
-            let raft = Raft::new(id, config.clone(), router.clone(), LogStore::default(), sm)
+            let log = match data_dir {
+                Some(dir) => LogStore::open(&dir.join(format!("member-{id}")))
+                    .map_err(|e| unavailable(format!("member {id}'s log: {e}")))?,
+                None => LogStore::in_memory(),
+            };
+            let raft = Raft::new(id, config.clone(), router.clone(), log, sm)
                 .await
                 .map_err(unavailable)?;
             router.members.write().insert(id, raft.clone());
@@ -142,7 +163,16 @@ impl RaftStore {
         }
         let nodes: BTreeMap<u64, BasicNode> =
             (1..=members as u64).map(|id| (id, BasicNode::new("in-process"))).collect();
-        handles[0].member.raft.initialize(nodes).await.map_err(unavailable)?;
+        // A restarted cluster is initialized already: its logs say so.
+        match handles[0].member.raft.initialize(nodes).await {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.api_error(),
+                    Some(openraft::error::InitializeError::NotAllowed(_))
+                ) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
         handles[0].leader().await?;
         Ok(handles)
     }
