@@ -1,5 +1,6 @@
 //! The same load through etcd's v3 gRPC API at a real etcd and at orch's
-//! `EtcdApiServer`, side by side in one run (etcd-client 0.21 for both,
+//! `EtcdApiServer` — over a MemStore, and over a durable RaftStore of 1 and
+//! 3 members (in one process; member 1 serves the API) — side by side in one run (etcd-client 0.21 for both,
 //! 256-byte values, loopback; etcd with fsync on, data dir on disk under
 //! `target/`):
 //!
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Client, EventType, WatchOptions};
 use orch_benches::{percentile, rate};
-use orch_store::{EtcdApiServer, EtcdProcess, MemStore, MemberInfo};
+use orch_store::{EtcdApiServer, EtcdProcess, MemStore, MemberInfo, RaftStore};
 use tokio::sync::Mutex;
 
 const VALUE_BYTES: usize = 256;
@@ -163,11 +164,32 @@ async fn main() {
     drop(etcd);
     print("etcd", 1, &etcd_figures);
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("loopback port");
-    let addr = listener.local_addr().expect("bound address");
-    let server = EtcdApiServer::new(Arc::new(MemStore::new()), MemberInfo::standalone("m1", addr));
-    tokio::spawn(server.serve(listener, std::future::pending()));
-    let mem = measure(&format!("http://{addr}")).await.expect("memstore load");
+    let mem = measure(&serve(Arc::new(MemStore::new())).await).await.expect("memstore load");
     print("memstore", 1, &mem);
     print_ratio("memstore", 1, &mem, &etcd_figures);
+
+    for members in [1, 3] {
+        let dir = tempfile::tempdir_in(target).expect("raft data dir");
+        let cluster = RaftStore::in_process_durable(members, dir.path())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let endpoint = serve(Arc::new(cluster[0].clone())).await;
+        let raft = measure(&endpoint).await.expect("raftstore load");
+        print("raftstore", members, &raft);
+        if members == 1 {
+            print_ratio("raftstore", members, &raft, &etcd_figures);
+        }
+        for m in &cluster {
+            m.shutdown().await;
+        }
+    }
+}
+
+/// Serves `store` over etcd's API on a loopback port; returns the endpoint.
+async fn serve(store: Arc<dyn orch_core::store::Store>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("loopback port");
+    let addr = listener.local_addr().expect("bound address");
+    let server = EtcdApiServer::new(store, MemberInfo::standalone("m1", addr));
+    tokio::spawn(server.serve(listener, std::future::pending()));
+    format!("http://{addr}")
 }

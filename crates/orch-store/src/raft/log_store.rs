@@ -3,11 +3,12 @@
 //! told an append is durable.
 //!
 //! Files: `log`, a sequence of records `[u32 length, little-endian][entry,
-//! postcard]`, appended and fsynced once per batch (openraft hands over
-//! many entries at a time, so one fsync covers many writes: group commit);
+//! postcard]`, written and fsynced once per append call before openraft is
+//! told they are durable (openraft batches entries that queue up into one
+//! append);
 //! a truncation cuts the file at the first dropped record. `meta`, the
-//! vote, committed and purged log IDs, replaced atomically (write, fsync,
-//! rename). A torn last record (a crash mid-append) is cut off when the log
+//! vote and purged log ID (and the committed one as of the last vote),
+//! replaced atomically (write, fsync, rename). A torn last record (a crash mid-append) is cut off when the log
 //! is opened: it was never acknowledged.
 
 use std::collections::BTreeMap;
@@ -151,10 +152,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.log.lock().meta.vote)
     }
 
+    /// Kept in memory (and written with the next vote): persisting it on
+    /// every commit would cost an fsync per write, and a restarted member
+    /// learns the committed index from the leader anyway.
     async fn save_committed(&mut self, c: Option<LogId<u64>>) -> Result<(), StorageError<u64>> {
-        let mut log = self.log.lock();
-        log.meta.committed = c;
-        log.save_meta().map_err(io_err)
+        self.log.lock().meta.committed = c;
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<u64>>, StorageError<u64>> {
@@ -170,29 +173,31 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
     {
-        {
-            let mut guard = self.log.lock();
-            let log = &mut *guard;
-            let mut buf = Vec::new();
-            let mut records = Vec::new();
-            for e in entries {
-                if let Some(files) = &log.files {
-                    let bytes = postcard::to_stdvec(&e).map_err(io_err)?;
-                    let at = files.len + buf.len() as u64;
-                    buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-                    buf.extend_from_slice(&bytes);
-                    records.push((e.log_id.index, at));
-                }
-                log.entries.insert(e.log_id.index, e);
+        let mut guard = self.log.lock();
+        let log = &mut *guard;
+        let mut buf = Vec::new();
+        let mut records = Vec::new();
+        for e in entries {
+            if let Some(files) = &log.files {
+                let bytes = postcard::to_stdvec(&e).map_err(io_err)?;
+                let at = files.len + buf.len() as u64;
+                buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                buf.extend_from_slice(&bytes);
+                records.push((e.log_id.index, at));
             }
-            if let Some(files) = &mut log.files {
+            log.entries.insert(e.log_id.index, e);
+        }
+        match &mut log.files {
+            // One write and one fsync for the whole batch openraft hands over.
+            Some(files) => {
                 files.log.write_all(&buf).map_err(io_err)?;
                 files.log.sync_data().map_err(io_err)?;
                 files.len += buf.len() as u64;
                 files.offsets.extend(records);
+                callback.log_io_completed(Ok(()));
             }
+            None => callback.log_io_completed(Ok(())),
         }
-        callback.log_io_completed(Ok(()));
         Ok(())
     }
 
