@@ -123,13 +123,21 @@ impl EtcdApiServer {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<()> {
         let api = self.api;
+        // As etcd (Go sets it by default): without TCP_NODELAY, small
+        // responses wait on Nagle and the peer's delayed ACK (~40 ms).
+        let incoming = futures::StreamExt::map(TcpListenerStream::new(listener), |conn| {
+            if let Ok(c) = &conn {
+                let _ = c.set_nodelay(true);
+            }
+            conn
+        });
         tonic::transport::Server::builder()
             .add_service(KvServer::new(api.clone()))
             .add_service(WatchServer::new(api.clone()))
             .add_service(LeaseServer::new(api.clone()))
             .add_service(ClusterServer::new(api.clone()))
             .add_service(MaintenanceServer::new(api))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .serve_with_incoming_shutdown(incoming, shutdown)
             .await
             .map_err(|e| Error::Unavailable(format!("etcd API server: {e}")))
     }

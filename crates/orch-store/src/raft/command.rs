@@ -5,13 +5,15 @@
 use orch_core::store::{DeleteRangeRequest, PutRequest, TxnRequest};
 use serde::{Deserialize, Serialize};
 
-/// One write, as a log entry.
+/// A batch of writes proposed together, as one log entry. Applied in
+/// order; each takes its own revision(s).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Command {
-    /// The member that proposed it and its request number there: that
-    /// member hands the result to the waiting caller when it applies it.
-    pub(crate) origin: (u64, u64),
-    pub(crate) op: Op,
+    /// The member that proposed them: it hands each result to the waiting
+    /// caller when it applies the entry.
+    pub(crate) member: u64,
+    /// Each write with its request number at that member.
+    pub(crate) ops: Vec<(u64, Op)>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -35,6 +37,6 @@ pub(crate) enum Op {
 
 impl std::fmt::Display for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?} from member {} request {}", self.op, self.origin.0, self.origin.1)
+        write!(f, "{} write(s) from member {}", self.ops.len(), self.member)
     }
 }

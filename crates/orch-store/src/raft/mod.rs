@@ -36,7 +36,6 @@ mod state_machine;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Cursor;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -85,8 +84,8 @@ struct Member {
     id: u64,
     raft: Raft<TypeConfig>,
     store: MemStore,
-    pending: Pending,
-    next_request: AtomicU64,
+    /// Writes waiting to be proposed (see [`propose_batches`]).
+    proposals: tokio::sync::mpsc::UnboundedSender<Queued>,
 }
 
 impl std::fmt::Debug for RaftStore {
@@ -155,8 +154,9 @@ impl RaftStore {
                 .await
                 .map_err(unavailable)?;
             router.members.write().insert(id, raft.clone());
-            let member =
-                Arc::new(Member { id, raft, store, pending, next_request: AtomicU64::new(1) });
+            let (proposals, queue) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(propose_batches(id, raft.clone(), pending, queue));
+            let member = Arc::new(Member { id, raft, store, proposals });
             cluster.lock().insert(id, member.clone());
             tokio::spawn(expire_leases(Arc::downgrade(&member)));
             handles.push(RaftStore { member, cluster: cluster.clone() });
@@ -257,26 +257,77 @@ enum Proposal {
     Failed(Error),
 }
 
+/// A write waiting for the next batch, with where to send its outcome.
+type Queued = (Op, oneshot::Sender<std::result::Result<Applied, Proposal>>);
+
+/// Most writes proposed as one log entry.
+const MAX_BATCH: usize = 512;
+
 impl Member {
+    /// Queues a write for this member's next proposal and waits for it to
+    /// be applied here.
     async fn propose(&self, op: Op) -> std::result::Result<Applied, Proposal> {
-        let request = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.pending.lock().insert(request, tx);
-        let written = self.raft.client_write(Command { origin: (self.id, request), op }).await;
-        if let Err(e) = written {
-            self.pending.lock().remove(&request);
-            return Err(match e {
-                openraft::error::RaftError::APIError(ref api)
-                    if e.forward_to_leader().is_some() =>
-                {
-                    Proposal::Retry(api.to_string())
-                }
-                // This member stopped (or failed): another may lead now.
-                openraft::error::RaftError::Fatal(f) => Proposal::Retry(f.to_string()),
-                other => Proposal::Failed(unavailable(other)),
-            });
+        let (reply, outcome) = oneshot::channel();
+        self.proposals
+            .send((op, reply))
+            .map_err(|_| Proposal::Retry(format!("member {} stopped", self.id)))?;
+        outcome.await.map_err(|_| Proposal::Retry(format!("member {} stopped", self.id)))?
+    }
+}
+
+/// Proposes queued writes in batches: the writes that arrive while one
+/// batch is being replicated and made durable go into the next log entry
+/// together, so one fsync serves them all.
+async fn propose_batches(
+    id: u64,
+    raft: Raft<TypeConfig>,
+    pending: Pending,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<Queued>,
+) {
+    let mut next_request: u64 = 1;
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(q) => batch.push(q),
+                Err(_) => break,
+            }
         }
-        rx.await.map_err(|_| Proposal::Failed(unavailable("an applied entry had no answer")))
+        let mut ops = Vec::with_capacity(batch.len());
+        let mut waiting = Vec::with_capacity(batch.len());
+        for (op, reply) in batch {
+            let request = next_request;
+            next_request += 1;
+            let (tx, rx) = oneshot::channel();
+            pending.lock().insert(request, tx);
+            ops.push((request, op));
+            waiting.push((request, rx, reply));
+        }
+        let written = raft.client_write(Command { member: id, ops }).await;
+        let failure = written.err().map(|e| match e {
+            openraft::error::RaftError::APIError(ref api) if e.forward_to_leader().is_some() => {
+                (true, api.to_string())
+            }
+            // This member stopped (or failed): another may lead now.
+            openraft::error::RaftError::Fatal(f) => (true, f.to_string()),
+            other => (false, other.to_string()),
+        });
+        for (request, rx, reply) in waiting {
+            let outcome = match &failure {
+                None => rx
+                    .await
+                    .map_err(|_| Proposal::Failed(unavailable("an applied entry had no answer"))),
+                Some((retry, why)) => {
+                    pending.lock().remove(&request);
+                    Err(if *retry {
+                        Proposal::Retry(why.clone())
+                    } else {
+                        Proposal::Failed(unavailable(why))
+                    })
+                }
+            };
+            let _ = reply.send(outcome);
+        }
     }
 }
 

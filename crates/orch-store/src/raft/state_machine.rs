@@ -67,11 +67,12 @@ impl StateMachine {
     }
 
     async fn apply_command(&self, cmd: Command) {
-        let (origin, request) = cmd.origin;
-        let applied = self.run(cmd.op).await;
-        if origin == self.member {
-            if let Some(waiter) = self.pending.lock().remove(&request) {
-                let _ = waiter.send(applied);
+        for (request, op) in cmd.ops {
+            let applied = self.run(op).await;
+            if cmd.member == self.member {
+                if let Some(waiter) = self.pending.lock().remove(&request) {
+                    let _ = waiter.send(applied);
+                }
             }
         }
     }
