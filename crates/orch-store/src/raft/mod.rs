@@ -66,6 +66,8 @@ openraft::declare_raft_types!(
 const LEASE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// How long a call waits for a leader before it fails with `Unavailable`.
 const LEADER_WAIT: Duration = Duration::from_secs(10);
+/// The pause between tries while a leader is elected or leadership moves.
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
 
 /// One member of a Raft-replicated store. Each member is a full [`Store`]:
 /// writes go to the leader through the log, reads are linearizable, watches
@@ -109,9 +111,9 @@ impl RaftStore {
         Self::start(members, None).await
     }
 
-    /// As [`RaftStore::in_process`], with each member's log, vote and
-    /// committed index durable under `data_dir/member-<id>` (fsynced before
-    /// a write is acknowledged). Started again on the same directory, the
+    /// As [`RaftStore::in_process`], with each member's log and vote durable
+    /// under `data_dir/member-<id>` (fsynced before a write is
+    /// acknowledged). Started again on the same directory, the
     /// members recover their state by replaying their logs.
     ///
     /// Errors: as `in_process`; `Unavailable` if a log cannot be opened.
@@ -205,7 +207,7 @@ impl RaftStore {
             if start.elapsed() > LEADER_WAIT {
                 return Err(unavailable(format!("no leader within {LEADER_WAIT:?}")));
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(RETRY_PAUSE).await;
         }
     }
 
@@ -219,7 +221,7 @@ impl RaftStore {
                 Ok(applied) => return Ok(applied),
                 Err(Proposal::Retry(why)) if start.elapsed() < LEADER_WAIT => {
                     tracing::debug!(%why, "retrying a proposal at the new leader");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    tokio::time::sleep(RETRY_PAUSE).await;
                 }
                 Err(Proposal::Retry(why)) => return Err(unavailable(why)),
                 Err(Proposal::Failed(e)) => return Err(e),
@@ -242,7 +244,7 @@ impl RaftStore {
                 Ok(read) => return Ok((leader, read.map(|l| l.index))),
                 Err(e) if start.elapsed() < LEADER_WAIT => {
                     tracing::debug!(error = %e, "retrying a read at the new leader");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    tokio::time::sleep(RETRY_PAUSE).await;
                 }
                 Err(e) => return Err(unavailable(e)),
             }
