@@ -255,7 +255,16 @@ impl Store for EtcdStore {
         }
         let range: KeyRange = req.range.clone();
         let requested = req.start_revision;
-        let stream = c.watch(range.key.to_vec(), Some(o)).await.map_err(map_err)?;
+        let mut stream = c.watch(range.key.to_vec(), Some(o)).await.map_err(map_err)?;
+        // etcd-client returns before the server has registered the watch;
+        // wait for its `created` answer, so that every write made after this
+        // call returns is seen (a start revision of 0 means "from now").
+        let created = stream
+            .message()
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| Error::Unavailable("etcd closed the watch stream".into()))?;
+        let stream = futures::stream::iter([Ok(created)]).chain(stream);
         // Ends after the first error (a compaction cancels the watch).
         let mapped = stream
             .scan(false, move |ended, item| {
