@@ -128,9 +128,12 @@ impl RaftStore {
         let config = Arc::new(
             Config {
                 cluster_name: "orch".into(),
-                heartbeat_interval: 50,
-                election_timeout_min: 200,
-                election_timeout_max: 400,
+                // etcd's defaults (--heartbeat-interval 100 ms, --election-timeout
+                // 1000 ms): shorter timeouts let a loaded machine's scheduling
+                // delays start elections, and each new leader restarts lease TTLs.
+                heartbeat_interval: 100,
+                election_timeout_min: 1000,
+                election_timeout_max: 2000,
                 snapshot_policy: SnapshotPolicy::Never,
                 ..Default::default()
             }
