@@ -12,7 +12,7 @@ const DEADLINE: Duration = Duration::from_secs(20);
 const WEB: &str = env!("CARGO_BIN_EXE_orch-web");
 
 fn runtime(root: &std::path::Path) -> ProcessRuntime {
-    ProcessRuntime::new(ProcessRuntimeConfig::new(root).image("web:1", &[WEB])).unwrap()
+    ProcessRuntime::new(ProcessRuntimeConfig::new(root).image("web:v1", &[WEB])).unwrap()
 }
 
 fn sandbox_config(name: &str) -> PodSandboxConfig {
@@ -145,7 +145,7 @@ async fn each_sandbox_has_its_own_loopback_address_passed_as_pod_ip() {
     assert!(ip_a.starts_with("127.0.") && ip_a != "127.0.0.1");
     // Two web servers on the same port, one per pod IP.
     let mut web =
-        ContainerConfig { image: ImageSpec { image: "web:1".into() }, ..container("web", &[]) };
+        ContainerConfig { image: ImageSpec { image: "web:v1".into() }, ..container("web", &[]) };
     web.envs = vec![("PORT".into(), "18080".into()), ("POD_NAME".into(), "web-a".into())];
     let wa = run(&rt, &a, &web).await;
     web.envs[1].1 = "web-b".into();
@@ -182,7 +182,7 @@ async fn stop_sends_sigterm_then_sigkill_after_the_timeout() {
     let sb = rt.run_pod_sandbox(&sandbox_config("p")).await.unwrap();
     // Honours SIGTERM after a 200 ms cleanup.
     let mut web =
-        ContainerConfig { image: ImageSpec { image: "web:1".into() }, ..container("web", &[]) };
+        ContainerConfig { image: ImageSpec { image: "web:v1".into() }, ..container("web", &[]) };
     web.envs = vec![("PORT".into(), "18081".into()), ("STOP_DELAY_MS".into(), "200".into())];
     let graceful = run(&rt, &sb, &web).await;
     let ip = rt.pod_sandbox_status(&sb).await.unwrap().ip;
@@ -310,6 +310,6 @@ async fn images_without_an_entrypoint_are_refused_clearly() {
     let bare = ContainerConfig { image: ImageSpec { image: "true".into() }, ..container("t", &[]) };
     let id = run(&rt, &sb, &bare).await;
     assert_eq!(wait_exited(&rt, &id).await.exit_code, 0);
-    assert!(rt.image_status(&ImageSpec { image: "web:1".into() }).await.unwrap().is_some());
+    assert!(rt.image_status(&ImageSpec { image: "web:v1".into() }).await.unwrap().is_some());
     rt.remove_pod_sandbox(&sb).await.unwrap();
 }
