@@ -53,4 +53,4 @@ pub use etcd_process::EtcdProcess;
 pub use etcd_store::EtcdStore;
 pub use mem_store::{MemStore, MemStoreConfig};
 #[cfg(feature = "raft")]
-pub use raft::RaftStore;
+pub use raft::{MemberConfig, NetworkFaults, RaftStore};

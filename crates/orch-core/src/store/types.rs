@@ -415,7 +415,7 @@ pub struct LeaseGrant {
 }
 
 /// etcd `LeaseTimeToLiveResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LeaseTimeToLive {
     /// The lease ID.
     pub id: i64,

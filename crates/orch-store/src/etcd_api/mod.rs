@@ -87,7 +87,7 @@ impl MemberInfo {
 }
 
 /// A stable, non-zero 64-bit ID for a name (FNV-1a).
-fn name_id(name: &str) -> u64 {
+pub(crate) fn name_id(name: &str) -> u64 {
     use std::hash::Hasher;
     let mut h = fnv::FnvHasher::default();
     h.write(name.as_bytes());
@@ -123,24 +123,30 @@ impl EtcdApiServer {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<()> {
         let api = self.api;
-        // As etcd (Go sets it by default): without TCP_NODELAY, small
-        // responses wait on Nagle and the peer's delayed ACK (~40 ms).
-        let incoming = futures::StreamExt::map(TcpListenerStream::new(listener), |conn| {
-            if let Ok(c) = &conn {
-                let _ = c.set_nodelay(true);
-            }
-            conn
-        });
         tonic::transport::Server::builder()
             .add_service(KvServer::new(api.clone()))
             .add_service(WatchServer::new(api.clone()))
             .add_service(LeaseServer::new(api.clone()))
             .add_service(ClusterServer::new(api.clone()))
             .add_service(MaintenanceServer::new(api))
-            .serve_with_incoming_shutdown(incoming, shutdown)
+            .serve_with_incoming_shutdown(nodelay(listener), shutdown)
             .await
             .map_err(|e| Error::Unavailable(format!("etcd API server: {e}")))
     }
+}
+
+/// The connections `listener` accepts, with TCP_NODELAY set — as etcd
+/// (Go sets it by default): without it, small responses wait on Nagle and
+/// the peer's delayed ACK (~40 ms).
+pub(crate) fn nodelay(
+    listener: TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures::StreamExt::map(TcpListenerStream::new(listener), |conn| {
+        if let Ok(c) = &conn {
+            let _ = c.set_nodelay(true);
+        }
+        conn
+    })
 }
 
 impl Api {

@@ -29,11 +29,15 @@
 //! ```
 
 mod command;
+mod forward;
+mod identity;
 mod log_store;
+mod member;
 mod network;
+mod peer;
 mod state_machine;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::{Arc, Weak};
@@ -51,8 +55,11 @@ use tokio::sync::oneshot;
 
 use crate::{MemStore, MemStoreConfig};
 use command::{Command, Op};
+use forward::{ForwardError, PeerReply, PeerRequest};
 use log_store::LogStore;
-use network::Router;
+pub use member::MemberConfig;
+pub use network::NetworkFaults;
+use network::{Network, Router};
 use state_machine::{Applied, Pending, StateMachine};
 
 openraft::declare_raft_types!(
@@ -68,31 +75,41 @@ const LEASE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 const LEADER_WAIT: Duration = Duration::from_secs(10);
 /// The pause between tries while a leader is elected or leadership moves.
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
+/// How long a write whose leader stopped answering waits to see whether
+/// it was committed anyway, before it fails.
+const OUTCOME_WAIT: Duration = Duration::from_secs(3);
 
 /// One member of a Raft-replicated store. Each member is a full [`Store`]:
-/// writes go to the leader through the log, reads are linearizable, watches
-/// are served from this member's copy once it has applied everything the
-/// leader had committed when the watch was made.
+/// writes go to the leader through the log (a follower forwards them, as
+/// etcd's do), reads are linearizable (ReadIndex: the leader confirms its
+/// leadership and names the commit index, this member waits until it has
+/// applied that far and reads its own copy), watches are served from this
+/// member's copy.
 #[derive(Clone)]
 pub struct RaftStore {
     member: Arc<Member>,
-    cluster: Members,
 }
 
-/// The members of a cluster in this process, by ID.
-type Members = Arc<Mutex<HashMap<u64, Arc<Member>>>>;
-
-struct Member {
+pub(crate) struct Member {
     id: u64,
+    name: String,
+    /// The client URLs this member advertises (etcd `--advertise-client-urls`).
+    client_urls: Vec<String>,
     raft: Raft<TypeConfig>,
     store: MemStore,
+    network: Network,
     /// Writes waiting to be proposed (see [`propose_batches`]).
     proposals: tokio::sync::mpsc::UnboundedSender<Queued>,
+    /// Stops the gRPC peer server, for a member in its own process.
+    peer_server: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 impl std::fmt::Debug for RaftStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RaftStore").field("member", &self.member.id).finish()
+        f.debug_struct("RaftStore")
+            .field("member", &self.member.id)
+            .field("name", &self.member.name)
+            .finish()
     }
 }
 
@@ -100,15 +117,136 @@ fn unavailable(what: impl std::fmt::Display) -> Error {
     Error::Unavailable(format!("raft: {what}"))
 }
 
+/// openraft's settings for every member.
+fn raft_config() -> Result<Arc<Config>> {
+    let config = Config {
+        cluster_name: "orch".into(),
+        // etcd's defaults (--heartbeat-interval 100 ms, --election-timeout
+        // 1000 ms): shorter timeouts let a loaded machine's scheduling
+        // delays start elections, and each new leader restarts lease TTLs.
+        heartbeat_interval: 100,
+        election_timeout_min: 1000,
+        election_timeout_max: 2000,
+        snapshot_policy: SnapshotPolicy::Never,
+        ..Default::default()
+    };
+    Ok(Arc::new(config.validate().map_err(unavailable)?))
+}
+
+impl Member {
+    /// Starts one member's Raft, its proposal batcher and its lease clock.
+    async fn start(
+        id: u64,
+        name: String,
+        client_urls: Vec<String>,
+        network: Network,
+        log: LogStore,
+    ) -> Result<Arc<Member>> {
+        let store =
+            MemStore::with_config(MemStoreConfig { expire_leases: false, ..Default::default() });
+        let pending: Pending = Arc::default();
+        let sm = StateMachine::new(id, store.clone(), pending.clone());
+        let raft =
+            Raft::new(id, raft_config()?, network.clone(), log, sm).await.map_err(unavailable)?;
+        let (proposals, queue) = tokio::sync::mpsc::unbounded_channel();
+        let member = Arc::new(Member {
+            id,
+            name,
+            client_urls,
+            raft,
+            store,
+            network,
+            proposals,
+            peer_server: Mutex::new(None),
+        });
+        tokio::spawn(propose_batches(Arc::downgrade(&member), pending, queue));
+        tokio::spawn(expire_leases(Arc::downgrade(&member)));
+        Ok(member)
+    }
+
+    /// Initializes the cluster with `members` (ID → peer address) if this
+    /// member's log is pristine; a member that has a log already belongs
+    /// to a cluster.
+    async fn initialize(&self, members: BTreeMap<u64, BasicNode>) -> Result<()> {
+        match self.raft.initialize(members).await {
+            Ok(()) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.api_error(),
+                    Some(openraft::error::InitializeError::NotAllowed(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Sends `request` to the leader (answering it here if this member
+    /// leads).
+    async fn ask_leader(
+        &self,
+        request: PeerRequest,
+    ) -> std::result::Result<PeerReply, ForwardError> {
+        let leader = self
+            .raft
+            .current_leader()
+            .await
+            .ok_or_else(|| ForwardError::NotLeader("no leader is known yet".into()))?;
+        if leader == self.id {
+            self.answer(request).await
+        } else {
+            self.network.ask(self.id, leader, request).await
+        }
+    }
+
+    /// Asks the leader (retrying for up to 10 s while leadership moves or
+    /// the leader is unreachable): for requests that are safe to repeat.
+    async fn ask_leader_retrying(&self, request: impl Fn() -> PeerRequest) -> Result<PeerReply> {
+        let start = tokio::time::Instant::now();
+        loop {
+            match self.ask_leader(request()).await {
+                Ok(reply) => return Ok(reply),
+                Err(
+                    e @ (ForwardError::NotLeader(_)
+                    | ForwardError::NotSent(_)
+                    | ForwardError::Unreachable(_)),
+                ) if start.elapsed() < LEADER_WAIT => {
+                    tracing::debug!(error = %e, "retrying at the leader");
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Waits until this member has applied everything the leader had
+    /// committed when this was called (a ReadIndex read).
+    async fn catch_up(&self) -> Result<()> {
+        let PeerReply::ReadIndex(read) =
+            self.ask_leader_retrying(|| PeerRequest::ReadIndex).await?
+        else {
+            return Err(unavailable("the leader's answer to a ReadIndex request was not an index"));
+        };
+        self.raft
+            .wait(Some(LEADER_WAIT))
+            .applied_index_at_least(read, "ReadIndex")
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
 impl RaftStore {
     /// Starts `members` (1, 3 or 5) members in this process, connected by
-    /// an in-process network, and waits until they have elected a leader.
-    /// Returns one handle per member, member IDs 1..=members in order.
+    /// an in-process network (into which [`faults`](Self::faults) can inject
+    /// drops, delays and partitions), and waits until they have elected a
+    /// leader. Returns one handle per member, member IDs 1..=members in order.
     ///
     /// Errors: `InvalidRequest` for 0 members; `Unavailable` if Raft cannot
     /// start or no leader is elected within 10 s.
     pub async fn in_process(members: usize) -> Result<Vec<RaftStore>> {
-        Self::start(members, None).await
+        Self::start_in_process(members, None).await
     }
 
     /// As [`RaftStore::in_process`], with each member's log and vote durable
@@ -118,73 +256,40 @@ impl RaftStore {
     ///
     /// Errors: as `in_process`; `Unavailable` if a log cannot be opened.
     pub async fn in_process_durable(members: usize, data_dir: &Path) -> Result<Vec<RaftStore>> {
-        Self::start(members, Some(data_dir)).await
+        Self::start_in_process(members, Some(data_dir)).await
     }
 
-    async fn start(members: usize, data_dir: Option<&Path>) -> Result<Vec<RaftStore>> {
+    async fn start_in_process(members: usize, data_dir: Option<&Path>) -> Result<Vec<RaftStore>> {
         if members == 0 {
             return Err(Error::InvalidRequest("a Raft store needs at least one member".into()));
         }
-        let config = Arc::new(
-            Config {
-                cluster_name: "orch".into(),
-                // etcd's defaults (--heartbeat-interval 100 ms, --election-timeout
-                // 1000 ms): shorter timeouts let a loaded machine's scheduling
-                // delays start elections, and each new leader restarts lease TTLs.
-                heartbeat_interval: 100,
-                election_timeout_min: 1000,
-                election_timeout_max: 2000,
-                snapshot_policy: SnapshotPolicy::Never,
-                ..Default::default()
-            }
-            .validate()
-            .map_err(unavailable)?,
-        );
         let router = Router::default();
-        let cluster: Members = Arc::default();
         let mut handles = Vec::new();
         for id in 1..=members as u64 {
-            let store = MemStore::with_config(MemStoreConfig {
-                expire_leases: false,
-                ..MemStoreConfig::default()
-            });
-            let pending: Pending = Arc::default();
-            let sm = StateMachine::new(id, store.clone(), pending.clone());
             let log = match data_dir {
                 Some(dir) => LogStore::open(&dir.join(format!("member-{id}")))
                     .map_err(|e| unavailable(format!("member {id}'s log: {e}")))?,
                 None => LogStore::in_memory(),
             };
-            let raft = Raft::new(id, config.clone(), router.clone(), log, sm)
-                .await
-                .map_err(unavailable)?;
-            router.members.write().insert(id, raft.clone());
-            let (proposals, queue) = tokio::sync::mpsc::unbounded_channel();
-            tokio::spawn(propose_batches(id, raft.clone(), pending, queue));
-            let member = Arc::new(Member { id, raft, store, proposals });
-            cluster.lock().insert(id, member.clone());
-            tokio::spawn(expire_leases(Arc::downgrade(&member)));
-            handles.push(RaftStore { member, cluster: cluster.clone() });
+            let network = Network::InProcess(router.clone());
+            let member = Member::start(id, format!("member-{id}"), vec![], network, log).await?;
+            router.members.write().insert(id, member.clone());
+            handles.push(RaftStore { member });
         }
-        let nodes: BTreeMap<u64, BasicNode> =
-            (1..=members as u64).map(|id| (id, BasicNode::new("in-process"))).collect();
-        // A restarted cluster is initialized already: its logs say so.
-        match handles[0].member.raft.initialize(nodes).await {
-            Ok(()) => {}
-            Err(e)
-                if matches!(
-                    e.api_error(),
-                    Some(openraft::error::InitializeError::NotAllowed(_))
-                ) => {}
-            Err(e) => return Err(unavailable(e)),
-        }
-        handles[0].leader().await?;
+        let nodes = (1..=members as u64).map(|id| (id, BasicNode::new("in-process"))).collect();
+        handles[0].member.initialize(nodes).await?;
+        handles[0].wait_for_leader().await?;
         Ok(handles)
     }
 
-    /// This member's ID.
+    /// This member's Raft ID.
     pub fn id(&self) -> u64 {
         self.member.id
+    }
+
+    /// This member's name.
+    pub fn name(&self) -> &str {
+        &self.member.name
     }
 
     /// The current leader's ID, if one is known to this member.
@@ -192,20 +297,14 @@ impl RaftStore {
         self.member.raft.current_leader().await
     }
 
-    /// Stops this member's Raft. Calls on it fail with `Unavailable` after.
-    pub async fn shutdown(&self) {
-        let _ = self.member.raft.shutdown().await;
-    }
-
-    /// The leader member, waiting (bounded) for an election.
-    async fn leader(&self) -> Result<Arc<Member>> {
+    /// Waits (up to 10 s) until this member knows a leader; returns its ID.
+    ///
+    /// Errors: `Unavailable` if no leader is known within 10 s.
+    pub async fn wait_for_leader(&self) -> Result<u64> {
         let start = tokio::time::Instant::now();
         loop {
             if let Some(id) = self.member.raft.current_leader().await {
-                let member = self.cluster.lock().get(&id).cloned();
-                if let Some(m) = member {
-                    return Ok(m);
-                }
+                return Ok(id);
             }
             if start.elapsed() > LEADER_WAIT {
                 return Err(unavailable(format!("no leader within {LEADER_WAIT:?}")));
@@ -214,13 +313,33 @@ impl RaftStore {
         }
     }
 
+    /// The faults of the in-process network this member is on (`None` for
+    /// a member in its own process).
+    pub fn faults(&self) -> Option<NetworkFaults> {
+        match &self.member.network {
+            Network::InProcess(router) => Some(NetworkFaults::new(router.clone())),
+            Network::Grpc(_) => None,
+        }
+    }
+
+    /// Stops this member: its Raft and its peer server. Calls on it fail
+    /// with `Unavailable` after.
+    pub async fn shutdown(&self) {
+        if let Network::InProcess(router) = &self.member.network {
+            router.members.write().remove(&self.member.id);
+        }
+        if let Some(stop) = self.member.peer_server.lock().take() {
+            let _ = stop.send(());
+        }
+        let _ = self.member.raft.shutdown().await;
+    }
+
     /// Proposes a write through the leader and returns what applying it
     /// produced. Retries (for up to 10 s) while leadership moves.
     async fn propose(&self, op: Op) -> Result<Applied> {
         let start = tokio::time::Instant::now();
         loop {
-            let leader = self.leader().await?;
-            match leader.propose(op.clone()).await {
+            match self.member.propose(op.clone()).await {
                 Ok(applied) => return Ok(applied),
                 Err(Proposal::Retry(why)) if start.elapsed() < LEADER_WAIT => {
                     tracing::debug!(%why, "retrying a proposal at the new leader");
@@ -231,33 +350,11 @@ impl RaftStore {
             }
         }
     }
-
-    /// The leader, after it has confirmed its leadership and applied every
-    /// entry committed before this call (a ReadIndex read), with the log ID
-    /// of that read. Retries (for up to 10 s) while leadership moves.
-    async fn linearizable(&self) -> Result<Arc<Member>> {
-        Ok(self.read_index().await?.0)
-    }
-
-    async fn read_index(&self) -> Result<(Arc<Member>, Option<u64>)> {
-        let start = tokio::time::Instant::now();
-        loop {
-            let leader = self.leader().await?;
-            match leader.raft.ensure_linearizable().await {
-                Ok(read) => return Ok((leader, read.map(|l| l.index))),
-                Err(e) if start.elapsed() < LEADER_WAIT => {
-                    tracing::debug!(error = %e, "retrying a read at the new leader");
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-                Err(e) => return Err(unavailable(e)),
-            }
-        }
-    }
 }
 
 /// Why a proposal did not produce a result.
 enum Proposal {
-    /// The member is not (or no longer) the leader: ask the new one.
+    /// Nothing was proposed (no leader, or it moved): try again.
     Retry(String),
     Failed(Error),
 }
@@ -282,15 +379,17 @@ impl Member {
 
 /// Proposes queued writes in batches: the writes that arrive while one
 /// batch is being replicated and made durable go into the next log entry
-/// together, so one fsync serves them all.
+/// together, so one fsync serves them all. A follower's batches are
+/// forwarded to the leader; either way, each write's result is handed over
+/// when this member applies the entry.
 async fn propose_batches(
-    id: u64,
-    raft: Raft<TypeConfig>,
+    member: Weak<Member>,
     pending: Pending,
     mut queue: tokio::sync::mpsc::UnboundedReceiver<Queued>,
 ) {
     let mut next_request: u64 = 1;
     while let Some(first) = queue.recv().await {
+        let Some(member) = member.upgrade() else { return };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -308,27 +407,34 @@ async fn propose_batches(
             ops.push((request, op));
             waiting.push((request, rx, reply));
         }
-        let written = raft.client_write(Command { member: id, ops }).await;
-        let failure = written.err().map(|e| match e {
-            openraft::error::RaftError::APIError(ref api) if e.forward_to_leader().is_some() => {
-                (true, api.to_string())
-            }
-            // This member stopped (or failed): another may lead now.
-            openraft::error::RaftError::Fatal(f) => (true, f.to_string()),
-            other => (false, other.to_string()),
-        });
+        let written =
+            member.ask_leader(PeerRequest::Write(Command { member: member.id, ops })).await;
+        drop(member);
         for (request, rx, reply) in waiting {
-            let outcome = match &failure {
-                None => rx
+            let outcome = match &written {
+                Ok(_) => rx
                     .await
                     .map_err(|_| Proposal::Failed(unavailable("an applied entry had no answer"))),
-                Some((retry, why)) => {
+                Err(ForwardError::NotLeader(why) | ForwardError::NotSent(why)) => {
                     pending.lock().remove(&request);
-                    Err(if *retry {
-                        Proposal::Retry(why.clone())
-                    } else {
-                        Proposal::Failed(unavailable(why))
-                    })
+                    Err(Proposal::Retry(why.clone()))
+                }
+                // The leader may have appended it before it stopped
+                // answering: if it commits, this member applies it.
+                Err(ForwardError::Unreachable(why)) => {
+                    let outcome = tokio::time::timeout(OUTCOME_WAIT, rx).await;
+                    pending.lock().remove(&request);
+                    match outcome {
+                        Ok(Ok(applied)) => Ok(applied),
+                        _ => Err(Proposal::Failed(unavailable(format!(
+                            "the leader stopped answering ({why}); the write may or may not \
+                             have been applied"
+                        )))),
+                    }
+                }
+                Err(e) => {
+                    pending.lock().remove(&request);
+                    Err(Proposal::Failed(unavailable(e)))
                 }
             };
             let _ = reply.send(outcome);
@@ -358,14 +464,15 @@ async fn expire_leases(member: Weak<Member>) {
     }
 }
 
-fn wrong(applied: &'static str) -> Error {
-    unavailable(format!("unexpected result of applying a {applied}"))
+fn wrong(what: &'static str) -> Error {
+    unavailable(format!("unexpected answer to a {what}"))
 }
 
 #[async_trait]
 impl Store for RaftStore {
     async fn range(&self, req: RangeRequest) -> Result<RangeResponse> {
-        self.linearizable().await?.store.range(req).await
+        self.member.catch_up().await?;
+        self.member.store.range(req).await
     }
 
     async fn put(&self, req: PutRequest) -> Result<PutResponse> {
@@ -392,13 +499,7 @@ impl Store for RaftStore {
     /// Served from this member's copy, after it has applied everything the
     /// leader had committed when the watch was made.
     async fn watch(&self, req: WatchRequest) -> Result<WatchStream> {
-        let (_, read) = self.read_index().await?;
-        self.member
-            .raft
-            .wait(Some(LEADER_WAIT))
-            .applied_index_at_least(read, "watch catch-up")
-            .await
-            .map_err(unavailable)?;
+        self.member.catch_up().await?;
         self.member.store.watch(req).await
     }
 
@@ -410,8 +511,12 @@ impl Store for RaftStore {
         }
     }
 
+    /// Sent to the leader, which keeps the TTLs.
     async fn lease_keep_alive(&self, id: i64) -> Result<i64> {
-        self.linearizable().await?.store.lease_keep_alive(id).await
+        match self.member.ask_leader_retrying(|| PeerRequest::LeaseKeepAlive(id)).await? {
+            PeerReply::LeaseKeepAlive(ttl) => Ok(ttl),
+            _ => Err(wrong("lease keep-alive")),
+        }
     }
 
     async fn lease_revoke(&self, id: i64) -> Result<()> {
@@ -421,12 +526,17 @@ impl Store for RaftStore {
         }
     }
 
+    /// Asked of the leader, which keeps the TTLs.
     async fn lease_time_to_live(&self, id: i64, keys: bool) -> Result<LeaseTimeToLive> {
-        self.linearizable().await?.store.lease_time_to_live(id, keys).await
+        match self.member.ask_leader_retrying(|| PeerRequest::LeaseTimeToLive { id, keys }).await? {
+            PeerReply::LeaseTimeToLive(t) => Ok(t),
+            _ => Err(wrong("lease time-to-live")),
+        }
     }
 
     async fn leases(&self) -> Result<Vec<i64>> {
-        self.linearizable().await?.store.leases().await
+        self.member.catch_up().await?;
+        self.member.store.leases().await
     }
 
     async fn compact(&self, revision: i64) -> Result<()> {

@@ -1,0 +1,158 @@
+//! A member in its own process: etcd's member flags, and the start-up that
+//! joins it to its peers over gRPC.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use openraft::BasicNode;
+use orch_core::{Error, Result};
+
+use super::forward::{ForwardError, PeerRequest};
+use super::identity::Identity;
+use super::log_store::LogStore;
+use super::network::Network;
+use super::peer::{self, GrpcPeers};
+use super::{unavailable, Member, RaftStore};
+use crate::etcd_api::name_id;
+
+/// How one member in its own process is configured — etcd's flags of the
+/// same names.
+#[derive(Clone, Debug)]
+pub struct MemberConfig {
+    /// This member's name (`--name`); it must appear in `initial_cluster`.
+    /// Its Raft member ID is derived from it (FNV-1a), as its etcd member ID.
+    pub name: String,
+    /// Every member's name and peer address, `host:port`
+    /// (`--initial-cluster m1=127.0.0.1:2380,…`). Every member must be
+    /// given the same list.
+    pub initial_cluster: Vec<(String, String)>,
+    /// Where to accept peers' connections (`--listen-peer-urls`); by
+    /// default this member's address in `initial_cluster`.
+    pub listen_peer: Option<SocketAddr>,
+    /// The URLs clients reach this member on, for `MemberList`
+    /// (`--advertise-client-urls`).
+    pub client_urls: Vec<String>,
+    /// Where the log, vote and identity are kept (`--data-dir`).
+    pub data_dir: PathBuf,
+}
+
+impl MemberConfig {
+    /// Parses an `--initial-cluster` value: `name=host:port` pairs
+    /// separated by commas; an `http://` prefix on an address is accepted
+    /// and dropped.
+    ///
+    /// Errors: `InvalidRequest` for an empty list, a pair without `=`, an
+    /// empty name or address, or a name given twice.
+    pub fn parse_initial_cluster(spec: &str) -> Result<Vec<(String, String)>> {
+        let mut members: Vec<(String, String)> = Vec::new();
+        for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, addr) = pair.split_once('=').ok_or_else(|| {
+                Error::InvalidRequest(format!("initial cluster: {pair:?} is not name=host:port"))
+            })?;
+            let addr = addr.trim_start_matches("http://").trim_end_matches('/');
+            if name.is_empty() || addr.is_empty() {
+                return Err(Error::InvalidRequest(format!(
+                    "initial cluster: {pair:?} needs a name and an address"
+                )));
+            }
+            if members.iter().any(|(n, _)| n == name) {
+                return Err(Error::InvalidRequest(format!(
+                    "initial cluster: member {name:?} is listed twice"
+                )));
+            }
+            members.push((name.to_string(), addr.to_string()));
+        }
+        if members.is_empty() {
+            return Err(Error::InvalidRequest("initial cluster: no members".into()));
+        }
+        Ok(members)
+    }
+
+    /// The ID of every member, by name.
+    pub fn member_ids(&self) -> Vec<(String, u64)> {
+        self.initial_cluster.iter().map(|(n, _)| (n.clone(), name_id(n))).collect()
+    }
+}
+
+impl RaftStore {
+    /// Starts this process's member of a cluster whose members talk gRPC
+    /// (the `raftpeerpb.RaftPeer` service) on their peer addresses. A
+    /// member started on an empty `data_dir` bootstraps the cluster in
+    /// `initial_cluster` with the others (as etcd's
+    /// `--initial-cluster-state new`); on a data dir from an earlier run,
+    /// it recovers its log and rejoins. Returns once the member runs —
+    /// it need not have a leader yet (see [`wait_for_leader`](Self::wait_for_leader)).
+    ///
+    /// A member whose data dir was lost is refused: its peers recorded the
+    /// incarnation it had, and a fresh data dir has a new one.
+    ///
+    /// Errors: `InvalidRequest` if `name` is not in `initial_cluster`;
+    /// `Unavailable` if the data dir cannot be opened, the peer address
+    /// cannot be bound, or a peer refuses this member (it lost its state).
+    pub async fn start_member(config: MemberConfig) -> Result<RaftStore> {
+        let me = name_id(&config.name);
+        let own_addr = config
+            .initial_cluster
+            .iter()
+            .find(|(n, _)| *n == config.name)
+            .map(|(_, a)| a.clone())
+            .ok_or_else(|| {
+                Error::InvalidRequest(format!(
+                    "member {:?} is not in the initial cluster",
+                    config.name
+                ))
+            })?;
+        let listen = match config.listen_peer {
+            Some(a) => a,
+            None => own_addr
+                .parse()
+                .map_err(|e| Error::InvalidRequest(format!("peer address {own_addr:?}: {e}")))?,
+        };
+        let dir = &config.data_dir;
+        let identity = Arc::new(
+            Identity::open(dir)
+                .map_err(|e| unavailable(format!("data dir {}: {e}", dir.display())))?,
+        );
+        let log = LogStore::open(&dir.join("raft"))
+            .map_err(|e| unavailable(format!("log in {}: {e}", dir.display())))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| unavailable(format!("binding the peer address {listen}: {e}")))?;
+        let addrs: HashMap<u64, String> =
+            config.initial_cluster.iter().map(|(n, a)| (name_id(n), a.clone())).collect();
+        let network = Network::Grpc(GrpcPeers::new(me, identity.clone(), addrs.clone()));
+        let member = Member::start(
+            me,
+            config.name.clone(),
+            config.client_urls.clone(),
+            network.clone(),
+            log,
+        )
+        .await?;
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        *member.peer_server.lock() = Some(stop);
+        tokio::spawn(peer::serve(member.clone(), identity.clone(), listener, stopped));
+        let store = RaftStore { member };
+        if identity.fresh {
+            // A peer that knew this member under another incarnation
+            // refuses it: say so now rather than run unable to take part.
+            for &peer in addrs.keys().filter(|&&id| id != me) {
+                if let Err(ForwardError::Refused(why)) =
+                    network.ask(me, peer, PeerRequest::Identify).await
+                {
+                    store.shutdown().await;
+                    return Err(unavailable(format!(
+                        "member {:?} was refused by a peer: {why}",
+                        config.name
+                    )));
+                }
+            }
+        }
+        let nodes: BTreeMap<u64, BasicNode> =
+            addrs.iter().map(|(&id, addr)| (id, BasicNode::new(addr))).collect();
+        store.member.initialize(nodes).await?;
+        Ok(store)
+    }
+}
