@@ -2,33 +2,13 @@
 
 use std::process::Command;
 
-/// The example binary `cargo test` built alongside this test (same profile
-/// and features): `target/<profile>/examples/<name>`.
-fn built_example(name: &str) -> Option<std::path::PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join(name);
-    path.is_file().then_some(path)
-}
+mod support;
 
-/// Runs an example with arguments: (exit code, stdout, stderr). Uses the
-/// binary built with this test when there is one, so that a test run with
-/// other features than the default does not rebuild the workspace; else
-/// `cargo run --example`.
+use support::{built_example, example_command};
+
+/// Runs an example with arguments: (exit code, stdout, stderr).
 fn run_with(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut command = match built_example(name) {
-        Some(path) => Command::new(path),
-        None => {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut c = Command::new(cargo);
-            c.args(["run", "--quiet", "--example", name, "--"]);
-            c
-        }
-    };
-    let out = command
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the example runs");
+    let out = example_command(name).args(args).output().expect("the example runs");
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

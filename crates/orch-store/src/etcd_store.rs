@@ -88,6 +88,9 @@ fn get_options(req: &RangeRequest) -> GetOptions {
     if req.count_only {
         o = o.with_count_only();
     }
+    if req.serializable {
+        o = o.with_serializable();
+    }
     o
 }
 

@@ -46,7 +46,7 @@ mod raft;
 mod watch;
 
 #[cfg(feature = "etcd-api")]
-pub use etcd_api::{EtcdApiServer, MemberInfo};
+pub use etcd_api::{ClusterView, EtcdApiServer, MemberInfo, RaftStatus};
 #[cfg(feature = "etcd")]
 pub use etcd_process::EtcdProcess;
 #[cfg(feature = "etcd")]

@@ -118,6 +118,10 @@ pub struct RangeRequest {
     pub keys_only: bool,
     /// Return only `count`, no kvs.
     pub count_only: bool,
+    /// etcd's `serializable`: answer from the member's own copy without
+    /// confirming with the leader first — faster, possibly stale. A store
+    /// that is not replicated ignores it.
+    pub serializable: bool,
 }
 
 impl RangeRequest {

@@ -4,17 +4,15 @@ use tonic::{Request, Response, Status};
 
 use super::convert::status;
 use super::proto::{self, cluster_server::Cluster, maintenance_server::Maintenance};
-use super::Api;
+use super::{Api, MemberInfo};
 
-impl Api {
-    fn member(&self) -> proto::Member {
-        proto::Member {
-            id: self.member.member_id,
-            name: self.member.name.clone(),
-            peer_ur_ls: self.member.peer_urls.clone(),
-            client_ur_ls: self.member.client_urls.clone(),
-            is_learner: false,
-        }
+fn member(m: &MemberInfo) -> proto::Member {
+    proto::Member {
+        id: m.member_id,
+        name: m.name.clone(),
+        peer_ur_ls: m.peer_urls.clone(),
+        client_ur_ls: m.client_urls.clone(),
+        is_learner: false,
     }
 }
 
@@ -25,26 +23,32 @@ impl Cluster for Api {
         _req: Request<proto::MemberListRequest>,
     ) -> Result<Response<proto::MemberListResponse>, Status> {
         let revision = self.revision().await.map_err(status)?;
-        Ok(Response::new(proto::MemberListResponse {
-            header: self.header(revision),
-            members: vec![self.member()],
-        }))
+        let members = match &self.cluster {
+            Some(c) => c.members().await.iter().map(member).collect(),
+            None => vec![member(&self.member)],
+        };
+        Ok(Response::new(proto::MemberListResponse { header: self.header(revision), members }))
     }
 }
 
 #[tonic::async_trait]
 impl Maintenance for Api {
-    /// `version` is orch's; `leader` is this member (it is alone); the
-    /// Raft fields are 0 and `db_size` is not measured (0).
+    /// `version` is orch's; the Raft fields are the cluster's (a lone
+    /// member leads itself, with Raft fields 0); `db_size` is not measured
+    /// (0).
     async fn status(
         &self,
         _req: Request<proto::StatusRequest>,
     ) -> Result<Response<proto::StatusResponse>, Status> {
         let revision = self.revision().await.map_err(status)?;
+        let raft = self.raft_status();
         Ok(Response::new(proto::StatusResponse {
             header: self.header(revision),
             version: concat!("orch-", env!("CARGO_PKG_VERSION")).to_string(),
-            leader: self.member.member_id,
+            leader: raft.leader,
+            raft_index: raft.raft_index,
+            raft_term: raft.term,
+            raft_applied_index: raft.applied_index,
             ..Default::default()
         }))
     }

@@ -62,6 +62,7 @@ pub(super) fn range_request(r: &proto::RangeRequest) -> RangeRequest {
         limit: r.limit,
         keys_only: r.keys_only,
         count_only: r.count_only,
+        serializable: r.serializable,
     }
 }
 

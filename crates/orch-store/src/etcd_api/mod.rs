@@ -94,6 +94,35 @@ pub(crate) fn name_id(name: &str) -> u64 {
     h.finish().max(1)
 }
 
+/// A member's Raft status, as etcd's `StatusResponse` and response headers
+/// report it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RaftStatus {
+    /// The current Raft term (`raft_term`).
+    pub term: u64,
+    /// The leader's member ID, 0 if none is known (`leader`).
+    pub leader: u64,
+    /// The index of this member's last log entry (`raftIndex`).
+    pub raft_index: u64,
+    /// The index of the last entry this member applied (`raftAppliedIndex`).
+    pub applied_index: u64,
+}
+
+/// What a replicated store tells the etcd API about its cluster: the
+/// members for `MemberList`, and the Raft status for `Status` and the
+/// `raft_term` of every response header. A store without one is served as
+/// a single member that leads itself, with Raft fields 0.
+#[async_trait::async_trait]
+pub trait ClusterView: Send + Sync {
+    /// Every member of the cluster (etcd `MemberList`); a member that
+    /// cannot be asked has an empty name and no client URLs, as etcd lists
+    /// an unstarted member.
+    async fn members(&self) -> Vec<MemberInfo>;
+
+    /// This member's Raft status now.
+    fn raft_status(&self) -> RaftStatus;
+}
+
 /// Serves a [`Store`] over etcd v3's gRPC API (see the module docs for
 /// what is served).
 pub struct EtcdApiServer {
@@ -105,12 +134,20 @@ pub struct EtcdApiServer {
 struct Api {
     store: Arc<dyn Store>,
     member: Arc<MemberInfo>,
+    cluster: Option<Arc<dyn ClusterView>>,
 }
 
 impl EtcdApiServer {
-    /// A server for `store`, answering as `member`.
+    /// A server for `store`, answering as `member`, a single member.
     pub fn new(store: Arc<dyn Store>, member: MemberInfo) -> Self {
-        EtcdApiServer { api: Api { store, member: Arc::new(member) } }
+        EtcdApiServer { api: Api { store, member: Arc::new(member), cluster: None } }
+    }
+
+    /// Lists the members and reports the Raft status that `cluster` gives
+    /// (for a replicated store such as `RaftStore`).
+    pub fn with_cluster(mut self, cluster: Arc<dyn ClusterView>) -> Self {
+        self.api.cluster = Some(cluster);
+        self
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops
@@ -156,8 +193,16 @@ impl Api {
             cluster_id: self.member.cluster_id,
             member_id: self.member.member_id,
             revision,
-            raft_term: 0,
+            raft_term: self.raft_status().term,
         })
+    }
+
+    /// The Raft status: the cluster's, or a lone member's (leads itself).
+    fn raft_status(&self) -> RaftStatus {
+        match &self.cluster {
+            Some(c) => c.raft_status(),
+            None => RaftStatus { leader: self.member.member_id, ..Default::default() },
+        }
     }
 
     /// The store's current revision.

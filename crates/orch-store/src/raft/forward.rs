@@ -121,8 +121,8 @@ impl Member {
                 Ok(PeerReply::LeaseTimeToLive(self.store.lease_time_to_live(id, keys).await?))
             }
             PeerRequest::Identify => Ok(PeerReply::Identity {
-                name: self.name.clone(),
-                client_urls: self.client_urls.clone(),
+                name: self.info.name.clone(),
+                client_urls: self.info.client_urls.clone(),
             }),
         }
     }

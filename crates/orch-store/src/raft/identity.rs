@@ -79,6 +79,14 @@ impl Identity {
         }
     }
 
+    /// Removes a fresh identity again (the member was refused), so that
+    /// the next start is fresh too and is checked again.
+    pub(crate) fn forget(&self) {
+        if self.fresh {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
     fn save(&self, peers: &BTreeMap<u64, u64>) -> std::io::Result<()> {
         let record = Record { incarnation: self.incarnation, peers: peers.clone() };
         let bytes = postcard::to_stdvec(&record).map_err(std::io::Error::other)?;

@@ -16,6 +16,7 @@ use super::network::Network;
 use super::peer::{self, GrpcPeers};
 use super::{unavailable, Member, RaftStore};
 use crate::etcd_api::name_id;
+use crate::MemberInfo;
 
 /// How one member in its own process is configured — etcd's flags of the
 /// same names.
@@ -123,14 +124,17 @@ impl RaftStore {
         let addrs: HashMap<u64, String> =
             config.initial_cluster.iter().map(|(n, a)| (name_id(n), a.clone())).collect();
         let network = Network::Grpc(GrpcPeers::new(me, identity.clone(), addrs.clone()));
-        let member = Member::start(
-            me,
-            config.name.clone(),
-            config.client_urls.clone(),
-            network.clone(),
-            log,
-        )
-        .await?;
+        let mut spec: Vec<String> =
+            config.initial_cluster.iter().map(|(n, a)| format!("{n}={a}")).collect();
+        spec.sort();
+        let info = MemberInfo {
+            cluster_id: name_id(&spec.join(",")),
+            member_id: me,
+            name: config.name.clone(),
+            peer_urls: vec![format!("http://{own_addr}")],
+            client_urls: config.client_urls.clone(),
+        };
+        let member = Member::start(info, network.clone(), log).await?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         *member.peer_server.lock() = Some(stop);
         tokio::spawn(peer::serve(member.clone(), identity.clone(), listener, stopped));
@@ -143,6 +147,7 @@ impl RaftStore {
                     network.ask(me, peer, PeerRequest::Identify).await
                 {
                     store.shutdown().await;
+                    identity.forget();
                     return Err(unavailable(format!(
                         "member {:?} was refused by a peer: {why}",
                         config.name

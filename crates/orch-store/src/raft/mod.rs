@@ -36,6 +36,7 @@ mod member;
 mod network;
 mod peer;
 mod state_machine;
+mod status;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -92,9 +93,8 @@ pub struct RaftStore {
 
 pub(crate) struct Member {
     id: u64,
-    name: String,
-    /// The client URLs this member advertises (etcd `--advertise-client-urls`).
-    client_urls: Vec<String>,
+    /// Who this member is to etcd's API (cluster ID, peer and client URLs).
+    info: crate::MemberInfo,
     raft: Raft<TypeConfig>,
     store: MemStore,
     network: Network,
@@ -108,7 +108,7 @@ impl std::fmt::Debug for RaftStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RaftStore")
             .field("member", &self.member.id)
-            .field("name", &self.member.name)
+            .field("name", &self.member.info.name)
             .finish()
     }
 }
@@ -136,12 +136,11 @@ fn raft_config() -> Result<Arc<Config>> {
 impl Member {
     /// Starts one member's Raft, its proposal batcher and its lease clock.
     async fn start(
-        id: u64,
-        name: String,
-        client_urls: Vec<String>,
+        info: crate::MemberInfo,
         network: Network,
         log: LogStore,
     ) -> Result<Arc<Member>> {
+        let id = info.member_id;
         let store =
             MemStore::with_config(MemStoreConfig { expire_leases: false, ..Default::default() });
         let pending: Pending = Arc::default();
@@ -151,8 +150,7 @@ impl Member {
         let (proposals, queue) = tokio::sync::mpsc::unbounded_channel();
         let member = Arc::new(Member {
             id,
-            name,
-            client_urls,
+            info,
             raft,
             store,
             network,
@@ -272,7 +270,14 @@ impl RaftStore {
                 None => LogStore::in_memory(),
             };
             let network = Network::InProcess(router.clone());
-            let member = Member::start(id, format!("member-{id}"), vec![], network, log).await?;
+            let info = crate::MemberInfo {
+                cluster_id: crate::etcd_api::name_id(&format!("in-process-{members}")),
+                member_id: id,
+                name: format!("member-{id}"),
+                peer_urls: Vec::new(),
+                client_urls: Vec::new(),
+            };
+            let member = Member::start(info, network, log).await?;
             router.members.write().insert(id, member.clone());
             handles.push(RaftStore { member });
         }
@@ -289,7 +294,7 @@ impl RaftStore {
 
     /// This member's name.
     pub fn name(&self) -> &str {
-        &self.member.name
+        &self.member.info.name
     }
 
     /// The current leader's ID, if one is known to this member.
@@ -470,8 +475,12 @@ fn wrong(what: &'static str) -> Error {
 
 #[async_trait]
 impl Store for RaftStore {
+    /// Linearizable unless `serializable` is set: then answered from this
+    /// member's copy as it is.
     async fn range(&self, req: RangeRequest) -> Result<RangeResponse> {
-        self.member.catch_up().await?;
+        if !req.serializable {
+            self.member.catch_up().await?;
+        }
         self.member.store.range(req).await
     }
 

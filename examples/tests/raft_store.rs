@@ -1,0 +1,306 @@
+//! Three `raft_store` member processes on loopback: a scripted etcdctl
+//! session against them (through a follower, so that forwarding is
+//! exercised), `member list` and `endpoint status`; the leader killed with
+//! SIGKILL during writes; a member that lost its data dir refused.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+mod support;
+
+#[path = "../../crates/orch-store/tests/etcdctl_session/mod.rs"]
+mod etcdctl_session;
+
+use etcdctl_session::{etcdctl, ok};
+use support::example_command;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A loopback port nobody listens on now.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    l.local_addr().expect("bound address").port()
+}
+
+struct Member {
+    name: String,
+    client: String,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+/// Member processes of one cluster; killed (SIGKILL) when dropped, so a
+/// failing test leaves none behind.
+struct Cluster {
+    _dir: tempfile::TempDir,
+    initial_cluster: String,
+    members: Vec<Member>,
+}
+
+impl Cluster {
+    fn start(n: usize) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let peers: Vec<String> = (0..n).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+        let initial_cluster =
+            peers.iter().enumerate().map(|(i, p)| format!("m{}={p}", i + 1)).collect::<Vec<_>>();
+        let mut cluster = Cluster {
+            initial_cluster: initial_cluster.join(","),
+            members: (0..n)
+                .map(|i| Member {
+                    name: format!("m{}", i + 1),
+                    client: format!("127.0.0.1:{}", free_port()),
+                    dir: dir.path().join(format!("m{}", i + 1)),
+                    child: None,
+                })
+                .collect(),
+            _dir: dir,
+        };
+        for i in 0..n {
+            cluster.spawn(i);
+        }
+        cluster
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        let child = example_command("raft_store")
+            .args(["--name", &m.name, "--listen-client", &m.client])
+            .args(["--initial-cluster", &self.initial_cluster])
+            .arg("--data-dir")
+            .arg(&m.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the raft_store example starts");
+        m.child = Some(child);
+    }
+
+    /// Every running member's client address, comma-separated.
+    fn endpoints(&self) -> String {
+        let running = self.members.iter().filter(|m| m.child.is_some());
+        running.map(|m| m.client.as_str()).collect::<Vec<_>>().join(",")
+    }
+
+    /// Waits until member `i` answers a linearizable read (so it has a
+    /// leader and has caught up).
+    async fn wait_ready(&self, i: usize) {
+        let start = Instant::now();
+        loop {
+            let (success, _, err) = etcdctl(&self.members[i].client, &["get", "/ready"], "").await;
+            if success {
+                return;
+            }
+            assert!(start.elapsed() < DEADLINE, "member {i} is not ready: {err}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_all_ready(&self) {
+        for i in 0..self.members.len() {
+            self.wait_ready(i).await;
+        }
+    }
+
+    /// The index of the member every running member names as leader.
+    async fn leader(&self) -> usize {
+        let start = Instant::now();
+        loop {
+            let status = ok(&self.endpoints(), &["endpoint", "status", "--write-out=json"]).await;
+            let status: serde_json::Value = serde_json::from_str(&status).expect("status JSON");
+            let leaders: Vec<u64> = status
+                .as_array()
+                .expect("one status per endpoint")
+                .iter()
+                .map(|s| s["Status"]["leader"].as_u64().unwrap_or(0))
+                .collect();
+            if leaders.iter().all(|l| *l != 0 && *l == leaders[0]) {
+                for s in status.as_array().into_iter().flatten() {
+                    if s["Status"]["header"]["member_id"].as_u64() == Some(leaders[0]) {
+                        let endpoint = s["Endpoint"].as_str().expect("an endpoint");
+                        return self
+                            .members
+                            .iter()
+                            .position(|m| m.client == endpoint)
+                            .expect("the leader is a member");
+                    }
+                }
+            }
+            assert!(start.elapsed() < DEADLINE, "no agreed leader: {leaders:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops member `i` with SIGTERM and returns its exit status and stderr.
+    fn terminate(&mut self, i: usize) -> (std::process::ExitStatus, String) {
+        let mut child = self.members[i].child.take().expect("a running member");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                return (status, err);
+            }
+            assert!(start.elapsed() < DEADLINE, "member {i} did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// A fresh three-member cluster and the client address of a follower.
+async fn three_members() -> (Cluster, String) {
+    let cluster = Cluster::start(3);
+    cluster.wait_all_ready().await;
+    let leader = cluster.leader().await;
+    let follower = cluster.members[(leader + 1) % 3].client.clone();
+    (cluster, follower)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcdctl_put_get_at_revisions_delete_and_compact_through_a_follower() {
+    let (_cluster, follower) = three_members().await;
+    etcdctl_session::put_get_at_revisions_delete_and_compact(&follower).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcdctl_txn_through_a_follower() {
+    let (_cluster, follower) = three_members().await;
+    etcdctl_session::txn_creates_once(&follower).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcdctl_watch_through_a_follower() {
+    let (_cluster, follower) = three_members().await;
+    etcdctl_session::watch_replays_history_then_follows(&follower).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcdctl_leases_through_a_follower() {
+    let (_cluster, follower) = three_members().await;
+    etcdctl_session::lease_grant_attach_keepalive_revoke(&follower).await;
+}
+
+/// `member list` names all three members with their URLs; `endpoint
+/// status` has every member agree on one leader and one term; SIGTERM
+/// stops a member cleanly (exit 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_list_endpoint_status_and_a_clean_stop() {
+    let (mut cluster, _) = three_members().await;
+    let list = ok(&cluster.members[0].client, &["member", "list"]).await;
+    let mut lines: Vec<&str> = list.lines().collect();
+    lines.sort_by_key(|l| l.split(", ").nth(2).map(str::to_owned));
+    assert_eq!(lines.len(), 3, "{list}");
+    for (line, m) in lines.iter().zip(&cluster.members) {
+        let fields: Vec<&str> = line.split(", ").collect();
+        assert_eq!(fields[1..3], ["started", m.name.as_str()], "{line}");
+        assert!(fields[3].starts_with("http://127.0.0.1:"), "peer URL: {line}");
+        assert_eq!(fields[4], format!("http://{}", m.client), "client URL: {line}");
+    }
+    let status = ok(&cluster.endpoints(), &["endpoint", "status", "--write-out=json"]).await;
+    let status: serde_json::Value = serde_json::from_str(&status).expect("status JSON");
+    let statuses = status.as_array().expect("one status per endpoint");
+    assert_eq!(statuses.len(), 3);
+    let cluster_ids: Vec<_> =
+        statuses.iter().map(|s| &s["Status"]["header"]["cluster_id"]).collect();
+    assert!(cluster_ids.iter().all(|c| *c == cluster_ids[0]), "{status}");
+    let terms: Vec<_> = statuses.iter().map(|s| s["Status"]["raftTerm"].as_u64()).collect();
+    assert!(terms.iter().all(|t| t.is_some() && *t == terms[0] && *t != Some(0)), "{status}");
+    let leader = cluster.leader().await;
+    let (exit, err) = cluster.terminate((leader + 1) % 3);
+    assert!(exit.success(), "a member stops cleanly on SIGTERM: {exit} {err}");
+}
+
+/// The leader is killed with SIGKILL in the middle of a stream of writes:
+/// every write etcdctl saw acknowledged is there afterwards, the other two
+/// members go on taking writes, and the killed member, restarted on its
+/// data dir, catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_leader_loses_no_acknowledged_write_and_it_catches_up() {
+    let (mut cluster, _) = three_members().await;
+    let leader = cluster.leader().await;
+    let mut acknowledged = Vec::new();
+    let mut after_kill = 0;
+    for i in 0..60 {
+        if i == 20 {
+            cluster.kill(leader);
+        }
+        let key = format!("/w/{i:02}");
+        let (success, _, _) =
+            etcdctl(&cluster.endpoints(), &["put", &key, &i.to_string()], "").await;
+        if success {
+            acknowledged.push(key);
+            after_kill += usize::from(i >= 20);
+        }
+    }
+    assert!(after_kill >= 30, "the two survivors go on: {after_kill} of 40 writes after the kill");
+    let survivors = cluster.endpoints();
+    let read = ok(&survivors, &["get", "--prefix", "/w/", "--keys-only"]).await;
+    let stored: Vec<&str> = read.lines().filter(|l| !l.is_empty()).collect();
+    for key in &acknowledged {
+        assert!(stored.contains(&key.as_str()), "acknowledged {key} is lost: {stored:?}");
+    }
+    // The killed member comes back on its data dir and catches up: a
+    // serializable read of its own copy has every acknowledged key.
+    cluster.spawn(leader);
+    cluster.wait_ready(leader).await;
+    let own = &cluster.members[leader].client;
+    let start = Instant::now();
+    loop {
+        let read = ok(own, &["get", "--prefix", "/w/", "--keys-only", "--consistency=s"]).await;
+        let mine: Vec<&str> = read.lines().filter(|l| !l.is_empty()).collect();
+        if mine == stored {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "the restarted member did not catch up: {mine:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A member whose data dir is lost and that starts again empty is refused
+/// by its peers — it exits with an error saying so — instead of rejoining
+/// with its votes and log forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_lost_its_data_dir_is_refused() {
+    let (mut cluster, _) = three_members().await;
+    ok(&cluster.endpoints(), &["put", "/k", "v"]).await;
+    let leader = cluster.leader().await;
+    let lost = (leader + 1) % 3;
+    cluster.kill(lost);
+    std::fs::remove_dir_all(&cluster.members[lost].dir).expect("remove the data dir");
+    cluster.spawn(lost);
+    let mut child = cluster.members[lost].child.take().expect("spawned");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(start.elapsed() < DEADLINE, "the member that lost its data dir kept running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("lost or replaced its data directory"), "{err}");
+    // The other two go on.
+    ok(&cluster.endpoints(), &["put", "/k", "w"]).await;
+}
