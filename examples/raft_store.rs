@@ -10,8 +10,10 @@
 //!
 //! and m2, m3 likewise; then `etcdctl --endpoints=127.0.0.1:23791 put k v`.
 //! A one-entry `--initial-cluster` is a single member. Started again on its
-//! data dir, a member recovers its log and rejoins; a member whose data
-//! dir was lost is refused by its peers. Ctrl-C (or SIGTERM) stops it
+//! data dir, a member recovers its snapshot and log and rejoins; a member
+//! whose data dir was lost is refused by its peers. `etcdctl snapshot save
+//! FILE` takes a backup; `--restore-snapshot FILE` starts a new cluster
+//! from one. Ctrl-C (or SIGTERM) stops it
 //! cleanly. Exit codes: 0 after a clean stop, 1 if it cannot start, 2 for
 //! bad flags.
 
@@ -20,7 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use orch_store::{MemberConfig, RaftStore};
+use orch_store::{MemberConfig, RaftOptions, RaftStore};
 
 #[derive(Parser, Debug)]
 #[command(about = "One member of a replicated orch store, serving etcd's v3 API")]
@@ -38,14 +40,28 @@ struct Args {
     /// Every member's name and peer address: m1=host:port,m2=host:port,…
     #[arg(long)]
     initial_cluster: String,
-    /// Where this member keeps its log, vote and identity.
+    /// Where this member keeps its log, vote, snapshot and identity.
     #[arg(long)]
     data_dir: PathBuf,
+    /// Restore a backup (`etcdctl snapshot save FILE`) into --data-dir,
+    /// which must not hold a member yet; every member of the new cluster
+    /// restores the same file (as etcd's `snapshot restore`).
+    #[arg(long, value_name = "FILE")]
+    restore_snapshot: Option<PathBuf>,
+    /// Log entries between two snapshots (etcd's --snapshot-count).
+    #[arg(long, default_value_t = RaftOptions::default().snapshot_entries)]
+    snapshot_count: u64,
 }
 
 async fn run(args: Args) -> Result<(), String> {
     let initial_cluster =
         MemberConfig::parse_initial_cluster(&args.initial_cluster).map_err(|e| e.to_string())?;
+    if let Some(file) = &args.restore_snapshot {
+        let backup = std::fs::read(file)
+            .map_err(|e| format!("--restore-snapshot {}: {e}", file.display()))?;
+        RaftStore::restore_backup(&backup, &args.data_dir).map_err(|e| e.to_string())?;
+        println!("restored {} into {}", file.display(), args.data_dir.display());
+    }
     let listener = tokio::net::TcpListener::bind(args.listen_client)
         .await
         .map_err(|e| format!("--listen-client {}: {e}", args.listen_client))?;
@@ -55,6 +71,7 @@ async fn run(args: Args) -> Result<(), String> {
         listen_peer: args.listen_peer,
         client_urls: vec![format!("http://{}", args.listen_client)],
         data_dir: args.data_dir,
+        options: RaftOptions { snapshot_entries: args.snapshot_count, ..RaftOptions::default() },
     };
     let member = RaftStore::start_member(config).await.map_err(|e| e.to_string())?;
     println!(

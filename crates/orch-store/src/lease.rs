@@ -121,6 +121,32 @@ impl Leases {
         self.by_deadline.first().map(|(d, _)| *d)
     }
 
+    /// Every lease as (ID, granted TTL in seconds, keys), and the last
+    /// ID picked, for an image of the store.
+    pub(crate) fn to_image(&self) -> crate::image::LeasesImage {
+        let mut leases: Vec<_> = self
+            .leases
+            .iter()
+            .map(|(id, l)| (*id, l.granted_ttl_seconds, l.keys.iter().cloned().collect()))
+            .collect();
+        leases.sort_unstable_by_key(|l: &(i64, i64, Vec<Bytes>)| l.0);
+        crate::image::LeasesImage { leases, last_id: self.last_id }
+    }
+
+    /// The leases an image holds, each with its full TTL from `now` (as a
+    /// restored etcd, or a new leader, restarts them).
+    pub(crate) fn from_image(image: crate::image::LeasesImage, now: Instant) -> Leases {
+        let mut leases = Leases { last_id: image.last_id, ..Default::default() };
+        for (id, ttl, keys) in image.leases {
+            let deadline = now + Duration::from_secs(ttl.max(0) as u64);
+            let lease =
+                Lease { granted_ttl_seconds: ttl, deadline, keys: keys.into_iter().collect() };
+            leases.leases.insert(id, lease);
+            leases.by_deadline.insert((deadline, id));
+        }
+        leases
+    }
+
     /// IDs of leases whose deadline has passed.
     pub(crate) fn expired(&self, now: Instant) -> Vec<i64> {
         self.by_deadline.iter().take_while(|(d, _)| *d <= now).map(|(_, id)| *id).collect()

@@ -38,6 +38,7 @@ mod etcd_api;
 mod etcd_process;
 #[cfg(feature = "etcd")]
 mod etcd_store;
+mod image;
 mod lease;
 mod mem_store;
 mod mvcc;
@@ -46,11 +47,11 @@ mod raft;
 mod watch;
 
 #[cfg(feature = "etcd-api")]
-pub use etcd_api::{ClusterView, EtcdApiServer, MemberInfo, RaftStatus};
+pub use etcd_api::{Backup, ClusterView, EtcdApiServer, MemberInfo, RaftStatus};
 #[cfg(feature = "etcd")]
 pub use etcd_process::EtcdProcess;
 #[cfg(feature = "etcd")]
 pub use etcd_store::EtcdStore;
 pub use mem_store::{MemStore, MemStoreConfig};
 #[cfg(feature = "raft")]
-pub use raft::{MemberConfig, NetworkFaults, RaftStore};
+pub use raft::{MemberConfig, NetworkFaults, RaftOptions, RaftStore};

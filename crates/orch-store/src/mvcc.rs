@@ -282,6 +282,48 @@ impl Mvcc {
         Ok(())
     }
 
+    /// Every retained version of every key and the event log, for an
+    /// image of the store.
+    pub(crate) fn to_image(&self) -> crate::image::MvccImage {
+        crate::image::MvccImage {
+            revision: self.revision,
+            compact_revision: self.compact_revision,
+            keys: self
+                .keys
+                .iter()
+                .map(|(k, h)| {
+                    (k.clone(), h.versions.iter().map(|v| (v.mod_revision, v.kv.clone())).collect())
+                })
+                .collect(),
+            log: self.log.iter().map(|b| (b.revision, b.events.clone())).collect(),
+        }
+    }
+
+    /// The key space an image holds.
+    pub(crate) fn from_image(image: crate::image::MvccImage) -> Mvcc {
+        Mvcc {
+            revision: image.revision,
+            compact_revision: image.compact_revision,
+            keys: image
+                .keys
+                .into_iter()
+                .map(|(k, versions)| {
+                    let versions = versions
+                        .into_iter()
+                        .map(|(mod_revision, kv)| Version { mod_revision, kv })
+                        .collect();
+                    (k, KeyHistory { versions })
+                })
+                .collect(),
+            log: image
+                .log
+                .into_iter()
+                .map(|(revision, events)| Arc::new(Batch { revision, events }))
+                .collect(),
+            pending: Vec::new(),
+        }
+    }
+
     /// Number of live keys (for memory figures).
     pub(crate) fn live_keys(&self) -> usize {
         self.keys.values().filter(|h| h.latest().is_some()).count()

@@ -84,6 +84,17 @@ impl Registered {
         kept
     }
 
+    /// Takes the watcher out of sync: it reads the log from `next` on (the
+    /// store's state was replaced by a newer image).
+    pub(crate) fn fall_behind(&self, next: i64) {
+        let mut queue = self.shared.queue.lock();
+        if matches!(queue.mode, Mode::Synced) {
+            queue.mode = Mode::Unsynced { next: next.max(self.min_revision) };
+        }
+        drop(queue);
+        self.shared.waker.wake();
+    }
+
     /// Ends the watcher: the store is shutting down.
     pub(crate) fn close(&self) {
         self.shared.queue.lock().mode = Mode::Closed;

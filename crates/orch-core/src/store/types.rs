@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 /// A key's value at one revision, as etcd's `mvccpb.KeyValue`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeyValue {
     /// The key.
     pub key: Bytes,
@@ -373,7 +373,7 @@ impl WatchRequest {
 }
 
 /// Kind of a watch [`Event`] (etcd `mvccpb.Event.EventType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum EventType {
     /// The key was created or updated.
     Put,
@@ -382,7 +382,7 @@ pub enum EventType {
 }
 
 /// One change to one key (etcd `mvccpb.Event`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     /// Put or delete.
     pub kind: EventType,

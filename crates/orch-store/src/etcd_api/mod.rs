@@ -10,7 +10,9 @@
 //!   filters, a client-chosen `watch_id`), cancel, progress requests.
 //! * `Lease`: LeaseGrant, LeaseRevoke, LeaseKeepAlive, LeaseTimeToLive,
 //!   LeaseLeases.
-//! * `Cluster`: MemberList. `Maintenance`: Status.
+//! * `Cluster`: MemberList. `Maintenance`: Status, Snapshot (when the
+//!   server has a [`Backup`]: the store's image in 64 KiB chunks, each
+//!   with the bytes still to come, as etcd streams its database).
 //!
 //! Not served: nested Txn operations, auth, alarms, defragment, hashes,
 //! member changes (those answer `Unimplemented` or `InvalidArgument`).
@@ -123,6 +125,24 @@ pub trait ClusterView: Send + Sync {
     fn raft_status(&self) -> RaftStatus;
 }
 
+/// A store that can produce a point-in-time backup of itself, for etcd's
+/// `Maintenance.Snapshot` (`etcdctl snapshot save`).
+#[async_trait::async_trait]
+pub trait Backup: Send + Sync {
+    /// The whole store as of now, as bytes a restore reads back (for orch's
+    /// stores, the image format of [`MemStore::backup`](crate::MemStore::backup)).
+    ///
+    /// Errors: whatever prevents a consistent read of the store.
+    async fn backup(&self) -> Result<Vec<u8>>;
+}
+
+#[async_trait::async_trait]
+impl Backup for crate::MemStore {
+    async fn backup(&self) -> Result<Vec<u8>> {
+        crate::MemStore::backup(self)
+    }
+}
+
 /// Serves a [`Store`] over etcd v3's gRPC API (see the module docs for
 /// what is served).
 pub struct EtcdApiServer {
@@ -135,18 +155,26 @@ struct Api {
     store: Arc<dyn Store>,
     member: Arc<MemberInfo>,
     cluster: Option<Arc<dyn ClusterView>>,
+    backup: Option<Arc<dyn Backup>>,
 }
 
 impl EtcdApiServer {
     /// A server for `store`, answering as `member`, a single member.
     pub fn new(store: Arc<dyn Store>, member: MemberInfo) -> Self {
-        EtcdApiServer { api: Api { store, member: Arc::new(member), cluster: None } }
+        EtcdApiServer { api: Api { store, member: Arc::new(member), cluster: None, backup: None } }
     }
 
     /// Lists the members and reports the Raft status that `cluster` gives
     /// (for a replicated store such as `RaftStore`).
     pub fn with_cluster(mut self, cluster: Arc<dyn ClusterView>) -> Self {
         self.api.cluster = Some(cluster);
+        self
+    }
+
+    /// Answers `Maintenance.Snapshot` with `backup`'s bytes (without one,
+    /// Snapshot answers `Unimplemented`).
+    pub fn with_backup(mut self, backup: Arc<dyn Backup>) -> Self {
+        self.api.backup = Some(backup);
         self
     }
 

@@ -6,7 +6,8 @@
 //! postcard]`, written and fsynced once per append call before openraft is
 //! told they are durable (openraft batches entries that queue up into one
 //! append);
-//! a truncation cuts the file at the first dropped record. `meta`, the
+//! a truncation cuts the file at the first dropped record; a purge (after a
+//! snapshot) rewrites it without the purged records. `meta`, the
 //! vote and purged log ID (and the committed one as of the last vote),
 //! replaced atomically (write, fsync, rename). A torn last record (a crash mid-append) is cut off when the log
 //! is opened: it was never acknowledged.
@@ -100,12 +101,41 @@ impl LogStore {
             log.set_len(at as u64)?;
             log.sync_all()?;
         }
+        // Records a purge left behind (a crash before the rewrite).
+        if let Some(purged) = meta.last_purged {
+            entries = entries.split_off(&(purged.index + 1));
+            offsets = offsets.split_off(&(purged.index + 1));
+        }
         let files = Files { dir: dir.to_path_buf(), log, offsets, len: at as u64 };
         Ok(LogStore { log: Arc::new(Mutex::new(Log { entries, meta, files: Some(files) })) })
     }
 }
 
 impl Log {
+    /// Replaces the `log` file with the entries held now (write a new
+    /// file, fsync, rename).
+    fn rewrite(&mut self) -> std::io::Result<()> {
+        let Some(files) = &mut self.files else { return Ok(()) };
+        let (mut buf, mut offsets) = (Vec::new(), BTreeMap::new());
+        for (index, entry) in &self.entries {
+            let bytes = postcard::to_stdvec(entry).map_err(std::io::Error::other)?;
+            offsets.insert(*index, buf.len() as u64);
+            buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            buf.extend_from_slice(&bytes);
+        }
+        let tmp = files.dir.join("log.tmp");
+        let mut f = File::create(&tmp)?;
+        f.write_all(&buf)?;
+        f.sync_all()?;
+        let path = files.dir.join("log");
+        std::fs::rename(&tmp, &path)?;
+        File::open(&files.dir)?.sync_all()?;
+        files.log = OpenOptions::new().read(true).append(true).open(&path)?;
+        files.offsets = offsets;
+        files.len = buf.len() as u64;
+        Ok(())
+    }
+
     fn save_meta(&self) -> std::io::Result<()> {
         let Some(files) = &self.files else { return Ok(()) };
         let bytes = postcard::to_stdvec(&self.meta).map_err(std::io::Error::other)?;
@@ -214,13 +244,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(())
     }
 
-    /// Forgets entries up to `log_id` (in memory; their records stay in the
-    /// file until snapshots let the file be rewritten).
+    /// Forgets entries up to `log_id` (a snapshot holds them): records the
+    /// purge in `meta`, then rewrites `log` without them. A crash between
+    /// the two leaves records that the next open skips.
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
         let mut log = self.log.lock();
         let keep = log.entries.split_off(&(log_id.index + 1));
         log.entries = keep;
         log.meta.last_purged = Some(log_id);
-        log.save_meta().map_err(io_err)
+        log.save_meta().map_err(io_err)?;
+        log.rewrite().map_err(io_err)
     }
 }

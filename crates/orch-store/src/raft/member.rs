@@ -14,7 +14,7 @@ use super::identity::Identity;
 use super::log_store::LogStore;
 use super::network::Network;
 use super::peer::{self, GrpcPeers};
-use super::{unavailable, Member, RaftStore};
+use super::{unavailable, Member, RaftOptions, RaftStore};
 use crate::etcd_api::name_id;
 use crate::MemberInfo;
 
@@ -35,8 +35,10 @@ pub struct MemberConfig {
     /// The URLs clients reach this member on, for `MemberList`
     /// (`--advertise-client-urls`).
     pub client_urls: Vec<String>,
-    /// Where the log, vote and identity are kept (`--data-dir`).
+    /// Where the log, vote, snapshot and identity are kept (`--data-dir`).
     pub data_dir: PathBuf,
+    /// Snapshot and log compaction settings.
+    pub options: RaftOptions,
 }
 
 impl MemberConfig {
@@ -78,6 +80,29 @@ impl MemberConfig {
 }
 
 impl RaftStore {
+    /// Prepares an empty `data_dir` for a member of a new cluster restored
+    /// from `backup` (a file `etcdctl snapshot save` wrote from a member's
+    /// `Maintenance.Snapshot`, whose SHA-256 is checked, or what
+    /// [`MemStore::backup`](crate::MemStore::backup) produced):
+    /// every member of the new cluster is prepared from the same backup,
+    /// then started with [`start_member`](Self::start_member). As etcd's
+    /// `snapshot restore`, the restored cluster has the backup's keys,
+    /// revisions and leases, and new member identities.
+    ///
+    /// Errors: `InvalidRequest` if `backup` is not a valid image (or its
+    /// checksum does not match) or
+    /// `data_dir` already holds a member; `Unavailable` if it cannot be
+    /// written.
+    pub fn restore_backup(backup: &[u8], data_dir: &std::path::Path) -> Result<()> {
+        if data_dir.join("identity").exists() || data_dir.join("raft").exists() {
+            return Err(Error::InvalidRequest(format!(
+                "{} already holds a member; restore into a new data dir",
+                data_dir.display()
+            )));
+        }
+        super::state_machine::seed(&data_dir.join("raft"), backup)
+    }
+
     /// Starts this process's member of a cluster whose members talk gRPC
     /// (the `raftpeerpb.RaftPeer` service) on their peer addresses. A
     /// member started on an empty `data_dir` bootstraps the cluster in
@@ -116,7 +141,8 @@ impl RaftStore {
             Identity::open(dir)
                 .map_err(|e| unavailable(format!("data dir {}: {e}", dir.display())))?,
         );
-        let log = LogStore::open(&dir.join("raft"))
+        let raft_dir = dir.join("raft");
+        let log = LogStore::open(&raft_dir)
             .map_err(|e| unavailable(format!("log in {}: {e}", dir.display())))?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -134,7 +160,8 @@ impl RaftStore {
             peer_urls: vec![format!("http://{own_addr}")],
             client_urls: config.client_urls.clone(),
         };
-        let member = Member::start(info, network.clone(), log).await?;
+        let member =
+            Member::start(info, network.clone(), log, Some(&raft_dir), config.options).await?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         *member.peer_server.lock() = Some(stop);
         tokio::spawn(peer::serve(member.clone(), identity.clone(), listener, stopped));

@@ -9,10 +9,12 @@
 //! deletes the same keys at the same revision; a new leader restarts every
 //! TTL, as etcd's lessor does on promotion.
 //!
-//! This slice runs members in one process over an in-process network, with
-//! an in-memory log ([`RaftStore::in_process`]) or a durable one
-//! ([`RaftStore::in_process_durable`]); snapshots and the gRPC network
-//! between processes are to come.
+//! Members run in one process over an in-process network, with an
+//! in-memory log ([`RaftStore::in_process`]) or a durable one
+//! ([`RaftStore::in_process_durable`]), or each in its own process, talking
+//! gRPC ([`RaftStore::start_member`]). Every [`RaftOptions::snapshot_entries`]
+//! entries a member snapshots its store and discards the log behind it; a
+//! follower too far behind receives the leader's snapshot.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -59,6 +61,7 @@ use command::{Command, Op};
 use forward::{ForwardError, PeerReply, PeerRequest};
 use log_store::LogStore;
 pub use member::MemberConfig;
+
 pub use network::NetworkFaults;
 use network::{Network, Router};
 use state_machine::{Applied, Pending, StateMachine};
@@ -117,8 +120,28 @@ fn unavailable(what: impl std::fmt::Display) -> Error {
     Error::Unavailable(format!("raft: {what}"))
 }
 
+/// How a member snapshots its state and compacts its log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RaftOptions {
+    /// A snapshot is built after this many log entries since the last one
+    /// (etcd's `--snapshot-count`; default 10,000). The log up to the
+    /// snapshot is then discarded, but for `logs_kept_after_snapshot`
+    /// entries.
+    pub snapshot_entries: u64,
+    /// Log entries kept behind a snapshot, so that a follower slightly
+    /// behind catches up from the log rather than by a whole snapshot
+    /// (default 1,000).
+    pub logs_kept_after_snapshot: u64,
+}
+
+impl Default for RaftOptions {
+    fn default() -> Self {
+        RaftOptions { snapshot_entries: 10_000, logs_kept_after_snapshot: 1_000 }
+    }
+}
+
 /// openraft's settings for every member.
-fn raft_config() -> Result<Arc<Config>> {
+fn raft_config(options: RaftOptions) -> Result<Arc<Config>> {
     let config = Config {
         cluster_name: "orch".into(),
         // etcd's defaults (--heartbeat-interval 100 ms, --election-timeout
@@ -127,7 +150,8 @@ fn raft_config() -> Result<Arc<Config>> {
         heartbeat_interval: 100,
         election_timeout_min: 1000,
         election_timeout_max: 2000,
-        snapshot_policy: SnapshotPolicy::Never,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(options.snapshot_entries.max(1)),
+        max_in_snapshot_log_to_keep: options.logs_kept_after_snapshot,
         ..Default::default()
     };
     Ok(Arc::new(config.validate().map_err(unavailable)?))
@@ -135,18 +159,24 @@ fn raft_config() -> Result<Arc<Config>> {
 
 impl Member {
     /// Starts one member's Raft, its proposal batcher and its lease clock.
+    /// `dir`: where a durable member's snapshot is kept (its log's
+    /// directory).
     async fn start(
         info: crate::MemberInfo,
         network: Network,
         log: LogStore,
+        dir: Option<&Path>,
+        options: RaftOptions,
     ) -> Result<Arc<Member>> {
         let id = info.member_id;
         let store =
             MemStore::with_config(MemStoreConfig { expire_leases: false, ..Default::default() });
         let pending: Pending = Arc::default();
-        let sm = StateMachine::new(id, store.clone(), pending.clone());
-        let raft =
-            Raft::new(id, raft_config()?, network.clone(), log, sm).await.map_err(unavailable)?;
+        let sm = StateMachine::open(id, store.clone(), pending.clone(), dir)
+            .map_err(|e| unavailable(format!("member {id}'s snapshot: {e}")))?;
+        let raft = Raft::new(id, raft_config(options)?, network.clone(), log, sm)
+            .await
+            .map_err(unavailable)?;
         let (proposals, queue) = tokio::sync::mpsc::unbounded_channel();
         let member = Arc::new(Member {
             id,
@@ -244,7 +274,7 @@ impl RaftStore {
     /// Errors: `InvalidRequest` for 0 members; `Unavailable` if Raft cannot
     /// start or no leader is elected within 10 s.
     pub async fn in_process(members: usize) -> Result<Vec<RaftStore>> {
-        Self::start_in_process(members, None).await
+        Self::in_process_with(members, None, RaftOptions::default()).await
     }
 
     /// As [`RaftStore::in_process`], with each member's log and vote durable
@@ -254,18 +284,28 @@ impl RaftStore {
     ///
     /// Errors: as `in_process`; `Unavailable` if a log cannot be opened.
     pub async fn in_process_durable(members: usize, data_dir: &Path) -> Result<Vec<RaftStore>> {
-        Self::start_in_process(members, Some(data_dir)).await
+        Self::in_process_with(members, Some(data_dir), RaftOptions::default()).await
     }
 
-    async fn start_in_process(members: usize, data_dir: Option<&Path>) -> Result<Vec<RaftStore>> {
+    /// As [`RaftStore::in_process`] (`data_dir` `None`) or
+    /// [`RaftStore::in_process_durable`], with `options` for snapshots and
+    /// log compaction.
+    ///
+    /// Errors: as those.
+    pub async fn in_process_with(
+        members: usize,
+        data_dir: Option<&Path>,
+        options: RaftOptions,
+    ) -> Result<Vec<RaftStore>> {
         if members == 0 {
             return Err(Error::InvalidRequest("a Raft store needs at least one member".into()));
         }
         let router = Router::default();
         let mut handles = Vec::new();
         for id in 1..=members as u64 {
-            let log = match data_dir {
-                Some(dir) => LogStore::open(&dir.join(format!("member-{id}")))
+            let dir = data_dir.map(|d| d.join(format!("member-{id}")));
+            let log = match &dir {
+                Some(dir) => LogStore::open(dir)
                     .map_err(|e| unavailable(format!("member {id}'s log: {e}")))?,
                 None => LogStore::in_memory(),
             };
@@ -277,7 +317,7 @@ impl RaftStore {
                 peer_urls: Vec::new(),
                 client_urls: Vec::new(),
             };
-            let member = Member::start(info, network, log).await?;
+            let member = Member::start(info, network, log, dir.as_deref(), options).await?;
             router.members.write().insert(id, member.clone());
             handles.push(RaftStore { member });
         }

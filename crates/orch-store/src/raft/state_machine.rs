@@ -1,19 +1,26 @@
 //! The state machine: a [`MemStore`] (with its own lease expiry off) that
 //! every member applies the log to, in order — so every member has the same
 //! keys at the same revisions, and serves watches from its own copy.
+//!
+//! Snapshots are images of that store (see `crate::image`), captured
+//! between two applies; a durable member keeps its last one in
+//! `<data dir>/snapshot` and starts from it, applying the log after it.
 
 use std::collections::HashMap;
-use std::io::Cursor;
+use std::fs::File;
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    AnyError, Entry, EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta, StorageError,
-    StorageIOError, StoredMembership,
+    AnyError, BasicNode, Entry, EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta,
+    StorageError, StorageIOError, StoredMembership,
 };
 use orch_core::store::{DeleteRangeResponse, LeaseGrant, PutResponse, Store, TxnResponse};
 use orch_core::Result;
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::command::{Command, Op};
@@ -33,23 +40,98 @@ pub(crate) enum Applied {
 /// request number.
 pub(crate) type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Applied>>>>;
 
+/// A snapshot: its meta and the store image it holds.
+#[derive(Clone)]
+pub(crate) struct StoredSnapshot {
+    meta: SnapshotMeta<u64, BasicNode>,
+    data: Vec<u8>,
+}
+
+/// The file a durable member keeps its last snapshot in (`<dir>/snapshot`):
+/// the meta (`None` for an image seeded by a restore, which is the base
+/// the log is applied on) and the image.
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    meta: Option<SnapshotMeta<u64, BasicNode>>,
+    image: Vec<u8>,
+}
+
+const SNAPSHOT_FILE: &str = "snapshot";
+
 pub(crate) struct StateMachine {
     pub(crate) member: u64,
     pub(crate) store: MemStore,
     pub(crate) pending: Pending,
     last_applied: Option<LogId<u64>>,
-    membership: StoredMembership<u64, openraft::BasicNode>,
+    membership: StoredMembership<u64, BasicNode>,
+    /// Where the last snapshot is kept, for a durable member.
+    dir: Option<PathBuf>,
+    current: Arc<Mutex<Option<StoredSnapshot>>>,
+    /// The image captured for the snapshot being built.
+    capture: Option<Capture>,
+}
+
+/// A store image with the log ID and membership it reflects.
+type Capture = (Vec<u8>, Option<LogId<u64>>, StoredMembership<u64, BasicNode>);
+
+fn storage_err(e: impl std::fmt::Display) -> StorageError<u64> {
+    StorageIOError::write_snapshot(None, AnyError::error(e.to_string())).into()
+}
+
+/// Writes `file` to `<dir>/snapshot` atomically (write, fsync, rename).
+fn save(dir: &Path, file: &SnapshotFile) -> std::io::Result<()> {
+    let bytes = postcard::to_stdvec(file).map_err(std::io::Error::other)?;
+    let tmp = dir.join("snapshot.tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(&bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(SNAPSHOT_FILE))?;
+    File::open(dir)?.sync_all()
+}
+
+/// Seeds an empty data dir with a backup: the image every member of a
+/// restored cluster starts from, before its log.
+pub(crate) fn seed(dir: &Path, backup: &[u8]) -> orch_core::Result<()> {
+    let backup = crate::image::from_backup_file(backup)?.to_vec();
+    crate::image::Image::decode(&backup)?;
+    std::fs::create_dir_all(dir)
+        .and_then(|()| save(dir, &SnapshotFile { meta: None, image: backup }))
+        .map_err(|e| orch_core::Error::Unavailable(format!("seeding {}: {e}", dir.display())))
 }
 
 impl StateMachine {
-    pub(crate) fn new(member: u64, store: MemStore, pending: Pending) -> Self {
-        StateMachine {
+    /// A state machine over `store`; for a durable member (`dir`), loaded
+    /// from the snapshot kept there, if any.
+    pub(crate) fn open(
+        member: u64,
+        store: MemStore,
+        pending: Pending,
+        dir: Option<&Path>,
+    ) -> std::io::Result<Self> {
+        let mut sm = StateMachine {
             member,
             store,
             pending,
             last_applied: None,
             membership: StoredMembership::default(),
+            dir: dir.map(Path::to_path_buf),
+            current: Arc::default(),
+            capture: None,
+        };
+        let Some(dir) = dir else { return Ok(sm) };
+        let bytes = match std::fs::read(dir.join(SNAPSHOT_FILE)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(sm),
+            Err(e) => return Err(e),
+        };
+        let file: SnapshotFile = postcard::from_bytes(&bytes).map_err(std::io::Error::other)?;
+        sm.store.restore(&file.image).map_err(std::io::Error::other)?;
+        if let Some(meta) = file.meta {
+            sm.last_applied = meta.last_log_id;
+            sm.membership = meta.last_membership.clone();
+            *sm.current.lock() = Some(StoredSnapshot { meta, data: file.image });
         }
+        Ok(sm)
     }
 
     async fn run(&self, op: Op) -> Applied {
@@ -78,15 +160,35 @@ impl StateMachine {
     }
 }
 
-fn no_snapshots() -> StorageError<u64> {
-    StorageIOError::write_snapshot(None, AnyError::error("snapshots are not built yet")).into()
+// openraft's storage traits fix the (large) error type.
+#[allow(clippy::result_large_err)]
+impl StateMachine {
+    /// Makes `snapshot` the current one, keeping it on disk first for a
+    /// durable member.
+    fn keep(&self, snapshot: StoredSnapshot) -> std::result::Result<(), StorageError<u64>> {
+        if let Some(dir) = &self.dir {
+            let file =
+                SnapshotFile { meta: Some(snapshot.meta.clone()), image: snapshot.data.clone() };
+            save(dir, &file).map_err(storage_err)?;
+        }
+        *self.current.lock() = Some(snapshot);
+        Ok(())
+    }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(
         &mut self,
     ) -> std::result::Result<Snapshot<TypeConfig>, StorageError<u64>> {
-        Err(no_snapshots())
+        let (data, last_log_id, last_membership) =
+            self.capture.take().ok_or_else(|| storage_err("no image was captured"))?;
+        let snapshot_id = match last_log_id {
+            Some(l) => format!("{}-{}-{:x}", l.leader_id.term, l.index, fastrand::u32(..)),
+            None => format!("0-0-{:x}", fastrand::u32(..)),
+        };
+        let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
+        self.keep(StoredSnapshot { meta: meta.clone(), data: data.clone() })?;
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
 }
 
@@ -122,8 +224,25 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(out)
     }
 
+    /// Captures the image now, between two applies, so that it matches
+    /// the last applied log ID; the builder only encodes and keeps it.
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        StateMachine::new(self.member, self.store.clone(), self.pending.clone())
+        let capture = self
+            .store
+            .backup()
+            .map(|image| (image, self.last_applied, self.membership.clone()))
+            .map_err(|e| tracing::error!(error = %e, "capturing a snapshot image"))
+            .ok();
+        StateMachine {
+            member: self.member,
+            store: self.store.clone(),
+            pending: self.pending.clone(),
+            last_applied: self.last_applied,
+            membership: self.membership.clone(),
+            dir: self.dir.clone(),
+            current: self.current.clone(),
+            capture,
+        }
     }
 
     async fn begin_receiving_snapshot(
@@ -132,17 +251,29 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
+    /// Replaces the store with the leader's image. Writes this member
+    /// proposed that the snapshot covers get no answer (their callers see
+    /// an error), as their entries are not applied here one by one.
     async fn install_snapshot(
         &mut self,
-        _meta: &SnapshotMeta<u64, openraft::BasicNode>,
-        _snapshot: Box<Cursor<Vec<u8>>>,
+        meta: &SnapshotMeta<u64, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
     ) -> std::result::Result<(), StorageError<u64>> {
-        Err(no_snapshots())
+        let data = snapshot.into_inner();
+        self.store.restore(&data).map_err(storage_err)?;
+        self.last_applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        self.pending.lock().clear();
+        self.keep(StoredSnapshot { meta: meta.clone(), data })
     }
 
     async fn get_current_snapshot(
         &mut self,
     ) -> std::result::Result<Option<Snapshot<TypeConfig>>, StorageError<u64>> {
-        Ok(None)
+        Ok(self
+            .current
+            .lock()
+            .clone()
+            .map(|s| Snapshot { meta: s.meta, snapshot: Box::new(Cursor::new(s.data)) }))
     }
 }

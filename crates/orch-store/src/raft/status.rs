@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{ClusterView, EtcdApiServer, MemberInfo, RaftStatus};
+use crate::{Backup, ClusterView, EtcdApiServer, MemberInfo, RaftStatus};
 
 use super::forward::{PeerReply, PeerRequest};
 use super::RaftStore;
@@ -21,10 +21,12 @@ impl RaftStore {
     }
 
     /// An etcd v3 API server for this member: its store, headers with its
-    /// IDs and Raft term, `MemberList` of the whole cluster.
+    /// IDs and Raft term, `MemberList` of the whole cluster, `Snapshot`
+    /// streaming a linearizable backup.
     pub fn etcd_api(&self) -> EtcdApiServer {
         EtcdApiServer::new(Arc::new(self.clone()), self.member_info())
             .with_cluster(Arc::new(self.clone()))
+            .with_backup(Arc::new(self.clone()))
     }
 }
 
@@ -63,5 +65,15 @@ impl ClusterView for RaftStore {
             raft_index: m.last_log_index.unwrap_or(0),
             applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
         }
+    }
+}
+
+/// A linearizable backup: this member's image once it has applied
+/// everything committed when the backup was asked for.
+#[async_trait::async_trait]
+impl Backup for RaftStore {
+    async fn backup(&self) -> orch_core::Result<Vec<u8>> {
+        self.member.catch_up().await?;
+        self.member.store.backup()
     }
 }
