@@ -37,7 +37,7 @@ use orch_runtime::agent::{NodeAgent, NodeAgentConfig};
 use orch_runtime::process::{ProcessRuntime, ProcessRuntimeConfig};
 use orch_sched::framework::Registry as PluginRegistry;
 use orch_sched::scheduler::{Scheduler, SchedulerConfig};
-use orch_store::{EtcdApiServer, MemStore, MemberInfo};
+use orch_store::{EtcdApiServer, MemStore, MemberInfo, RaftStore};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser, Debug)]
@@ -62,6 +62,71 @@ struct Args {
     /// (e.g. 127.0.0.1:2379; port 0 picks one), for `etcdctl --endpoints=ADDR`.
     #[arg(long, value_name = "ADDR")]
     serve_etcd: Option<std::net::SocketAddr>,
+    /// The store: `raft`, a replicated, durable RaftStore with its members
+    /// in this process, or `mem`, a MemStore (not durable).
+    #[arg(long, value_enum, default_value_t = StoreKind::Raft)]
+    store: StoreKind,
+    /// RaftStore members (1, 3 or 5).
+    #[arg(long, default_value_t = 3)]
+    store_members: usize,
+    /// Where RaftStore members keep their logs and snapshots (default: a
+    /// temporary directory removed on exit). Started again on the same
+    /// directory, the cluster finds its objects again.
+    #[arg(long, value_name = "DIR")]
+    store_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum StoreKind {
+    Raft,
+    Mem,
+}
+
+/// The store the cluster runs on.
+enum ClusterStore {
+    /// RaftStore members in this process; the control plane uses the
+    /// first, node agents take them in turn (as remote agents would
+    /// connect to different members).
+    Raft(Vec<RaftStore>),
+    Mem(Arc<MemStore>),
+}
+
+impl ClusterStore {
+    async fn open(
+        kind: StoreKind,
+        members: usize,
+        dir: Option<PathBuf>,
+        root: &std::path::Path,
+    ) -> Result<ClusterStore, String> {
+        match kind {
+            StoreKind::Mem => Ok(ClusterStore::Mem(Arc::new(MemStore::new()))),
+            StoreKind::Raft => {
+                if ![1, 3, 5].contains(&members) {
+                    return Err(format!("--store-members {members}: use 1, 3 or 5"));
+                }
+                let dir = dir.unwrap_or_else(|| root.join("store"));
+                let members = RaftStore::in_process_durable(members, &dir)
+                    .await
+                    .map_err(|e| format!("RaftStore in {}: {e}", dir.display()))?;
+                Ok(ClusterStore::Raft(members))
+            }
+        }
+    }
+
+    /// The store handle for the control plane (`i` 0) or node `i`.
+    fn handle(&self, i: usize) -> Arc<dyn Store> {
+        match self {
+            ClusterStore::Raft(members) => Arc::new(members[i % members.len()].clone()),
+            ClusterStore::Mem(m) => m.clone(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            ClusterStore::Raft(m) => format!("RaftStore, {} member(s)", m.len()),
+            ClusterStore::Mem(_) => "MemStore".into(),
+        }
+    }
 }
 
 fn default_manifest() -> PathBuf {
@@ -70,7 +135,8 @@ fn default_manifest() -> PathBuf {
 
 /// The control plane and nodes of this process.
 struct Cluster {
-    store: Arc<MemStore>,
+    store: Arc<dyn Store>,
+    backend: ClusterStore,
     runtimes: Vec<ProcessRuntime>,
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -78,10 +144,14 @@ struct Cluster {
 }
 
 impl Cluster {
-    async fn start(nodes: usize) -> Result<Cluster, String> {
-        let store = Arc::new(MemStore::new());
+    async fn start(args: &Args) -> Result<Cluster, String> {
+        let nodes = args.nodes;
         let stop = CancellationToken::new();
         let root = std::env::temp_dir().join(format!("orch-cluster-{}", std::process::id()));
+        let backend =
+            ClusterStore::open(args.store, args.store_members, args.store_dir.clone(), &root)
+                .await?;
+        let store = backend.handle(0);
         let exe = std::env::current_exe().map_err(|e| e.to_string())?.display().to_string();
         let mut runtimes = Vec::new();
         let mut tasks = Vec::new();
@@ -100,7 +170,7 @@ impl Cluster {
                 ("pods".to_string(), Quantity::from("110")),
             ]));
             agent.renew_interval = Duration::from_secs(2);
-            let agent = NodeAgent::new(store.clone(), Arc::new(runtime.clone()), agent);
+            let agent = NodeAgent::new(backend.handle(i), Arc::new(runtime.clone()), agent);
             let s = stop.clone();
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = agent.run(s).await {
@@ -169,7 +239,7 @@ impl Cluster {
                 .await;
             f.shutdown();
         }));
-        let cluster = Cluster { store, runtimes, stop, tasks, root };
+        let cluster = Cluster { store, backend, runtimes, stop, tasks, root };
         let nodes_api: Api<Node> = Api::all(cluster.store.clone());
         let start = Instant::now();
         while nodes_api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items.len()
@@ -189,8 +259,13 @@ impl Cluster {
             .await
             .map_err(|e| format!("--serve-etcd {addr}: {e}"))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        let server =
-            EtcdApiServer::new(self.store.clone(), MemberInfo::standalone("cluster", local));
+        let server = match &self.backend {
+            ClusterStore::Raft(members) => members[0].etcd_api(),
+            ClusterStore::Mem(m) => {
+                EtcdApiServer::new(m.clone(), MemberInfo::standalone("cluster", local))
+                    .with_backup(m.clone())
+            }
+        };
         let stop = self.stop.clone();
         self.tasks.push(tokio::spawn(async move {
             if let Err(e) = server.serve(listener, stop.cancelled_owned()).await {
@@ -212,6 +287,11 @@ impl Cluster {
         for rt in &self.runtimes {
             if let Err(e) = rt.shutdown(Duration::from_secs(5)).await {
                 eprintln!("shutdown: {e}");
+            }
+        }
+        if let ClusterStore::Raft(members) = &self.backend {
+            for m in members {
+                m.shutdown().await;
             }
         }
         let _ = std::fs::remove_dir_all(&self.root);
@@ -645,14 +725,18 @@ async fn run(args: Args) -> ExitCode {
         }
         objects.extend(docs);
     }
-    let mut cluster = match Cluster::start(args.nodes).await {
+    let mut cluster = match Cluster::start(&args).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    println!("cluster up: {} node(s), control plane leader-elected", args.nodes);
+    println!(
+        "cluster up: {} node(s), control plane leader-elected, store: {}",
+        args.nodes,
+        cluster.backend.describe()
+    );
     if let Some(addr) = args.serve_etcd {
         if let Err(e) = cluster.serve_etcd(addr).await {
             eprintln!("error: {e}");
@@ -667,6 +751,8 @@ async fn run(args: Args) -> ExitCode {
             Ok(obj) => {
                 println!("applied {} {}/{}", obj.kind, obj.metadata.namespace, obj.metadata.name)
             }
+            // A store kept from an earlier run (--store-dir) has it already.
+            Err(e @ orch_core::Error::AlreadyExists { .. }) => println!("unchanged: {e}"),
             Err(e) => {
                 eprintln!("error: document {}: {e}", o.document);
                 cluster.shutdown().await;

@@ -188,3 +188,41 @@ fn the_cluster_serves_its_store_to_etcdctl() {
     assert!(status.success(), "exit status after Ctrl-C: {status}");
     assert_no_leftover_pods();
 }
+
+/// The default store is a 3-member RaftStore; with `--store-dir` its
+/// members keep their logs, so a second run finds the Deployment and the
+/// same pods again (and starts their containers anew).
+#[test]
+fn the_cluster_keeps_its_objects_in_its_store_dir() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store_dir = dir.path().to_str().expect("a UTF-8 path");
+    let pods = |out: &str| {
+        let mut names: Vec<String> = out
+            .lines()
+            .filter(|l| l.contains("is ready at http://"))
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    };
+    let (code, first, err) = run_with("cluster", &["--exit-when-ready", "--store-dir", store_dir]);
+    assert_eq!(code, Some(0), "{first}\n{err}");
+    assert!(first.contains("store: RaftStore, 3 member(s)"), "{first}");
+    assert!(first.contains("applied Deployment default/web"), "{first}");
+    let (code, second, err) = run_with("cluster", &["--exit-when-ready", "--store-dir", store_dir]);
+    assert_eq!(code, Some(0), "{second}\n{err}");
+    assert!(second.contains("unchanged: deployments/default/web already exists"), "{second}");
+    assert_eq!(pods(&first).len(), 3, "{first}");
+    assert_eq!(pods(&second), pods(&first), "the same pods, from the store");
+    assert_no_leftover_pods();
+}
+
+/// `--store mem` runs the same cluster on a MemStore.
+#[test]
+fn the_cluster_runs_on_a_mem_store_too() {
+    let (code, out, err) = run_with("cluster", &["--exit-when-ready", "--store", "mem"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("store: MemStore"), "{out}");
+    assert!(out.contains("3 pod address(es) answered with their pod names"), "{out}");
+    assert_no_leftover_pods();
+}
