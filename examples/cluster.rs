@@ -682,10 +682,18 @@ async fn demo(
         }
     };
     println!("demo 2/3: updating {name} from {old_image} to {new_image}");
-    // A merge patch replaces lists whole: change the image on the full object.
-    let mut updated = deployments.get(&name).await.map_err(|e| e.to_string())?;
-    updated.spec.template.spec.containers[0].image = new_image.clone();
-    deployments.replace(&updated).await.map_err(|e| e.to_string())?;
+    // A merge patch replaces lists whole: change the image on the full
+    // object, reading it again if its controller updated it meanwhile.
+    let mut attempts = 0;
+    loop {
+        let mut updated = deployments.get(&name).await.map_err(|e| e.to_string())?;
+        updated.spec.template.spec.containers[0].image = new_image.clone();
+        match deployments.replace(&updated).await {
+            Ok(_) => break,
+            Err(orch_core::Error::Conflict { .. }) if attempts < 5 => attempts += 1,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
     roll_to(&new_image, &new_version, "2/3").await?;
 
     // 3. Roll back to the previous revision.

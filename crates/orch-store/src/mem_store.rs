@@ -209,11 +209,13 @@ impl MemStore {
     ///
     /// Errors: `Unavailable` if it cannot be encoded.
     pub fn backup(&self) -> Result<Vec<u8>> {
-        let image = {
-            let state = self.inner.state.lock();
-            Image { mvcc: state.mvcc.to_image(), leases: state.leases.to_image() }
-        };
-        image.encode()
+        self.image().encode()
+    }
+
+    /// The store's state now, not yet encoded (cheap: values are shared).
+    pub(crate) fn image(&self) -> Image {
+        let state = self.inner.state.lock();
+        Image { mvcc: state.mvcc.to_image(), leases: state.leases.to_image() }
     }
 
     /// A new store holding what `backup` produced; each lease gets its

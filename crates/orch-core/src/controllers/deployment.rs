@@ -737,11 +737,30 @@ impl Reconciler for DeploymentController {
 
 /// `kubectl rollout undo`: puts the template of revision `to_revision` (the
 /// previous revision if `None`) back into the Deployment; the controller
-/// then rolls it out as a new revision.
+/// then rolls it out as a new revision. If the Deployment changes between
+/// the read and the write (its controller updates its status), it reads it
+/// again and retries, up to 5 times (client-go's `RetryOnConflict`).
 ///
 /// Errors: [`Error::NotFound`] for the Deployment; [`Error::Invalid`] if no
-/// ReplicaSet of the Deployment has that revision; the Api's.
+/// ReplicaSet of the Deployment has that revision; [`Error::Conflict`]
+/// after 5 conflicting attempts; the Api's.
 pub async fn rollback(
+    store: Arc<dyn Store>,
+    namespace: &str,
+    name: &str,
+    to_revision: Option<i64>,
+) -> Result<Deployment, Error> {
+    const ATTEMPTS: usize = 5;
+    let mut attempt = 1;
+    loop {
+        match rollback_once(store.clone(), namespace, name, to_revision).await {
+            Err(Error::Conflict { .. }) if attempt < ATTEMPTS => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
+async fn rollback_once(
     store: Arc<dyn Store>,
     namespace: &str,
     name: &str,

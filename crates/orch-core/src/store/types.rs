@@ -24,7 +24,7 @@ pub struct KeyValue {
 
 /// Header of every response: the store's revision when the response was made
 /// (for a read at an older revision, still the current revision, as etcd does).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResponseHeader {
     /// The store's revision.
     pub revision: i64,
@@ -146,7 +146,7 @@ impl RangeRequest {
 }
 
 /// etcd `RangeResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RangeResponse {
     /// The response header.
     pub header: ResponseHeader,
@@ -193,7 +193,7 @@ impl PutRequest {
 }
 
 /// etcd `PutResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PutResponse {
     /// The header; `revision` is the revision this put created.
     pub header: ResponseHeader,
@@ -211,7 +211,7 @@ pub struct DeleteRangeRequest {
 }
 
 /// etcd `DeleteRangeResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeleteRangeResponse {
     /// The header; `revision` is the deletion's revision (unchanged if nothing
     /// was deleted).
@@ -291,7 +291,7 @@ pub enum TxnOp {
 }
 
 /// The response to one [`TxnOp`] (etcd `ResponseOp`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TxnOpResponse {
     /// Answer to [`TxnOp::Range`].
     Range(RangeResponse),
@@ -315,7 +315,7 @@ pub struct TxnRequest {
 }
 
 /// etcd `TxnResponse`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TxnResponse {
     /// The header; `revision` is the txn's revision if it wrote, else the
     /// current one.
@@ -410,7 +410,7 @@ pub struct WatchResponse {
 }
 
 /// etcd `LeaseGrantResponse`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LeaseGrant {
     /// The lease ID.
     pub id: i64,

@@ -9,11 +9,10 @@ use serde::{Deserialize, Serialize};
 /// order; each takes its own revision(s).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Command {
-    /// The member that proposed them: it hands each result to the waiting
-    /// caller when it applies the entry.
+    /// The member that proposed them (for logs and traces).
     pub(crate) member: u64,
-    /// Each write with its request number at that member.
-    pub(crate) ops: Vec<(u64, Op)>,
+    /// The writes, in order.
+    pub(crate) ops: Vec<Op>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

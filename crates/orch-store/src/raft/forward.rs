@@ -8,6 +8,7 @@ use orch_core::Error;
 use serde::{Deserialize, Serialize};
 
 use super::command::Command;
+use super::state_machine::Applied;
 use super::Member;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -28,11 +29,15 @@ pub(crate) enum PeerRequest {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum PeerReply {
-    Written,
+    /// What the command's writes produced, in order.
+    Written(Vec<Applied>),
     ReadIndex(Option<u64>),
     LeaseKeepAlive(i64),
     LeaseTimeToLive(LeaseTimeToLive),
-    Identity { name: String, client_urls: Vec<String> },
+    Identity {
+        name: String,
+        client_urls: Vec<String>,
+    },
 }
 
 /// Why a request to a peer failed.
@@ -50,7 +55,8 @@ pub(crate) enum ForwardError {
     /// The peer refused this member: it knows it under another
     /// incarnation (this member lost its state).
     Refused(String),
-    LeaseNotFound(i64),
+    /// The store said no (a lease that does not exist, …).
+    Store(StoreError),
     Failed(String),
 }
 
@@ -61,7 +67,7 @@ impl std::fmt::Display for ForwardError {
             ForwardError::NotSent(why) => write!(f, "not sent: {why}"),
             ForwardError::Unreachable(why) => write!(f, "no answer: {why}"),
             ForwardError::Refused(why) => write!(f, "refused: {why}"),
-            ForwardError::LeaseNotFound(id) => write!(f, "lease {id:#x} not found"),
+            ForwardError::Store(e) => write!(f, "{}", Error::from(e.clone())),
             ForwardError::Failed(why) => f.write_str(why),
         }
     }
@@ -70,7 +76,7 @@ impl std::fmt::Display for ForwardError {
 impl From<ForwardError> for Error {
     fn from(e: ForwardError) -> Error {
         match e {
-            ForwardError::LeaseNotFound(id) => Error::LeaseNotFound(id),
+            ForwardError::Store(e) => e.into(),
             other => super::unavailable(other),
         }
     }
@@ -78,9 +84,53 @@ impl From<ForwardError> for Error {
 
 impl From<Error> for ForwardError {
     fn from(e: Error) -> ForwardError {
+        ForwardError::Store(e.into())
+    }
+}
+
+/// The store's errors, as they travel between members (the store only
+/// returns these; anything else arrives as `Unavailable` with its text).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum StoreError {
+    Compacted { requested: i64, compact_revision: i64 },
+    FutureRevision { requested: i64, current: i64 },
+    LeaseNotFound(i64),
+    LeaseExists(i64),
+    InvalidRequest(String),
+    Unavailable(String),
+}
+
+impl From<Error> for StoreError {
+    fn from(e: Error) -> StoreError {
         match e {
-            Error::LeaseNotFound(id) => ForwardError::LeaseNotFound(id),
-            other => ForwardError::Failed(other.to_string()),
+            Error::Compacted { requested, compact_revision } => {
+                StoreError::Compacted { requested, compact_revision }
+            }
+            Error::FutureRevision { requested, current } => {
+                StoreError::FutureRevision { requested, current }
+            }
+            Error::LeaseNotFound(id) => StoreError::LeaseNotFound(id),
+            Error::LeaseExists(id) => StoreError::LeaseExists(id),
+            Error::InvalidRequest(why) => StoreError::InvalidRequest(why),
+            Error::Unavailable(why) => StoreError::Unavailable(why),
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        match e {
+            StoreError::Compacted { requested, compact_revision } => {
+                Error::Compacted { requested, compact_revision }
+            }
+            StoreError::FutureRevision { requested, current } => {
+                Error::FutureRevision { requested, current }
+            }
+            StoreError::LeaseNotFound(id) => Error::LeaseNotFound(id),
+            StoreError::LeaseExists(id) => Error::LeaseExists(id),
+            StoreError::InvalidRequest(why) => Error::InvalidRequest(why),
+            StoreError::Unavailable(why) => Error::Unavailable(why),
         }
     }
 }
@@ -105,8 +155,8 @@ impl Member {
         let not_leader = |e: &dyn std::fmt::Display| ForwardError::NotLeader(e.to_string());
         match request {
             PeerRequest::Write(cmd) => {
-                self.raft.client_write(cmd).await.map_err(write_error)?;
-                Ok(PeerReply::Written)
+                let written = self.raft.client_write(cmd).await.map_err(write_error)?;
+                Ok(PeerReply::Written(written.data))
             }
             PeerRequest::ReadIndex => {
                 let (read, _) = self.raft.get_read_log_id().await.map_err(|e| not_leader(&e))?;

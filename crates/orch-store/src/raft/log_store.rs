@@ -3,9 +3,10 @@
 //! told an append is durable.
 //!
 //! Files: `log`, a sequence of records `[u32 length, little-endian][entry,
-//! postcard]`, written and fsynced once per append call before openraft is
-//! told they are durable (openraft batches entries that queue up into one
-//! append);
+//! postcard]`, written once per append call (openraft batches entries that
+//! queue up into one append) and fsynced by a flusher thread — one fsync
+//! for every append that queued up meanwhile — before openraft is told they
+//! are durable;
 //! a truncation cuts the file at the first dropped record; a purge (after a
 //! snapshot) rewrites it without the purged records. `meta`, the
 //! vote and purged log ID (and the committed one as of the last vote),
@@ -37,10 +38,43 @@ struct Meta {
 /// The files of a durable log.
 struct Files {
     dir: PathBuf,
-    log: File,
+    /// Shared with the flusher thread, which fsyncs it.
+    log: Arc<File>,
+    /// Hands appended writes to the flusher thread (see [`flush`]).
+    flusher: std::sync::mpsc::Sender<Flush>,
     /// Where each entry's record starts in `log`, by log index.
     offsets: BTreeMap<u64, u64>,
+    /// Where the records end (the next write goes here).
     len: u64,
+    /// How far the file is allocated (zeros after `len`), so that an
+    /// fsync after a write need not also record a new file size — as
+    /// etcd's WAL preallocates its segments. `None` where the file system
+    /// cannot preallocate.
+    allocated: Option<u64>,
+}
+
+/// The log file grows by this much at a time, in bytes (etcd's WAL
+/// segments are 64 MiB; a member here needs far less before a snapshot
+/// lets the log be rewritten).
+const PREALLOCATE: u64 = 16 << 20;
+
+impl Files {
+    /// Makes sure `extra` more bytes fit in the allocated part.
+    fn reserve(&mut self, extra: u64) -> std::io::Result<()> {
+        let Some(allocated) = self.allocated else { return Ok(()) };
+        let end = self.len + extra;
+        if end <= allocated {
+            return Ok(());
+        }
+        let size = end.div_ceil(PREALLOCATE) * PREALLOCATE;
+        let len = i64::try_from(size).map_err(std::io::Error::other)?;
+        match nix::fcntl::fallocate(&*self.log, nix::fcntl::FallocateFlags::empty(), 0, len) {
+            Ok(()) => self.allocated = Some(size),
+            // Not supported here: let writes grow the file.
+            Err(_) => self.allocated = None,
+        }
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -76,7 +110,8 @@ impl LogStore {
             Err(e) => return Err(e),
         };
         let path = dir.join("log");
-        let mut log = OpenOptions::new().create(true).read(true).append(true).open(&path)?;
+        let mut log =
+            OpenOptions::new().create(true).read(true).write(true).truncate(false).open(&path)?;
         let mut bytes = Vec::new();
         log.read_to_end(&mut bytes)?;
         let (mut entries, mut offsets, mut at) = (BTreeMap::new(), BTreeMap::new(), 0usize);
@@ -97,6 +132,7 @@ impl LogStore {
             entries.insert(entry.log_id.index, entry);
             at = end;
         }
+        // A torn last record, or the zeros of a preallocation: cut.
         if at < bytes.len() {
             log.set_len(at as u64)?;
             log.sync_all()?;
@@ -106,8 +142,52 @@ impl LogStore {
             entries = entries.split_off(&(purged.index + 1));
             offsets = offsets.split_off(&(purged.index + 1));
         }
-        let files = Files { dir: dir.to_path_buf(), log, offsets, len: at as u64 };
+        let (flusher, flushes) = std::sync::mpsc::channel();
+        std::thread::Builder::new().name("raft-log-flush".into()).spawn(move || flush(flushes))?;
+        let files = Files {
+            dir: dir.to_path_buf(),
+            log: Arc::new(log),
+            flusher,
+            offsets,
+            len: at as u64,
+            allocated: Some(at as u64),
+        };
         Ok(LogStore { log: Arc::new(Mutex::new(Log { entries, meta, files: Some(files) })) })
+    }
+}
+
+/// Appended records waiting to be made durable, and who to tell.
+struct Flush {
+    file: Arc<File>,
+    callback: LogFlushed<TypeConfig>,
+}
+
+/// The flusher thread: fsyncs the log for every append waiting, as few
+/// times as it can — the appends that arrive while one fsync runs are made
+/// durable by the next, together (group commit) — then tells openraft, in
+/// order. It ends when the log is dropped.
+fn flush(flushes: std::sync::mpsc::Receiver<Flush>) {
+    while let Ok(first) = flushes.recv() {
+        let mut batch = vec![first];
+        batch.extend(flushes.try_iter());
+        // A purge may have replaced the file: sync each one written to.
+        let mut synced: Vec<&Arc<File>> = Vec::new();
+        let mut outcome = Ok(());
+        for f in &batch {
+            if !synced.iter().any(|s| Arc::ptr_eq(s, &f.file)) {
+                synced.push(&f.file);
+                if let Err(e) = f.file.sync_data() {
+                    outcome = Err(e);
+                }
+            }
+        }
+        for f in batch {
+            let result = match &outcome {
+                Ok(()) => Ok(()),
+                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+            };
+            f.callback.log_io_completed(result);
+        }
     }
 }
 
@@ -130,9 +210,10 @@ impl Log {
         let path = files.dir.join("log");
         std::fs::rename(&tmp, &path)?;
         File::open(&files.dir)?.sync_all()?;
-        files.log = OpenOptions::new().read(true).append(true).open(&path)?;
+        files.log = Arc::new(OpenOptions::new().read(true).write(true).open(&path)?);
         files.offsets = offsets;
         files.len = buf.len() as u64;
+        files.allocated = files.allocated.map(|_| files.len);
         Ok(())
     }
 
@@ -218,13 +299,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             log.entries.insert(e.log_id.index, e);
         }
         match &mut log.files {
-            // One write and one fsync for the whole batch openraft hands over.
+            // One write for the whole batch openraft hands over; the fsync
+            // happens on the flusher thread, which tells openraft.
             Some(files) => {
-                files.log.write_all(&buf).map_err(io_err)?;
-                files.log.sync_data().map_err(io_err)?;
+                files.reserve(buf.len() as u64).map_err(io_err)?;
+                std::os::unix::fs::FileExt::write_all_at(&*files.log, &buf, files.len)
+                    .map_err(io_err)?;
                 files.len += buf.len() as u64;
                 files.offsets.extend(records);
-                callback.log_io_completed(Ok(()));
+                let flush = Flush { file: files.log.clone(), callback };
+                if let Err(std::sync::mpsc::SendError(flush)) = files.flusher.send(flush) {
+                    let stopped = std::io::Error::other("the log's flusher thread stopped");
+                    flush.callback.log_io_completed(Err(stopped));
+                }
             }
             None => callback.log_io_completed(Ok(())),
         }
@@ -239,6 +326,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             if let Some((_, &at)) = dropped.iter().next() {
                 files.log.set_len(at).and_then(|()| files.log.sync_all()).map_err(io_err)?;
                 files.len = at;
+                files.allocated = files.allocated.map(|_| at);
             }
         }
         Ok(())

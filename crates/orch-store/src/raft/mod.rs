@@ -64,13 +64,13 @@ pub use member::MemberConfig;
 
 pub use network::NetworkFaults;
 use network::{Network, Router};
-use state_machine::{Applied, Pending, StateMachine};
+use state_machine::{Applied, StateMachine};
 
 openraft::declare_raft_types!(
     /// orch's Raft types: log entries carry store commands.
     pub(crate) TypeConfig:
         D = Command,
-        R = (),
+        R = Vec<Applied>,
 );
 
 /// How often the leader looks for expired leases.
@@ -79,9 +79,6 @@ const LEASE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 const LEADER_WAIT: Duration = Duration::from_secs(10);
 /// The pause between tries while a leader is elected or leadership moves.
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
-/// How long a write whose leader stopped answering waits to see whether
-/// it was committed anyway, before it fails.
-const OUTCOME_WAIT: Duration = Duration::from_secs(3);
 
 /// One member of a Raft-replicated store. Each member is a full [`Store`]:
 /// writes go to the leader through the log (a follower forwards them, as
@@ -124,19 +121,19 @@ fn unavailable(what: impl std::fmt::Display) -> Error {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RaftOptions {
     /// A snapshot is built after this many log entries since the last one
-    /// (etcd's `--snapshot-count`; default 10,000). The log up to the
+    /// (etcd's `--snapshot-count`; default 100,000, etcd's). The log up to the
     /// snapshot is then discarded, but for `logs_kept_after_snapshot`
     /// entries.
     pub snapshot_entries: u64,
     /// Log entries kept behind a snapshot, so that a follower slightly
     /// behind catches up from the log rather than by a whole snapshot
-    /// (default 1,000).
+    /// (default 5,000, etcd's).
     pub logs_kept_after_snapshot: u64,
 }
 
 impl Default for RaftOptions {
     fn default() -> Self {
-        RaftOptions { snapshot_entries: 10_000, logs_kept_after_snapshot: 1_000 }
+        RaftOptions { snapshot_entries: 100_000, logs_kept_after_snapshot: 5_000 }
     }
 }
 
@@ -171,8 +168,7 @@ impl Member {
         let id = info.member_id;
         let store =
             MemStore::with_config(MemStoreConfig { expire_leases: false, ..Default::default() });
-        let pending: Pending = Arc::default();
-        let sm = StateMachine::open(id, store.clone(), pending.clone(), dir)
+        let sm = StateMachine::open(store.clone(), dir)
             .map_err(|e| unavailable(format!("member {id}'s snapshot: {e}")))?;
         let raft = Raft::new(id, raft_config(options)?, network.clone(), log, sm)
             .await
@@ -187,7 +183,7 @@ impl Member {
             proposals,
             peer_server: Mutex::new(None),
         });
-        tokio::spawn(propose_batches(Arc::downgrade(&member), pending, queue));
+        tokio::spawn(propose_batches(Arc::downgrade(&member), queue));
         tokio::spawn(expire_leases(Arc::downgrade(&member)));
         Ok(member)
     }
@@ -411,8 +407,8 @@ type Queued = (Op, oneshot::Sender<std::result::Result<Applied, Proposal>>);
 const MAX_BATCH: usize = 512;
 
 impl Member {
-    /// Queues a write for this member's next proposal and waits for it to
-    /// be applied here.
+    /// Queues a write for this member's next proposal and waits for what
+    /// applying it produced (at the leader).
     async fn propose(&self, op: Op) -> std::result::Result<Applied, Proposal> {
         let (reply, outcome) = oneshot::channel();
         self.proposals
@@ -425,14 +421,12 @@ impl Member {
 /// Proposes queued writes in batches: the writes that arrive while one
 /// batch is being replicated and made durable go into the next log entry
 /// together, so one fsync serves them all. A follower's batches are
-/// forwarded to the leader; either way, each write's result is handed over
-/// when this member applies the entry.
+/// forwarded to the leader, which answers with what applying them
+/// produced.
 async fn propose_batches(
     member: Weak<Member>,
-    pending: Pending,
     mut queue: tokio::sync::mpsc::UnboundedReceiver<Queued>,
 ) {
-    let mut next_request: u64 = 1;
     while let Some(first) = queue.recv().await {
         let Some(member) = member.upgrade() else { return };
         let mut batch = vec![first];
@@ -442,46 +436,35 @@ async fn propose_batches(
                 Err(_) => break,
             }
         }
-        let mut ops = Vec::with_capacity(batch.len());
-        let mut waiting = Vec::with_capacity(batch.len());
-        for (op, reply) in batch {
-            let request = next_request;
-            next_request += 1;
-            let (tx, rx) = oneshot::channel();
-            pending.lock().insert(request, tx);
-            ops.push((request, op));
-            waiting.push((request, rx, reply));
-        }
+        let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().unzip();
         let written =
             member.ask_leader(PeerRequest::Write(Command { member: member.id, ops })).await;
         drop(member);
-        for (request, rx, reply) in waiting {
-            let outcome = match &written {
-                Ok(_) => rx
-                    .await
-                    .map_err(|_| Proposal::Failed(unavailable("an applied entry had no answer"))),
-                Err(ForwardError::NotLeader(why) | ForwardError::NotSent(why)) => {
-                    pending.lock().remove(&request);
-                    Err(Proposal::Retry(why.clone()))
-                }
-                // The leader may have appended it before it stopped
-                // answering: if it commits, this member applies it.
-                Err(ForwardError::Unreachable(why)) => {
-                    let outcome = tokio::time::timeout(OUTCOME_WAIT, rx).await;
-                    pending.lock().remove(&request);
-                    match outcome {
-                        Ok(Ok(applied)) => Ok(applied),
-                        _ => Err(Proposal::Failed(unavailable(format!(
-                            "the leader stopped answering ({why}); the write may or may not \
-                             have been applied"
-                        )))),
-                    }
-                }
-                Err(e) => {
-                    pending.lock().remove(&request);
-                    Err(Proposal::Failed(unavailable(e)))
-                }
-            };
+        let outcomes: Vec<std::result::Result<Applied, Proposal>> = match written {
+            Ok(PeerReply::Written(applied)) if applied.len() == replies.len() => {
+                applied.into_iter().map(Ok).collect()
+            }
+            Ok(_) => {
+                let why = "the leader's answer did not match the writes proposed";
+                replies.iter().map(|_| Err(Proposal::Failed(unavailable(why)))).collect()
+            }
+            Err(ForwardError::NotLeader(why) | ForwardError::NotSent(why)) => {
+                replies.iter().map(|_| Err(Proposal::Retry(why.clone()))).collect()
+            }
+            // The leader may have appended them before it stopped answering.
+            Err(ForwardError::Unreachable(why)) => {
+                let why = format!(
+                    "the leader stopped answering ({why}); the write may or may not have been \
+                     applied"
+                );
+                replies.iter().map(|_| Err(Proposal::Failed(unavailable(&why)))).collect()
+            }
+            Err(e) => {
+                let why = e.to_string();
+                replies.iter().map(|_| Err(Proposal::Failed(unavailable(&why)))).collect()
+            }
+        };
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let _ = reply.send(outcome);
         }
     }
@@ -526,21 +509,21 @@ impl Store for RaftStore {
 
     async fn put(&self, req: PutRequest) -> Result<PutResponse> {
         match self.propose(Op::Put(req)).await? {
-            Applied::Put(r) => r,
+            Applied::Put(r) => r.map_err(Error::from),
             _ => Err(wrong("put")),
         }
     }
 
     async fn delete_range(&self, req: DeleteRangeRequest) -> Result<DeleteRangeResponse> {
         match self.propose(Op::DeleteRange(req)).await? {
-            Applied::DeleteRange(r) => r,
+            Applied::DeleteRange(r) => r.map_err(Error::from),
             _ => Err(wrong("delete")),
         }
     }
 
     async fn txn(&self, req: TxnRequest) -> Result<TxnResponse> {
         match self.propose(Op::Txn(req)).await? {
-            Applied::Txn(r) => r,
+            Applied::Txn(r) => r.map_err(Error::from),
             _ => Err(wrong("txn")),
         }
     }
@@ -555,7 +538,7 @@ impl Store for RaftStore {
     async fn lease_grant(&self, ttl_seconds: i64, id: i64) -> Result<LeaseGrant> {
         let id = if id == 0 { fastrand::i64(1..i64::MAX) } else { id };
         match self.propose(Op::LeaseGrant { id, ttl_seconds }).await? {
-            Applied::LeaseGrant(r) => r,
+            Applied::LeaseGrant(r) => r.map_err(Error::from),
             _ => Err(wrong("lease grant")),
         }
     }
@@ -570,7 +553,7 @@ impl Store for RaftStore {
 
     async fn lease_revoke(&self, id: i64) -> Result<()> {
         match self.propose(Op::LeaseRevoke { id }).await? {
-            Applied::Done(r) => r,
+            Applied::Done(r) => r.map_err(Error::from),
             _ => Err(wrong("lease revoke")),
         }
     }
@@ -590,7 +573,7 @@ impl Store for RaftStore {
 
     async fn compact(&self, revision: i64) -> Result<()> {
         match self.propose(Op::Compact { revision }).await? {
-            Applied::Done(r) => r,
+            Applied::Done(r) => r.map_err(Error::from),
             _ => Err(wrong("compact")),
         }
     }

@@ -6,7 +6,6 @@
 //! between two applies; a durable member keeps its last one in
 //! `<data dir>/snapshot` and starts from it, applying the log after it.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
@@ -18,27 +17,25 @@ use openraft::{
     StorageError, StorageIOError, StoredMembership,
 };
 use orch_core::store::{DeleteRangeResponse, LeaseGrant, PutResponse, Store, TxnResponse};
-use orch_core::Result;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
 
 use super::command::{Command, Op};
+use super::forward::StoreError;
 use super::TypeConfig;
 use crate::MemStore;
 
-/// What applying a command produced, for the caller that proposed it.
+/// What applying one write produced — handed back to the member that
+/// proposed it (over the network when that is a follower), hence
+/// serializable, with the store's errors as [`StoreError`].
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Applied {
-    Put(Result<PutResponse>),
-    DeleteRange(Result<DeleteRangeResponse>),
-    Txn(Result<TxnResponse>),
-    LeaseGrant(Result<LeaseGrant>),
-    Done(Result<()>),
+    Put(Result<PutResponse, StoreError>),
+    DeleteRange(Result<DeleteRangeResponse, StoreError>),
+    Txn(Result<TxnResponse, StoreError>),
+    LeaseGrant(Result<LeaseGrant, StoreError>),
+    Done(Result<(), StoreError>),
 }
-
-/// Callers waiting for their proposals to be applied on this member, by
-/// request number.
-pub(crate) type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Applied>>>>;
 
 /// A snapshot: its meta and the store image it holds.
 #[derive(Clone)]
@@ -59,9 +56,7 @@ struct SnapshotFile {
 const SNAPSHOT_FILE: &str = "snapshot";
 
 pub(crate) struct StateMachine {
-    pub(crate) member: u64,
     pub(crate) store: MemStore,
-    pub(crate) pending: Pending,
     last_applied: Option<LogId<u64>>,
     membership: StoredMembership<u64, BasicNode>,
     /// Where the last snapshot is kept, for a durable member.
@@ -71,8 +66,9 @@ pub(crate) struct StateMachine {
     capture: Option<Capture>,
 }
 
-/// A store image with the log ID and membership it reflects.
-type Capture = (Vec<u8>, Option<LogId<u64>>, StoredMembership<u64, BasicNode>);
+/// A store image (not yet encoded) with the log ID and membership it
+/// reflects.
+type Capture = (crate::image::Image, Option<LogId<u64>>, StoredMembership<u64, BasicNode>);
 
 fn storage_err(e: impl std::fmt::Display) -> StorageError<u64> {
     StorageIOError::write_snapshot(None, AnyError::error(e.to_string())).into()
@@ -102,16 +98,9 @@ pub(crate) fn seed(dir: &Path, backup: &[u8]) -> orch_core::Result<()> {
 impl StateMachine {
     /// A state machine over `store`; for a durable member (`dir`), loaded
     /// from the snapshot kept there, if any.
-    pub(crate) fn open(
-        member: u64,
-        store: MemStore,
-        pending: Pending,
-        dir: Option<&Path>,
-    ) -> std::io::Result<Self> {
+    pub(crate) fn open(store: MemStore, dir: Option<&Path>) -> std::io::Result<Self> {
         let mut sm = StateMachine {
-            member,
             store,
-            pending,
             last_applied: None,
             membership: StoredMembership::default(),
             dir: dir.map(Path::to_path_buf),
@@ -136,27 +125,25 @@ impl StateMachine {
 
     async fn run(&self, op: Op) -> Applied {
         let s = &self.store;
+        let e = StoreError::from;
         match op {
-            Op::Put(p) => Applied::Put(s.put(p).await),
-            Op::DeleteRange(d) => Applied::DeleteRange(s.delete_range(d).await),
-            Op::Txn(t) => Applied::Txn(s.txn(t).await),
+            Op::Put(p) => Applied::Put(s.put(p).await.map_err(e)),
+            Op::DeleteRange(d) => Applied::DeleteRange(s.delete_range(d).await.map_err(e)),
+            Op::Txn(t) => Applied::Txn(s.txn(t).await.map_err(e)),
             Op::LeaseGrant { id, ttl_seconds } => {
-                Applied::LeaseGrant(s.lease_grant(ttl_seconds, id).await)
+                Applied::LeaseGrant(s.lease_grant(ttl_seconds, id).await.map_err(e))
             }
-            Op::LeaseRevoke { id } => Applied::Done(s.lease_revoke(id).await),
-            Op::Compact { revision } => Applied::Done(s.compact(revision).await),
+            Op::LeaseRevoke { id } => Applied::Done(s.lease_revoke(id).await.map_err(e)),
+            Op::Compact { revision } => Applied::Done(s.compact(revision).await.map_err(e)),
         }
     }
 
-    async fn apply_command(&self, cmd: Command) {
-        for (request, op) in cmd.ops {
-            let applied = self.run(op).await;
-            if cmd.member == self.member {
-                if let Some(waiter) = self.pending.lock().remove(&request) {
-                    let _ = waiter.send(applied);
-                }
-            }
+    async fn apply_command(&self, cmd: Command) -> Vec<Applied> {
+        let mut out = Vec::with_capacity(cmd.ops.len());
+        for op in cmd.ops {
+            out.push(self.run(op).await);
         }
+        out
     }
 }
 
@@ -177,17 +164,31 @@ impl StateMachine {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    /// Encodes the captured image and keeps it, on a blocking thread (both
+    /// take time in proportion to the store).
     async fn build_snapshot(
         &mut self,
     ) -> std::result::Result<Snapshot<TypeConfig>, StorageError<u64>> {
-        let (data, last_log_id, last_membership) =
+        let (image, last_log_id, last_membership) =
             self.capture.take().ok_or_else(|| storage_err("no image was captured"))?;
         let snapshot_id = match last_log_id {
             Some(l) => format!("{}-{}-{:x}", l.leader_id.term, l.index, fastrand::u32(..)),
             None => format!("0-0-{:x}", fastrand::u32(..)),
         };
         let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
-        self.keep(StoredSnapshot { meta: meta.clone(), data: data.clone() })?;
+        let (dir, file_meta) = (self.dir.clone(), meta.clone());
+        let data = tokio::task::spawn_blocking(move || {
+            let data = image.encode().map_err(|e| e.to_string())?;
+            if let Some(dir) = dir {
+                let file = SnapshotFile { meta: Some(file_meta), image: data.clone() };
+                save(&dir, &file).map_err(|e| e.to_string())?;
+            }
+            Ok::<_, String>(data)
+        })
+        .await
+        .map_err(storage_err)?
+        .map_err(storage_err)?;
+        *self.current.lock() = Some(StoredSnapshot { meta: meta.clone(), data: data.clone() });
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
 }
@@ -204,7 +205,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((self.last_applied, self.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> std::result::Result<Vec<()>, StorageError<u64>>
+    /// Applies entries in order; each entry's result is what its writes
+    /// produced, for the leader to hand to whoever proposed them.
+    async fn apply<I>(
+        &mut self,
+        entries: I,
+    ) -> std::result::Result<Vec<Vec<Applied>>, StorageError<u64>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
@@ -212,31 +218,25 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut out = Vec::new();
         for entry in entries {
             self.last_applied = Some(entry.log_id);
-            match entry.payload {
-                EntryPayload::Blank => {}
+            out.push(match entry.payload {
+                EntryPayload::Blank => Vec::new(),
                 EntryPayload::Normal(cmd) => self.apply_command(cmd).await,
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), m);
+                    Vec::new()
                 }
-            }
-            out.push(());
+            });
         }
         Ok(out)
     }
 
     /// Captures the image now, between two applies, so that it matches
-    /// the last applied log ID; the builder only encodes and keeps it.
+    /// the last applied log ID (a copy that shares the values); the
+    /// builder encodes and keeps it.
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        let capture = self
-            .store
-            .backup()
-            .map(|image| (image, self.last_applied, self.membership.clone()))
-            .map_err(|e| tracing::error!(error = %e, "capturing a snapshot image"))
-            .ok();
+        let capture = Some((self.store.image(), self.last_applied, self.membership.clone()));
         StateMachine {
-            member: self.member,
             store: self.store.clone(),
-            pending: self.pending.clone(),
             last_applied: self.last_applied,
             membership: self.membership.clone(),
             dir: self.dir.clone(),
@@ -251,9 +251,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    /// Replaces the store with the leader's image. Writes this member
-    /// proposed that the snapshot covers get no answer (their callers see
-    /// an error), as their entries are not applied here one by one.
+    /// Replaces the store with the leader's image.
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<u64, BasicNode>,
@@ -263,7 +261,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.store.restore(&data).map_err(storage_err)?;
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
-        self.pending.lock().clear();
         self.keep(StoredSnapshot { meta: meta.clone(), data })
     }
 
