@@ -274,6 +274,7 @@ fn raft_members(members: usize, dir: &std::path::Path) -> (Vec<String>, RaftMemb
                     client_urls: vec![format!("http://{client}")],
                     data_dir: dir.join(name),
                     options: RaftOptions::default(),
+                    join_existing: false,
                 };
                 let member =
                     RaftStore::start_member(config).await.unwrap_or_else(|e| panic!("{e}"));

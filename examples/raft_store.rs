@@ -13,7 +13,10 @@
 //! data dir, a member recovers its snapshot and log and rejoins; a member
 //! whose data dir was lost is refused by its peers. `etcdctl snapshot save
 //! FILE` takes a backup; `--restore-snapshot FILE` starts a new cluster
-//! from one. Ctrl-C (or SIGTERM) stops it
+//! from one. `etcdctl member add m4 --peer-urls=http://ADDR`, then m4
+//! started with `--initial-cluster-state existing` (and all four members in
+//! `--initial-cluster`), grows the cluster; `etcdctl member remove ID`
+//! shrinks it. Ctrl-C (or SIGTERM) stops it
 //! cleanly. Exit codes: 0 after a clean stop, 1 if it cannot start, 2 for
 //! bad flags.
 
@@ -48,6 +51,11 @@ struct Args {
     /// restores the same file (as etcd's `snapshot restore`).
     #[arg(long, value_name = "FILE")]
     restore_snapshot: Option<PathBuf>,
+    /// `new`: bootstrap the cluster with the other members of
+    /// --initial-cluster; `existing`: join a running cluster this member
+    /// was added to (`etcdctl member add NAME --peer-urls=http://ADDR`).
+    #[arg(long, value_parser = ["new", "existing"], default_value = "new")]
+    initial_cluster_state: String,
     /// Log entries between two snapshots (etcd's --snapshot-count).
     #[arg(long, default_value_t = RaftOptions::default().snapshot_entries)]
     snapshot_count: u64,
@@ -72,6 +80,7 @@ async fn run(args: Args) -> Result<(), String> {
         client_urls: vec![format!("http://{}", args.listen_client)],
         data_dir: args.data_dir,
         options: RaftOptions { snapshot_entries: args.snapshot_count, ..RaftOptions::default() },
+        join_existing: args.initial_cluster_state == "existing",
     };
     let member = RaftStore::start_member(config).await.map_err(|e| e.to_string())?;
     println!(

@@ -2,7 +2,8 @@
 //! session against them (through a follower, so that forwarding is
 //! exercised), `member list` and `endpoint status`; the leader killed with
 //! SIGKILL during writes; a member that lost its data dir refused; `etcdctl
-//! snapshot save` restored into a new cluster.
+//! snapshot save` restored into a new cluster; `etcdctl member add` and
+//! `member remove`.
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -70,11 +71,32 @@ impl Cluster {
         cluster
     }
 
+    /// Adds a member entry (not started) with fresh ports; returns its
+    /// index and peer address.
+    fn add_member_entry(&mut self) -> (usize, String) {
+        let i = self.members.len();
+        let peer = format!("127.0.0.1:{}", free_port());
+        let name = format!("m{}", i + 1);
+        self.initial_cluster.push_str(&format!(",{name}={peer}"));
+        self.members.push(Member {
+            dir: self._dir.path().join(&name),
+            name,
+            client: format!("127.0.0.1:{}", free_port()),
+            child: None,
+        });
+        (i, peer)
+    }
+
     fn spawn(&mut self, i: usize) {
+        self.spawn_with(i, &[]);
+    }
+
+    fn spawn_with(&mut self, i: usize, args: &[&str]) {
         let m = &mut self.members[i];
         let child = example_command("raft_store")
             .args(["--name", &m.name, "--listen-client", &m.client])
             .args(["--initial-cluster", &self.initial_cluster])
+            .args(args)
             .arg("--data-dir")
             .arg(&m.dir)
             .args(&self.extra)
@@ -349,4 +371,44 @@ async fn a_snapshot_saved_with_etcdctl_restores_into_a_new_cluster() {
     ok(&endpoints, &["put", "/after", "x"]).await;
     let out = ok(&endpoints, &["get", "/after", "--write-out=json"]).await;
     assert!(out.contains("\"mod_revision\":6"), "new writes follow the restored revision: {out}");
+}
+
+/// `etcdctl member add` grows the cluster to four (the new member, started
+/// with `--initial-cluster-state existing`, catches up), `member remove`
+/// shrinks it back to three, and writes go on throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_are_added_and_removed_with_etcdctl() {
+    let (mut cluster, follower) = three_members().await;
+    ok(&follower, &["put", "/before", "1"]).await;
+    let (new, peer) = cluster.add_member_entry();
+    let out = ok(&follower, &["member", "add", "m4", &format!("--peer-urls=http://{peer}")]).await;
+    assert!(out.contains("added to cluster"), "{out}");
+    assert!(out.contains("ETCD_INITIAL_CLUSTER_STATE=\"existing\""), "{out}");
+    cluster.spawn_with(new, &["--initial-cluster-state", "existing"]);
+    cluster.wait_ready(new).await;
+    let own = cluster.members[new].client.clone();
+    let start = Instant::now();
+    loop {
+        let read = ok(&own, &["get", "/before", "--consistency=s"]).await;
+        if read == "/before\n1\n" {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "the new member did not catch up: {read:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let list = ok(&own, &["member", "list"]).await;
+    assert_eq!(list.lines().count(), 4, "{list}");
+    assert!(list.lines().any(|l| l.contains(", started, m4, ")), "{list}");
+
+    // Remove a member that is not the one we talk to.
+    let m1 = list.lines().find(|l| l.contains(", m1, ")).expect("m1 is listed");
+    let id = m1.split(',').next().expect("an ID").trim().to_string();
+    let out = ok(&own, &["member", "remove", &id]).await;
+    assert!(out.contains("removed from cluster"), "{out}");
+    let list = ok(&own, &["member", "list"]).await;
+    assert_eq!(list.lines().count(), 3, "{list}");
+    assert!(!list.contains(", m1, "), "{list}");
+    cluster.kill(0);
+    ok(&cluster.endpoints(), &["put", "/after", "2"]).await;
+    assert_eq!(ok(&own, &["get", "/after"]).await, "/after\n2\n");
 }

@@ -231,3 +231,49 @@ async fn snapshots_compact_the_log_and_bring_a_lagging_member_back() {
         m.shutdown().await;
     }
 }
+
+/// The leader is cut off from the other two (in-process network faults):
+/// they elect a new leader and go on taking writes; a linearizable read on
+/// the cut-off member never answers with stale data (it waits or fails);
+/// once the partition heals, it has the new writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_leader_is_replaced_and_never_serves_stale_reads() {
+    use std::time::{Duration, Instant};
+
+    use orch_core::store::{KeyRange, PutRequest, RangeRequest, Store};
+    use orch_store::RaftStore;
+
+    let members = RaftStore::in_process(3).await.unwrap_or_else(|e| panic!("{e}"));
+    let old_id = members[0].current_leader().await.expect("a leader");
+    let old = members.iter().find(|m| m.id() == old_id).expect("leader handle");
+    let other = members.iter().find(|m| m.id() != old_id).expect("a follower");
+    other.put(PutRequest::new("/p", "before")).await.expect("put before");
+    let faults = old.faults().expect("an in-process network");
+    faults.isolate(old_id);
+    // The majority side elects a leader of its own and takes the write.
+    let written = other.put(PutRequest::new("/p", "after")).await.expect("put after");
+    assert_ne!(other.current_leader().await, Some(old_id));
+    // The cut-off member cannot confirm its leadership: no stale answer.
+    let read = tokio::time::timeout(
+        Duration::from_secs(2),
+        old.range(RangeRequest::new(KeyRange::key("/p"))),
+    )
+    .await;
+    if let Ok(Ok(r)) = &read {
+        panic!("a cut-off member answered a linearizable read: {:?}", r.kvs);
+    }
+    faults.heal();
+    let start = Instant::now();
+    loop {
+        let r = old.range(RangeRequest::new(KeyRange::key("/p"))).await;
+        if let Ok(r) = r {
+            assert_eq!(r.kvs[0].value, "after");
+            assert_eq!(r.kvs[0].mod_revision, written.header.revision);
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no answer after healing: {r:?}");
+    }
+    for m in &members {
+        m.shutdown().await;
+    }
+}

@@ -14,8 +14,11 @@
 //!   server has a [`Backup`]: the store's image in 64 KiB chunks, each
 //!   with the bytes still to come, as etcd streams its database).
 //!
+//! * `Cluster`: MemberAdd and MemberRemove when the store's
+//!   [`ClusterView`] supports member changes (RaftStore does).
+//!
 //! Not served: nested Txn operations, auth, alarms, defragment, hashes,
-//! member changes (those answer `Unimplemented` or `InvalidArgument`).
+//! learners (those answer `Unimplemented` or `InvalidArgument`).
 //!
 //! ```no_run
 //! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
@@ -123,6 +126,26 @@ pub trait ClusterView: Send + Sync {
 
     /// This member's Raft status now.
     fn raft_status(&self) -> RaftStatus;
+
+    /// Adds a member reachable on `peer_urls` (etcd `MemberAdd`); returns
+    /// it (without a name: it has not started yet). The new member is then
+    /// started to join the existing cluster.
+    ///
+    /// Errors: `InvalidRequest` by default (the store does not support
+    /// member changes) or for unusable URLs; `Unavailable` if the change
+    /// cannot be made.
+    async fn add_member(&self, peer_urls: &[String]) -> Result<MemberInfo> {
+        let _ = peer_urls;
+        Err(Error::InvalidRequest("this store does not support member changes".into()))
+    }
+
+    /// Removes member `id` (etcd `MemberRemove`).
+    ///
+    /// Errors: as `add_member`; `InvalidRequest` for an unknown member.
+    async fn remove_member(&self, id: u64) -> Result<()> {
+        let _ = id;
+        Err(Error::InvalidRequest("this store does not support member changes".into()))
+    }
 }
 
 /// A store that can produce a point-in-time backup of itself, for etcd's

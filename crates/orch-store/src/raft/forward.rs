@@ -25,6 +25,16 @@ pub(crate) enum PeerRequest {
     },
     /// Who are you?
     Identify,
+    /// Add member `id`, reachable on `addr`, as a voter (through joint
+    /// consensus).
+    AddMember {
+        id: u64,
+        addr: String,
+    },
+    /// Remove member `id` (through joint consensus).
+    RemoveMember {
+        id: u64,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -37,7 +47,9 @@ pub(crate) enum PeerReply {
     Identity {
         name: String,
         client_urls: Vec<String>,
+        cluster_id: u64,
     },
+    MembershipChanged,
 }
 
 /// Why a request to a peer failed.
@@ -150,6 +162,12 @@ pub(crate) fn write_error(
 }
 
 impl Member {
+    /// The voters of the current membership.
+    fn voters(&self) -> std::collections::BTreeSet<u64> {
+        let membership = self.raft.metrics().borrow().membership_config.clone();
+        membership.membership().voter_ids().collect()
+    }
+
     /// Answers a peer's request.
     pub(crate) async fn answer(&self, request: PeerRequest) -> Result<PeerReply, ForwardError> {
         let not_leader = |e: &dyn std::fmt::Display| ForwardError::NotLeader(e.to_string());
@@ -173,7 +191,36 @@ impl Member {
             PeerRequest::Identify => Ok(PeerReply::Identity {
                 name: self.info.name.clone(),
                 client_urls: self.info.client_urls.clone(),
+                cluster_id: self.info.cluster_id,
             }),
+            PeerRequest::AddMember { id, addr } => {
+                let failed = |e: &dyn std::fmt::Display| match e.to_string() {
+                    why if why.contains("forward") => ForwardError::NotLeader(why),
+                    why => ForwardError::Failed(why),
+                };
+                self.raft
+                    .add_learner(id, openraft::BasicNode::new(addr), false)
+                    .await
+                    .map_err(|e| failed(&e))?;
+                let mut voters = self.voters();
+                voters.insert(id);
+                self.raft.change_membership(voters, false).await.map_err(|e| failed(&e))?;
+                Ok(PeerReply::MembershipChanged)
+            }
+            PeerRequest::RemoveMember { id } => {
+                let mut voters = self.voters();
+                if !voters.remove(&id) {
+                    return Err(ForwardError::Store(StoreError::InvalidRequest(format!(
+                        "member {id:x} is not in the cluster"
+                    ))));
+                }
+                let failed = |e: &dyn std::fmt::Display| match e.to_string() {
+                    why if why.contains("forward") => ForwardError::NotLeader(why),
+                    why => ForwardError::Failed(why),
+                };
+                self.raft.change_membership(voters, false).await.map_err(|e| failed(&e))?;
+                Ok(PeerReply::MembershipChanged)
+            }
         }
     }
 }

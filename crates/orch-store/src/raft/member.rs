@@ -9,7 +9,7 @@ use std::sync::Arc;
 use openraft::BasicNode;
 use orch_core::{Error, Result};
 
-use super::forward::{ForwardError, PeerRequest};
+use super::forward::{ForwardError, PeerReply, PeerRequest};
 use super::identity::Identity;
 use super::log_store::LogStore;
 use super::network::Network;
@@ -23,7 +23,7 @@ use crate::MemberInfo;
 #[derive(Clone, Debug)]
 pub struct MemberConfig {
     /// This member's name (`--name`); it must appear in `initial_cluster`.
-    /// Its Raft member ID is derived from it (FNV-1a), as its etcd member ID.
+    /// Its Raft (and etcd) member ID is derived from its peer address.
     pub name: String,
     /// Every member's name and peer address, `host:port`
     /// (`--initial-cluster m1=127.0.0.1:2380,…`). Every member must be
@@ -39,6 +39,17 @@ pub struct MemberConfig {
     pub data_dir: PathBuf,
     /// Snapshot and log compaction settings.
     pub options: RaftOptions,
+    /// `false` (etcd's `--initial-cluster-state new`): the members of
+    /// `initial_cluster` bootstrap a cluster together. `true` (`existing`):
+    /// this member was added to a running cluster (etcd `member add`, or
+    /// [`RaftStore::add_member`]) and joins it; `initial_cluster` lists
+    /// the cluster's members, this one included.
+    pub join_existing: bool,
+}
+
+/// `host:port` from a peer URL (`http://host:port`, or `host:port`).
+pub(crate) fn peer_addr(url: &str) -> String {
+    url.trim_start_matches("http://").trim_end_matches('/').to_string()
 }
 
 impl MemberConfig {
@@ -54,7 +65,8 @@ impl MemberConfig {
             let (name, addr) = pair.split_once('=').ok_or_else(|| {
                 Error::InvalidRequest(format!("initial cluster: {pair:?} is not name=host:port"))
             })?;
-            let addr = addr.trim_start_matches("http://").trim_end_matches('/');
+            let addr = peer_addr(addr);
+            let addr = addr.as_str();
             if name.is_empty() || addr.is_empty() {
                 return Err(Error::InvalidRequest(format!(
                     "initial cluster: {pair:?} needs a name and an address"
@@ -73,9 +85,12 @@ impl MemberConfig {
         Ok(members)
     }
 
-    /// The ID of every member, by name.
+    /// The ID of every member, by name: derived from its peer address
+    /// (FNV-1a), as etcd derives member IDs from peer URLs — so that a
+    /// member added by address alone (`member add --peer-urls`) has the ID
+    /// it will give itself.
     pub fn member_ids(&self) -> Vec<(String, u64)> {
-        self.initial_cluster.iter().map(|(n, _)| (n.clone(), name_id(n))).collect()
+        self.initial_cluster.iter().map(|(n, a)| (n.clone(), name_id(a))).collect()
     }
 }
 
@@ -118,7 +133,6 @@ impl RaftStore {
     /// `Unavailable` if the data dir cannot be opened, the peer address
     /// cannot be bound, or a peer refuses this member (it lost its state).
     pub async fn start_member(config: MemberConfig) -> Result<RaftStore> {
-        let me = name_id(&config.name);
         let own_addr = config
             .initial_cluster
             .iter()
@@ -130,6 +144,7 @@ impl RaftStore {
                     config.name
                 ))
             })?;
+        let me = name_id(&own_addr);
         let listen = match config.listen_peer {
             Some(a) => a,
             None => own_addr
@@ -148,13 +163,26 @@ impl RaftStore {
             .await
             .map_err(|e| unavailable(format!("binding the peer address {listen}: {e}")))?;
         let addrs: HashMap<u64, String> =
-            config.initial_cluster.iter().map(|(n, a)| (name_id(n), a.clone())).collect();
+            config.initial_cluster.iter().map(|(_, a)| (name_id(a), a.clone())).collect();
         let network = Network::Grpc(GrpcPeers::new(me, identity.clone(), addrs.clone()));
         let mut spec: Vec<String> =
             config.initial_cluster.iter().map(|(n, a)| format!("{n}={a}")).collect();
         spec.sort();
+        let mut cluster_id = name_id(&spec.join(","));
+        if config.join_existing {
+            // The cluster's ID is what its members already report.
+            for &peer in addrs.keys().filter(|&&id| id != me) {
+                let peers = GrpcPeers::new(me, identity.clone(), addrs.clone());
+                if let Ok(PeerReply::Identity { cluster_id: id, .. }) =
+                    peers.ask(peer, PeerRequest::Identify).await
+                {
+                    cluster_id = id;
+                    break;
+                }
+            }
+        }
         let info = MemberInfo {
-            cluster_id: name_id(&spec.join(",")),
+            cluster_id,
             member_id: me,
             name: config.name.clone(),
             peer_urls: vec![format!("http://{own_addr}")],
@@ -181,6 +209,11 @@ impl RaftStore {
                     )));
                 }
             }
+        }
+        if config.join_existing {
+            // The leader adds this member to the log; it must not start a
+            // log of its own.
+            return Ok(store);
         }
         let nodes: BTreeMap<u64, BasicNode> =
             addrs.iter().map(|(&id, addr)| (id, BasicNode::new(addr))).collect();

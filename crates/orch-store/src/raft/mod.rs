@@ -363,6 +363,31 @@ impl RaftStore {
         }
     }
 
+    /// Adds a member reachable on `peer_addr` (`host:port`) to the cluster
+    /// as a voter, through joint consensus (openraft: added as a learner,
+    /// then the membership changed); returns its ID (derived from the
+    /// address, as the member derives its own). Start the member with
+    /// [`MemberConfig::join_existing`] set.
+    ///
+    /// Errors: `Unavailable` if there is no leader or the change fails.
+    pub async fn add_member(&self, peer_addr: &str) -> Result<u64> {
+        let id = crate::etcd_api::name_id(peer_addr);
+        let addr = peer_addr.to_string();
+        self.member
+            .ask_leader_retrying(|| PeerRequest::AddMember { id, addr: addr.clone() })
+            .await?;
+        Ok(id)
+    }
+
+    /// Removes member `id` from the cluster, through joint consensus.
+    ///
+    /// Errors: `InvalidRequest` if it is not a member; `Unavailable` if
+    /// there is no leader or the change fails.
+    pub async fn remove_member(&self, id: u64) -> Result<()> {
+        self.member.ask_leader_retrying(|| PeerRequest::RemoveMember { id }).await?;
+        Ok(())
+    }
+
     /// Stops this member: its Raft and its peer server. Calls on it fail
     /// with `Unavailable` after.
     pub async fn shutdown(&self) {

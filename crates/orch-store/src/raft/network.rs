@@ -127,7 +127,10 @@ impl Router {
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Connection;
 
-    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> Connection {
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> Connection {
+        if let Network::Grpc(peers) = self {
+            peers.learn(target, &node.addr);
+        }
         Connection { network: self.clone(), target }
     }
 }

@@ -39,7 +39,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub(crate) struct GrpcPeers {
     me: u64,
     identity: Arc<Identity>,
-    addrs: Arc<HashMap<u64, String>>,
+    /// Peer addresses by member ID: the initial cluster's, then those
+    /// openraft hands over as the membership changes.
+    addrs: Arc<parking_lot::RwLock<HashMap<u64, String>>>,
     channels: Arc<Mutex<HashMap<u64, Channel>>>,
 }
 
@@ -65,7 +67,21 @@ fn open<T: DeserializeOwned>(identity: &Identity, envelope: &Envelope) -> Result
 impl GrpcPeers {
     /// Peers at `addrs` (`host:port` by member ID), for member `me`.
     pub(crate) fn new(me: u64, identity: Arc<Identity>, addrs: HashMap<u64, String>) -> Self {
-        GrpcPeers { me, identity, addrs: Arc::new(addrs), channels: Arc::default() }
+        GrpcPeers {
+            me,
+            identity,
+            addrs: Arc::new(parking_lot::RwLock::new(addrs)),
+            channels: Arc::default(),
+        }
+    }
+
+    /// Records member `id`'s address (a member added to the cluster).
+    pub(crate) fn learn(&self, id: u64, addr: &str) {
+        let mut addrs = self.addrs.write();
+        if addrs.get(&id).map(String::as_str) != Some(addr) {
+            addrs.insert(id, addr.to_string());
+            self.channels.lock().remove(&id);
+        }
     }
 
     fn client(&self, target: u64) -> Result<RaftPeerClient<Channel>, String> {
@@ -73,7 +89,8 @@ impl GrpcPeers {
         if let Some(c) = channels.get(&target) {
             return Ok(RaftPeerClient::new(c.clone()));
         }
-        let addr = self.addrs.get(&target).ok_or_else(|| format!("no address for {target:x}"))?;
+        let addr = self.addrs.read().get(&target).cloned();
+        let addr = addr.ok_or_else(|| format!("no address for member {target:x}"))?;
         let channel = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| format!("peer address {addr}: {e}"))?
             .connect_timeout(CONNECT_TIMEOUT)

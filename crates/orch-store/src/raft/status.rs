@@ -43,7 +43,7 @@ impl ClusterView for RaftStore {
             }
             let asked = self.member.network.ask(self.member.id, id, PeerRequest::Identify);
             let (name, client_urls) = match tokio::time::timeout(IDENTIFY_TIMEOUT, asked).await {
-                Ok(Ok(PeerReply::Identity { name, client_urls })) => (name, client_urls),
+                Ok(Ok(PeerReply::Identity { name, client_urls, .. })) => (name, client_urls),
                 _ => (String::new(), Vec::new()),
             };
             members.push(MemberInfo {
@@ -55,6 +55,30 @@ impl ClusterView for RaftStore {
             });
         }
         members
+    }
+
+    /// The member's ID is derived from its peer address, as a member
+    /// started with [`start_member`](RaftStore::start_member) derives its
+    /// own; it is added as a voter through joint consensus.
+    async fn add_member(&self, peer_urls: &[String]) -> orch_core::Result<MemberInfo> {
+        let [url] = peer_urls else {
+            return Err(orch_core::Error::InvalidRequest(
+                "a member needs exactly one peer URL".into(),
+            ));
+        };
+        let addr = super::member::peer_addr(url);
+        let id = self.add_member(&addr).await?;
+        Ok(MemberInfo {
+            cluster_id: self.member.info.cluster_id,
+            member_id: id,
+            name: String::new(),
+            peer_urls: vec![format!("http://{addr}")],
+            client_urls: Vec::new(),
+        })
+    }
+
+    async fn remove_member(&self, id: u64) -> orch_core::Result<()> {
+        RaftStore::remove_member(self, id).await
     }
 
     fn raft_status(&self) -> RaftStatus {
