@@ -277,3 +277,41 @@ async fn a_partitioned_leader_is_replaced_and_never_serves_stale_reads() {
         m.shutdown().await;
     }
 }
+
+/// Five members on a lossy, slow network (one message in ten dropped,
+/// each delayed 1 ms) take writes; with two members stopped the other three
+/// go on; every acknowledged write is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_members_go_on_with_two_down_on_a_lossy_network() {
+    use std::time::Duration;
+
+    use orch_core::store::{KeyRange, PutRequest, RangeRequest, Store};
+    use orch_store::RaftStore;
+
+    let members = RaftStore::in_process(5).await.unwrap_or_else(|e| panic!("{e}"));
+    let faults = members[0].faults().expect("an in-process network");
+    faults.set_drop_rate(0.1);
+    faults.set_delay(Duration::from_millis(1));
+    for i in 0..30 {
+        members[2].put(PutRequest::new(format!("/f/{i:02}"), "v")).await.expect("put");
+    }
+    // Stop two members that are not the one written through.
+    let leader = members[2].current_leader().await.expect("a leader");
+    let mut stopped = 0;
+    for m in &members {
+        if m.id() != members[2].id() && stopped < 2 {
+            m.shutdown().await;
+            stopped += 1;
+        }
+    }
+    for i in 30..50 {
+        let r = members[2].put(PutRequest::new(format!("/f/{i:02}"), "v")).await;
+        r.unwrap_or_else(|e| panic!("put {i} with two members down (leader was {leader}): {e}"));
+    }
+    faults.heal();
+    let all = members[2].range(RangeRequest::new(KeyRange::prefix("/f/"))).await.expect("range");
+    assert_eq!(all.count, 50);
+    for m in &members {
+        m.shutdown().await;
+    }
+}
