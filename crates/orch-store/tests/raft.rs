@@ -153,7 +153,10 @@ async fn a_durable_cluster_recovers_its_writes_after_a_restart() {
 /// missed is gone) with every key at the same revision, and a watch it
 /// served from before sees every write once, in order; every member keeps
 /// a snapshot on disk with only the log after it, and the cluster
-/// restarted on its directory recovers from snapshot plus log.
+/// restarted on its directory recovers from snapshot plus log — a
+/// linearizable read right after the restart sees every acknowledged write
+/// (a restarted leader must win a new term first: the commit index it kept
+/// may be older than its last acknowledged write).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_compact_the_log_and_bring_a_lagging_member_back() {
     use std::time::{Duration, Instant};

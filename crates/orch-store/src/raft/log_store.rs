@@ -104,11 +104,20 @@ impl LogStore {
     /// previous run left there.
     pub(crate) fn open(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let meta = match std::fs::read(dir.join("meta")) {
+        let mut meta: Meta = match std::fs::read(dir.join("meta")) {
             Ok(bytes) => postcard::from_bytes(&bytes).map_err(std::io::Error::other)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Meta::default(),
             Err(e) => return Err(e),
         };
+        // A restarted member does not resume as leader of its old term (as
+        // etcd's members restart as followers): the committed index it
+        // kept may be older than writes it acknowledged, so it must win an
+        // election and commit a new term's first entry — which covers them
+        // — before its ReadIndex answers are sound. The vote itself (term
+        // and candidate) stays, so it never votes twice in a term.
+        if let Some(vote) = &mut meta.vote {
+            vote.committed = false;
+        }
         let path = dir.join("log");
         let mut log =
             OpenOptions::new().create(true).read(true).write(true).truncate(false).open(&path)?;
