@@ -169,11 +169,12 @@ impl Cluster {
         }
     }
 
-    /// Stops member `i` with SIGTERM and returns its exit status and stderr.
-    fn terminate(&mut self, i: usize) -> (std::process::ExitStatus, String) {
+    /// Stops member `i` as Ctrl-C does (SIGINT) and returns its exit
+    /// status and stderr.
+    fn interrupt(&mut self, i: usize) -> (std::process::ExitStatus, String) {
         let mut child = self.members[i].child.take().expect("a running member");
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
         let start = Instant::now();
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
@@ -183,7 +184,7 @@ impl Cluster {
                 }
                 return (status, err);
             }
-            assert!(start.elapsed() < DEADLINE, "member {i} did not stop on SIGTERM");
+            assert!(start.elapsed() < DEADLINE, "member {i} did not stop on Ctrl-C");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -231,8 +232,8 @@ async fn etcdctl_leases_through_a_follower() {
 }
 
 /// `member list` names all three members with their URLs; `endpoint
-/// status` has every member agree on one leader and one term; SIGTERM
-/// stops a member cleanly (exit 0).
+/// status` has every member agree on one leader and one term; Ctrl-C
+/// (SIGINT) stops a member cleanly (exit 0), even with a watch open on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn member_list_endpoint_status_and_a_clean_stop() {
     let (mut cluster, _) = three_members().await;
@@ -255,9 +256,41 @@ async fn member_list_endpoint_status_and_a_clean_stop() {
     assert!(cluster_ids.iter().all(|c| *c == cluster_ids[0]), "{status}");
     let terms: Vec<_> = statuses.iter().map(|s| s["Status"]["raftTerm"].as_u64()).collect();
     assert!(terms.iter().all(|t| t.is_some() && *t == terms[0] && *t != Some(0)), "{status}");
+    // Ctrl-C stops a member cleanly even with a watch open on it.
     let leader = cluster.leader().await;
-    let (exit, err) = cluster.terminate((leader + 1) % 3);
-    assert!(exit.success(), "a member stops cleanly on SIGTERM: {exit} {err}");
+    let stopping = (leader + 1) % 3;
+    let mut watch =
+        etcdctl_session::etcdctl_command(&cluster.members[stopping].client, &["watch", "/w"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcdctl watch runs");
+    let stdout = watch.stdout.take().expect("piped stdout");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // The watch is open once it has delivered a write (retried: etcdctl
+    // may not have registered it when the first put lands).
+    let start = Instant::now();
+    'open: loop {
+        ok(&cluster.members[stopping].client, &["put", "/w", "1"]).await;
+        while let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            if line == "PUT" {
+                break 'open;
+            }
+        }
+        assert!(start.elapsed() < DEADLINE, "the watch never delivered");
+    }
+    let (exit, err) = cluster.interrupt(stopping);
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(exit.success(), "a member stops cleanly on Ctrl-C: {exit} {err}");
 }
 
 /// The leader is killed with SIGKILL in the middle of a stream of writes:

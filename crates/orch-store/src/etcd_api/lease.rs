@@ -62,7 +62,7 @@ impl Lease for Api {
                 Ok(proto::LeaseKeepAliveResponse { header: api.header(revision), id, ttl })
             }
         });
-        Ok(Response::new(Box::pin(responses)))
+        Ok(Response::new(Box::pin(responses.take_until(self.stopped()))))
     }
 
     /// A lease that does not exist answers with TTL -1, as etcd does.

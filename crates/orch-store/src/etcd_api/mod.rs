@@ -170,6 +170,9 @@ impl Backup for crate::MemStore {
 /// what is served).
 pub struct EtcdApiServer {
     api: Api,
+    /// Tells the streams (watches, lease keep-alives) that the server is
+    /// stopping.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 /// The state every service shares.
@@ -179,12 +182,16 @@ struct Api {
     member: Arc<MemberInfo>,
     cluster: Option<Arc<dyn ClusterView>>,
     backup: Option<Arc<dyn Backup>>,
+    /// Becomes true when the server stops: long-lived streams end then.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl EtcdApiServer {
     /// A server for `store`, answering as `member`, a single member.
     pub fn new(store: Arc<dyn Store>, member: MemberInfo) -> Self {
-        EtcdApiServer { api: Api { store, member: Arc::new(member), cluster: None, backup: None } }
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let api = Api { store, member: Arc::new(member), cluster: None, backup: None, stopping };
+        EtcdApiServer { api, stop }
     }
 
     /// Lists the members and reports the Raft status that `cluster` gives
@@ -202,7 +209,9 @@ impl EtcdApiServer {
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops
-    /// accepting, lets in-flight calls finish and returns.
+    /// accepting, ends the long-lived streams (watches and lease
+    /// keep-alives, as a stopping etcd closes them), lets in-flight calls
+    /// finish and returns.
     ///
     /// Errors: [`Error::Unavailable`] if the gRPC server fails.
     pub async fn serve(
@@ -210,7 +219,11 @@ impl EtcdApiServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<()> {
-        let api = self.api;
+        let (api, stop) = (self.api, self.stop);
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
         tonic::transport::Server::builder()
             .add_service(KvServer::new(api.clone()))
             .add_service(WatchServer::new(api.clone()))
@@ -253,6 +266,14 @@ impl Api {
         match &self.cluster {
             Some(c) => c.raft_status(),
             None => RaftStatus { leader: self.member.member_id, ..Default::default() },
+        }
+    }
+
+    /// Completes when the server stops (or is gone).
+    fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stopping = self.stopping.clone();
+        async move {
+            let _ = stopping.wait_for(|s| *s).await;
         }
     }
 

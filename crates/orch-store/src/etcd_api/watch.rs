@@ -41,7 +41,9 @@ impl Watch for Api {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let session = Session { api: self.clone(), tx, watches: HashMap::new(), next_id: 0 };
         tokio::spawn(session.run(req.into_inner()));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        // The stream ends when the server stops; the session sees its
+        // sender closed and ends its watches.
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx).take_until(self.stopped()))))
     }
 }
 
