@@ -6,8 +6,11 @@
 //! * `EtcdStore` (feature `etcd`): the same trait over a real etcd's v3 API;
 //!   `EtcdProcess` starts a local single-member etcd to point it at.
 //! * `RaftStore` (feature `raft`): the same store replicated with openraft —
-//!   log-applied MVCC on every member, linearizable reads, leader-decided
-//!   lease expiry. In progress: members in one process, in-memory log.
+//!   log-applied MVCC on every member, a durable log with group commit,
+//!   snapshots and log compaction, linearizable (ReadIndex) or serializable
+//!   reads, leader-decided lease expiry, member changes through joint
+//!   consensus; members in one process or in several over gRPC, each
+//!   serving etcd's v3 API (`RaftStore::etcd_api`).
 //! * `EtcdApiServer` (feature `etcd-api`): serves any Store over etcd's v3
 //!   gRPC API, so that `etcdctl` and etcd client libraries work against it.
 //!
