@@ -1,6 +1,7 @@
-//! The Store conformance suite against RaftStore: one member, and three
+//! The Store conformance suite against RaftStore: one member, three
 //! members in one process (the handle used is member 2, so that most calls
-//! go through a follower to the leader).
+//! go through a follower to the leader), and three members talking gRPC
+//! through a follower; then the failure cases.
 #![cfg(feature = "raft")]
 
 mod one_member {
@@ -26,6 +27,91 @@ mod three_members {
     async fn store() -> Arc<dyn Store> {
         let members = RaftStore::in_process(3).await.unwrap_or_else(|e| panic!("{e}"));
         Arc::new(members[1].clone())
+    }
+
+    orch_core::store_conformance_tests!(store());
+}
+
+/// Three members as separate members would run — each with its own data
+/// dir, gRPC peer port and durable log — here in the test's process; the
+/// handle used is a follower, so every write is forwarded over gRPC and
+/// its result (or error) comes back serialized.
+mod three_members_over_grpc {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use orch_core::store::*;
+    use orch_core::Result;
+    use orch_store::{MemberConfig, RaftOptions, RaftStore};
+
+    /// A follower of the cluster, keeping the cluster and its data alive.
+    struct Cluster {
+        follower: RaftStore,
+        _members: Vec<RaftStore>,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn store() -> Arc<dyn Store> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let peers: Vec<(String, String)> = (0..3)
+            .map(|i| {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+                (format!("m{i}"), l.local_addr().expect("address").to_string())
+            })
+            .collect();
+        let mut members = Vec::new();
+        for (name, _) in &peers {
+            let config = MemberConfig {
+                name: name.clone(),
+                initial_cluster: peers.clone(),
+                listen_peer: None,
+                client_urls: Vec::new(),
+                data_dir: dir.path().join(name),
+                options: RaftOptions::default(),
+                join_existing: false,
+            };
+            members.push(RaftStore::start_member(config).await.unwrap_or_else(|e| panic!("{e}")));
+        }
+        let leader = members[0].wait_for_leader().await.unwrap_or_else(|e| panic!("{e}"));
+        let follower = members.iter().find(|m| m.id() != leader).expect("a follower").clone();
+        Arc::new(Cluster { follower, _members: members, _dir: dir })
+    }
+
+    #[async_trait]
+    impl Store for Cluster {
+        async fn range(&self, req: RangeRequest) -> Result<RangeResponse> {
+            self.follower.range(req).await
+        }
+        async fn put(&self, req: PutRequest) -> Result<PutResponse> {
+            self.follower.put(req).await
+        }
+        async fn delete_range(&self, req: DeleteRangeRequest) -> Result<DeleteRangeResponse> {
+            self.follower.delete_range(req).await
+        }
+        async fn txn(&self, req: TxnRequest) -> Result<TxnResponse> {
+            self.follower.txn(req).await
+        }
+        async fn watch(&self, req: WatchRequest) -> Result<WatchStream> {
+            self.follower.watch(req).await
+        }
+        async fn lease_grant(&self, ttl_seconds: i64, id: i64) -> Result<LeaseGrant> {
+            self.follower.lease_grant(ttl_seconds, id).await
+        }
+        async fn lease_keep_alive(&self, id: i64) -> Result<i64> {
+            self.follower.lease_keep_alive(id).await
+        }
+        async fn lease_revoke(&self, id: i64) -> Result<()> {
+            self.follower.lease_revoke(id).await
+        }
+        async fn lease_time_to_live(&self, id: i64, keys: bool) -> Result<LeaseTimeToLive> {
+            self.follower.lease_time_to_live(id, keys).await
+        }
+        async fn leases(&self) -> Result<Vec<i64>> {
+            self.follower.leases().await
+        }
+        async fn compact(&self, revision: i64) -> Result<()> {
+            self.follower.compact(revision).await
+        }
     }
 
     orch_core::store_conformance_tests!(store());
