@@ -1,7 +1,8 @@
 //! DefaultBinder (Bind): binds through [`Api::bind`] — `spec.nodeName` and
-//! `PodScheduled=True` in one write, with the pod's resourceVersion as a
-//! precondition, so a pod that changed since it was queued is not bound on
-//! stale information (the Conflict requeues it).
+//! `PodScheduled=True` in one write. As kube-scheduler's Binding, there is
+//! no resourceVersion precondition (a pod already bound is refused): the
+//! scheduler's own status writes change the pod while it is scheduled, and
+//! a precondition on the queued copy made every retry of such a pod fail.
 
 use std::sync::Arc;
 
@@ -35,8 +36,7 @@ impl DefaultBinder {
 impl BindPlugin for DefaultBinder {
     async fn bind(&self, _state: &CycleState, pod: &Pod, node: &str) -> Status {
         let api: Api<Pod> = Api::namespaced(self.store.clone(), &pod.metadata.namespace);
-        let rv = Some(pod.metadata.resource_version.as_str()).filter(|rv| !rv.is_empty());
-        match api.bind(&pod.metadata.name, node, rv).await {
+        match api.bind(&pod.metadata.name, node, None).await {
             Ok(_) => Status::success(),
             Err(e) => Status::error(format!("binding {} to {node}: {e}", pod.metadata.name)),
         }
