@@ -211,6 +211,9 @@ impl DeploymentController {
     }
 
     /// The ReplicaSets this Deployment owns (adopting matching orphans).
+    ///
+    /// Errors: `Conflict` if an orphan changed while it was being adopted
+    /// (the reconcile is retried); the Api's.
     async fn claim(
         &self,
         d: &Deployment,
@@ -229,7 +232,9 @@ impl DeploymentController {
                     match self.rs_api(&d.metadata.namespace).patch(&rs.metadata.name, &patch).await
                     {
                         Ok(adopted) => owned.push(Arc::new(adopted)),
-                        Err(e) if e.is_conflict() || e.is_not_found() => {}
+                        Err(e) if e.is_not_found() => {}
+                        // Changed meanwhile: retry on fresh state rather than
+                        // go on without it (a new ReplicaSet would be made).
                         Err(e) => return Err(e),
                     }
                 }

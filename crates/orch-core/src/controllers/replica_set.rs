@@ -207,8 +207,12 @@ impl ReplicaSetController {
     }
 }
 
-/// Adopts or releases with a guarded patch; `None` if the Pod changed or
-/// went meanwhile (the next reconcile sees the new state).
+/// Adopts or releases with a patch guarded by the Pod's resourceVersion;
+/// `None` if the Pod went meanwhile. A Pod that changed meanwhile fails
+/// with `Conflict`, so that the reconcile is retried on fresh state rather
+/// than going on without it (as Kubernetes' ReplicaSet controller does not
+/// manage replicas when claiming Pods failed) — else a conflict on an orphan
+/// being adopted would have the ReplicaSet create one Pod too many.
 async fn release_or_adopt(
     api: &Api<Pod>,
     name: &str,
@@ -216,7 +220,7 @@ async fn release_or_adopt(
 ) -> Result<Option<Pod>, Error> {
     match api.patch(name, patch).await {
         Ok(p) => Ok(Some(p)),
-        Err(e) if e.is_conflict() || e.is_not_found() => Ok(None),
+        Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
     }
 }
