@@ -149,6 +149,16 @@ async fn lease_expiry_deletes_keys_on_every_member_at_one_revision() {
     assert!(deleted_at.iter().all(|r| *r == deleted_at[0]), "{deleted_at:?}");
 }
 
+/// The leader of `members` and one of its followers.
+async fn leader_and_follower(
+    members: &[orch_store::RaftStore],
+) -> (&orch_store::RaftStore, &orch_store::RaftStore) {
+    let leader_id = members[0].current_leader().await.expect("a leader");
+    let leader = members.iter().find(|m| m.id() == leader_id).expect("leader handle");
+    let follower = members.iter().find(|m| m.id() != leader_id).expect("a follower");
+    (leader, follower)
+}
+
 /// The leader stops in the middle of a stream of writes: the other two go
 /// on under a new leader, no acknowledged write is lost, and a watch on a
 /// surviving member sees every revision once, in order, across the change.
@@ -161,9 +171,8 @@ async fn writes_and_a_watch_survive_the_leader_stopping() {
     use orch_store::RaftStore;
 
     let members = RaftStore::in_process(3).await.unwrap_or_else(|e| panic!("{e}"));
-    let leader_id = members[0].current_leader().await.expect("a leader");
-    let leader = members.iter().find(|m| m.id() == leader_id).expect("leader handle");
-    let survivor = members.iter().find(|m| m.id() != leader_id).expect("a follower");
+    let (leader, survivor) = leader_and_follower(&members).await;
+    let leader_id = leader.id();
     let mut events =
         survivor.watch(WatchRequest::new(KeyRange::prefix("/f/"), 0)).await.expect("watch");
     let mut acknowledged = Vec::new();
@@ -257,9 +266,7 @@ async fn snapshots_compact_the_log_and_bring_a_lagging_member_back() {
     let cluster = RaftStore::in_process_with(3, Some(dir.path()), options)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let leader_id = cluster[0].current_leader().await.expect("a leader");
-    let leader = cluster.iter().find(|m| m.id() == leader_id).expect("leader handle");
-    let lagging = cluster.iter().find(|m| m.id() != leader_id).expect("a follower");
+    let (leader, lagging) = leader_and_follower(&cluster).await;
     let mut events =
         lagging.watch(WatchRequest::new(KeyRange::prefix("/s/"), 0)).await.expect("watch");
     let faults = leader.faults().expect("an in-process network");
@@ -333,9 +340,8 @@ async fn a_partitioned_leader_is_replaced_and_never_serves_stale_reads() {
     use orch_store::RaftStore;
 
     let members = RaftStore::in_process(3).await.unwrap_or_else(|e| panic!("{e}"));
-    let old_id = members[0].current_leader().await.expect("a leader");
-    let old = members.iter().find(|m| m.id() == old_id).expect("leader handle");
-    let other = members.iter().find(|m| m.id() != old_id).expect("a follower");
+    let (old, other) = leader_and_follower(&members).await;
+    let old_id = old.id();
     other.put(PutRequest::new("/p", "before")).await.expect("put before");
     let faults = old.faults().expect("an in-process network");
     faults.isolate(old_id);

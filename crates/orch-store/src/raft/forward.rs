@@ -147,8 +147,8 @@ impl From<StoreError> for Error {
     }
 }
 
-/// Maps a failed `client_write`: a member that is not the leader did
-/// nothing; a stopped one may have appended the entry.
+/// Maps a failed `client_write` (or membership change): a member that is
+/// not the leader did nothing; a stopped one may have appended the entry.
 pub(crate) fn write_error(
     e: RaftError<u64, ClientWriteError<u64, openraft::BasicNode>>,
 ) -> ForwardError {
@@ -194,17 +194,13 @@ impl Member {
                 cluster_id: self.info.cluster_id,
             }),
             PeerRequest::AddMember { id, addr } => {
-                let failed = |e: &dyn std::fmt::Display| match e.to_string() {
-                    why if why.contains("forward") => ForwardError::NotLeader(why),
-                    why => ForwardError::Failed(why),
-                };
                 self.raft
                     .add_learner(id, openraft::BasicNode::new(addr), false)
                     .await
-                    .map_err(|e| failed(&e))?;
+                    .map_err(write_error)?;
                 let mut voters = self.voters();
                 voters.insert(id);
-                self.raft.change_membership(voters, false).await.map_err(|e| failed(&e))?;
+                self.raft.change_membership(voters, false).await.map_err(write_error)?;
                 Ok(PeerReply::MembershipChanged)
             }
             PeerRequest::RemoveMember { id } => {
@@ -214,11 +210,7 @@ impl Member {
                         "member {id:x} is not in the cluster"
                     ))));
                 }
-                let failed = |e: &dyn std::fmt::Display| match e.to_string() {
-                    why if why.contains("forward") => ForwardError::NotLeader(why),
-                    why => ForwardError::Failed(why),
-                };
-                self.raft.change_membership(voters, false).await.map_err(|e| failed(&e))?;
+                self.raft.change_membership(voters, false).await.map_err(write_error)?;
                 Ok(PeerReply::MembershipChanged)
             }
         }

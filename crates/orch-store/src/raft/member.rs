@@ -159,9 +159,6 @@ impl RaftStore {
         let raft_dir = dir.join("raft");
         let log = LogStore::open(&raft_dir)
             .map_err(|e| unavailable(format!("log in {}: {e}", dir.display())))?;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| unavailable(format!("binding the peer address {listen}: {e}")))?;
         let addrs: HashMap<u64, String> =
             config.initial_cluster.iter().map(|(_, a)| (name_id(a), a.clone())).collect();
         let network = Network::Grpc(GrpcPeers::new(me, identity.clone(), addrs.clone()));
@@ -169,18 +166,37 @@ impl RaftStore {
             config.initial_cluster.iter().map(|(n, a)| format!("{n}={a}")).collect();
         spec.sort();
         let mut cluster_id = name_id(&spec.join(","));
-        if config.join_existing {
-            // The cluster's ID is what its members already report.
+        if identity.fresh || config.join_existing {
+            // One round of the peers, before anything starts: a peer that
+            // knew this member under another incarnation refuses it (it lost
+            // its state: say so rather than run unable to take part), and a
+            // member joining a running cluster takes the ID its members
+            // already report.
+            let mut learned = false;
             for &peer in addrs.keys().filter(|&&id| id != me) {
-                let peers = GrpcPeers::new(me, identity.clone(), addrs.clone());
-                if let Ok(PeerReply::Identity { cluster_id: id, .. }) =
-                    peers.ask(peer, PeerRequest::Identify).await
-                {
-                    cluster_id = id;
-                    break;
+                match network.ask(me, peer, PeerRequest::Identify).await {
+                    Err(ForwardError::Refused(why)) if identity.fresh => {
+                        identity.forget();
+                        return Err(unavailable(format!(
+                            "member {:?} was refused by a peer: {why}",
+                            config.name
+                        )));
+                    }
+                    Ok(PeerReply::Identity { cluster_id: id, .. })
+                        if config.join_existing && !learned =>
+                    {
+                        cluster_id = id;
+                        learned = true;
+                    }
+                    _ => {}
                 }
             }
         }
+        // Bound only now: a peer asking this member while it asked its peers
+        // above is refused at once rather than left waiting on the backlog.
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| unavailable(format!("binding the peer address {listen}: {e}")))?;
         let info = MemberInfo {
             cluster_id,
             member_id: me,
@@ -194,22 +210,6 @@ impl RaftStore {
         *member.peer_server.lock() = Some(stop);
         tokio::spawn(peer::serve(member.clone(), identity.clone(), listener, stopped));
         let store = RaftStore { member };
-        if identity.fresh {
-            // A peer that knew this member under another incarnation
-            // refuses it: say so now rather than run unable to take part.
-            for &peer in addrs.keys().filter(|&&id| id != me) {
-                if let Err(ForwardError::Refused(why)) =
-                    network.ask(me, peer, PeerRequest::Identify).await
-                {
-                    store.shutdown().await;
-                    identity.forget();
-                    return Err(unavailable(format!(
-                        "member {:?} was refused by a peer: {why}",
-                        config.name
-                    )));
-                }
-            }
-        }
         if config.join_existing {
             // The leader adds this member to the log; it must not start a
             // log of its own.
