@@ -313,7 +313,14 @@ impl Shared {
                 self.queue.delete(&pod.metadata.uid);
                 self.cache.lock().upsert_pod(pod);
             }
-        } else if !pod.metadata.is_deleting() && !is_terminal(&pod) && self.responsible(&pod) {
+        } else if !pod.metadata.is_deleting()
+            && !is_terminal(&pod)
+            && self.responsible(&pod)
+            && !self.cache.lock().contains_pod(&pod.metadata.uid)
+        {
+            // A pod the cache holds was placed already: an unassigned copy of
+            // it is stale (an event that was also in the initial list, or
+            // one from before its binding).
             let info = Arc::new(PodInfo::new(pod));
             if self.frameworks[info.pod.spec.scheduler_name()].run_pre_enqueue(&info).is_success() {
                 self.queue.add(info);
@@ -374,6 +381,12 @@ impl Shared {
             self.queue.done(&uid);
             return None;
         };
+        // As kube-scheduler's skipPodSchedule: a pod placed meanwhile (its
+        // copy in the queue is stale) is not scheduled twice.
+        if self.cache.lock().contains_pod(&uid) {
+            self.queue.done(&uid);
+            return None;
+        }
         self.cache.lock().update_snapshot(snapshot);
         match schedule_pod(&fw, snapshot, &pod, sched) {
             Ok(result) => {

@@ -459,3 +459,66 @@ async fn a_leader_elected_scheduler_binds_while_it_holds_the_lease() {
     run.await.unwrap().unwrap();
     factory.shutdown();
 }
+
+/// Pods created while the scheduler starts can be both in its informer's
+/// initial list and among the events after it; the stale unassigned copy of
+/// a pod bound meanwhile must not be scheduled again (seen once as a pod
+/// preempting its own neighbour). Half the pods exist before the start (the
+/// informer's first list, whose Resync may be handled after some of them
+/// were bound), half race it; with room for every pod, no attempt may fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_created_while_the_scheduler_starts_are_scheduled_once() {
+    for round in 0..20 {
+        let store = Arc::new(MemStore::new());
+        let nodes: Api<Node> = Api::all(store.clone());
+        nodes.create(&node("n", "64", &[])).await.unwrap();
+        let pods: Api<Pod> = Api::namespaced(store.clone(), "default");
+        for i in 0..15 {
+            pods.create(&pod(&format!("p{i}"), "1", "a")).await.unwrap();
+        }
+        let creating = {
+            let pods = pods.clone();
+            tokio::spawn(async move {
+                for i in 15..30 {
+                    pods.create(&pod(&format!("p{i}"), "1", "a")).await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        let factory = Arc::new(InformerFactory::new(store.clone()));
+        let scheduler =
+            Scheduler::new(factory.clone(), &Registry::default(), SchedulerConfig::default())
+                .unwrap();
+        let stop = CancellationToken::new();
+        let running = tokio::spawn(scheduler.run(stop.clone()));
+        creating.await.unwrap();
+        let start = std::time::Instant::now();
+        loop {
+            let list = pods.list(&ListParams::default()).await.unwrap().items;
+            if list.iter().filter(|p| p.spec.node_name.is_some()).count() == 30 {
+                break;
+            }
+            assert!(start.elapsed() < DEADLINE, "round {round}: not every pod bound");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Let a stale copy, if any, reach a scheduling attempt: one more pod
+        // is scheduled after everything queued before it.
+        pods.create(&pod("last", "1", "a")).await.unwrap();
+        let start = std::time::Instant::now();
+        while pods.get("last").await.unwrap().spec.node_name.is_none() {
+            assert!(start.elapsed() < DEADLINE, "round {round}: the last pod did not bind");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let events: Api<Event> = Api::namespaced(store.clone(), "default");
+        let failed = events
+            .list(&ListParams::default().fields("reason=FailedScheduling"))
+            .await
+            .unwrap()
+            .items;
+        let messages: Vec<_> = failed.iter().filter_map(|e| e.message.clone()).collect();
+        assert!(messages.is_empty(), "round {round}: a pod was scheduled twice: {messages:?}");
+        stop.cancel();
+        running.await.unwrap();
+        factory.shutdown();
+    }
+}

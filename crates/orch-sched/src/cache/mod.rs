@@ -210,6 +210,11 @@ impl Cache {
         }
     }
 
+    /// True if the pod is placed on a node here: assumed or seen bound.
+    pub fn contains_pod(&self, uid: &str) -> bool {
+        self.pods.contains_key(uid)
+    }
+
     /// True if the pod is assumed and not yet confirmed.
     pub fn is_assumed(&self, uid: &str) -> bool {
         self.pods.get(uid).is_some_and(|s| s.assumed)
