@@ -219,6 +219,45 @@ async fn replica_sets_scale_up_and_down_and_replace_deleted_pods() {
     assert_eq!(c.pod_list().await.len(), 2);
 }
 
+/// Scaled up one replica at a time, each step racing the Pod informer (every
+/// Pod the controller creates, and every status the agent writes, brings a
+/// reconcile at once): a watch on the Pods never sees more live Pods than
+/// asked for. Once seen as a rolling update one Pod over its surge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_sets_scaled_up_step_by_step_never_overshoot() {
+    let c = Cluster::start();
+    let list = c.pods().list(&ListParams::default()).await.unwrap();
+    let mut watch = c.pods().watch(&WatchParams::default(), &list.resource_version).await.unwrap();
+    c.replica_sets().create(&replica_set("web", 1)).await.unwrap();
+    let mut live: HashMap<String, bool> = HashMap::new();
+    let mut most = 0;
+    let start = std::time::Instant::now();
+    for want in 1..=30 {
+        if want > 1 {
+            c.replica_sets().patch("web", &json!({"spec": {"replicas": want}})).await.unwrap();
+        }
+        while live.values().filter(|l| **l).count() < want {
+            assert!(start.elapsed() < DEADLINE, "step {want}: {} live pods", live.len());
+            let Ok(Some(Ok(event))) =
+                tokio::time::timeout(Duration::from_millis(200), watch.next()).await
+            else {
+                continue;
+            };
+            match event {
+                WatchEvent::Added(p) | WatchEvent::Modified(p) => {
+                    live.insert(p.metadata.name.clone(), !p.metadata.is_deleting());
+                }
+                WatchEvent::Deleted(p) => {
+                    live.remove(&p.metadata.name);
+                }
+                WatchEvent::Bookmark { .. } => {}
+            }
+            most = most.max(live.values().filter(|l| **l).count());
+            assert!(most <= want, "step {want}: {most} live pods for {want} replicas");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replica_sets_adopt_matching_orphans_and_release_pods_that_stop_matching() {
     let c = Cluster::start();

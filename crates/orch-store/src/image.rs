@@ -24,11 +24,14 @@ const MAGIC: &[u8; 8] = b"ORCHIMG1";
 /// Magic, length, hash.
 const HEADER: usize = 24;
 /// etcd's snapshot files are whole 512-byte pages plus a SHA-256.
+#[cfg(feature = "etcd-api")]
 const PAGE: usize = 512;
+#[cfg(feature = "raft")]
 const SHA256_LEN: usize = 32;
 
 /// A backup file for `image`: padded to whole 512-byte pages, then the
 /// SHA-256 of those pages (see the module docs).
+#[cfg(feature = "etcd-api")]
 pub(crate) fn to_backup_file(mut image: Vec<u8>) -> Vec<u8> {
     use sha2::Digest;
     let padded = image.len().div_ceil(PAGE) * PAGE;
@@ -42,6 +45,7 @@ pub(crate) fn to_backup_file(mut image: Vec<u8>) -> Vec<u8> {
 /// without the backup file's trailer is taken as it is.
 ///
 /// Errors: `InvalidRequest` if the SHA-256 does not match.
+#[cfg(feature = "raft")]
 pub(crate) fn from_backup_file(bytes: &[u8]) -> Result<&[u8]> {
     use sha2::Digest;
     if bytes.len() % PAGE != SHA256_LEN {

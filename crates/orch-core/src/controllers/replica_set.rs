@@ -300,11 +300,15 @@ impl Reconciler for ReplicaSetController {
                 return Ok(Action::await_change());
             }
         };
-        let owned = self.claim_pods(&rs, &selector).await?;
+        // Expectations first, then the Pods (as Kubernetes' syncReplicaSet):
+        // checked after reading the cache, a create that reached the cache in
+        // between would count as seen while missing from the Pods read, and
+        // the ReplicaSet would create one Pod too many.
         let namespace = rs.metadata.namespace.clone();
         let synced = self.expectations.satisfied(key, |name| {
             self.pods.get(&ObjectKey::new(namespace.clone(), name)).is_some()
         });
+        let owned = self.claim_pods(&rs, &selector).await?;
         let active: Vec<Arc<Pod>> = owned.iter().filter(|p| is_active(p)).cloned().collect();
         let mut manage_result = Ok(());
         if synced && !rs.metadata.is_deleting() {
