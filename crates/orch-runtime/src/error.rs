@@ -14,6 +14,20 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A CRI call answered with a gRPC error status, or not within its
+    /// timeout (`DeadlineExceeded`), or the runtime's socket could not be
+    /// reached (`Unavailable`).
+    #[error("{call} {object}: CRI status {code}: {message}")]
+    Cri {
+        /// The CRI method, e.g. `RunPodSandbox`.
+        call: String,
+        /// The sandbox, container or image.
+        object: String,
+        /// The gRPC status code's name, e.g. `Unavailable`, `DeadlineExceeded`.
+        code: String,
+        /// The runtime's message.
+        message: String,
+    },
     /// No such sandbox, container or image.
     #[error("{what} not found")]
     NotFound {

@@ -36,6 +36,8 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+#[cfg(feature = "cri")]
+pub mod cri;
 pub mod demo_server;
 mod error;
 pub mod process;
