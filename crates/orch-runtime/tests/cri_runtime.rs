@@ -145,3 +145,141 @@ async fn sandbox_and_container_lifecycle_with_exit_codes_and_logs() {
     assert!(!logs.exists(), "the pod's log directory goes with its sandbox");
     drop(n.containerd);
 }
+
+/// A container that stops on SIGTERM (the trap), for stop tests.
+const STOPS_ON_TERM: &str = "trap 'exit 0' TERM; sleep 300 & wait";
+
+async fn running(n: &Node, pod: &str, cfg: ContainerConfig) -> (String, String) {
+    let sandbox = sandbox_config(pod);
+    let sid = n.rt.run_pod_sandbox(&sandbox).await.unwrap();
+    let cid = n.rt.create_container(&sid, &cfg, &sandbox).await.unwrap();
+    n.rt.start_container(&cid).await.unwrap();
+    wait_state(&n.rt, &cid, ContainerState::Running).await;
+    (sid, cid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_sync_runs_in_the_container_with_its_exit_code() {
+    let n = node().await;
+    let (_, cid) = running(&n, "exec", container("main", &["sh", "-c", STOPS_ON_TERM])).await;
+    let cmd: Vec<String> =
+        ["sh", "-c", "echo out; echo err >&2; cat /etc/hostname 2>/dev/null; exit 7"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+    let r = n.rt.exec_sync(&cid, &cmd, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(r.exit_code, 7);
+    assert!(String::from_utf8_lossy(&r.stdout).starts_with("out\n"), "{r:?}");
+    assert_eq!(String::from_utf8_lossy(&r.stderr), "err\n");
+    // The container's own filesystem: the image's /var/www, not the host's.
+    let r = n
+        .rt
+        .exec_sync(&cid, &["cat".into(), "/var/www/index.html".into()], Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!((r.exit_code, String::from_utf8_lossy(&r.stdout).as_ref()), (0, "orch busybox\n"));
+    let missing = n.rt.exec_sync("no-such-container", &cmd, Duration::from_secs(5)).await;
+    assert!(matches!(missing, Err(orch_runtime::Error::NotFound { .. })), "{missing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_sends_sigterm_then_sigkill_after_the_grace_period() {
+    let n = node().await;
+    // Stops on SIGTERM: exits 0 from its trap, well within the grace period.
+    let (sid, polite) =
+        running(&n, "stop", container("polite", &["sh", "-c", STOPS_ON_TERM])).await;
+    n.rt.stop_container(&polite, Duration::from_secs(20)).await.unwrap();
+    let s = n.rt.container_status(&polite).await.unwrap();
+    assert_eq!((s.state, s.exit_code), (ContainerState::Exited, 0), "{s:?}");
+    // Ignores SIGTERM: killed once the grace period is over.
+    let sandbox = sandbox_config("stop");
+    let cfg = container("stubborn", &["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]);
+    let stubborn = n.rt.create_container(&sid, &cfg, &sandbox).await.unwrap();
+    n.rt.start_container(&stubborn).await.unwrap();
+    wait_state(&n.rt, &stubborn, ContainerState::Running).await;
+    n.rt.stop_container(&stubborn, Duration::from_secs(1)).await.unwrap();
+    let s = n.rt.container_status(&stubborn).await.unwrap();
+    assert_eq!((s.state, s.exit_code), (ContainerState::Exited, 137), "{s:?}");
+    n.rt.stop_container(&stubborn, Duration::from_secs(1)).await.unwrap(); // idempotent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_limit_and_cpu_quota_are_in_the_containers_cgroup() {
+    let n = node().await;
+    let mut cfg = container("limited", &["sh", "-c", STOPS_ON_TERM]);
+    cfg.resources = LinuxContainerResources {
+        cpu_shares: 256,
+        cpu_quota: 50_000,
+        cpu_period: 100_000,
+        memory_limit_in_bytes: 64 * 1024 * 1024,
+    };
+    let (_, cid) = running(&n, "limits", cfg).await;
+    let read = |file: &str| {
+        let cmd = vec!["cat".to_string(), format!("/sys/fs/cgroup/{file}")];
+        let rt = n.rt.clone();
+        let cid = cid.clone();
+        async move {
+            let r = rt.exec_sync(&cid, &cmd, Duration::from_secs(10)).await.unwrap();
+            assert_eq!(r.exit_code, 0, "{cmd:?}: {}", String::from_utf8_lossy(&r.stderr));
+            String::from_utf8_lossy(&r.stdout).trim().to_owned()
+        }
+    };
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        // cgroup v2: one file for quota and period.
+        assert_eq!(read("memory.max").await, "67108864");
+        assert_eq!(read("cpu.max").await, "50000 100000");
+    } else {
+        assert_eq!(read("memory/memory.limit_in_bytes").await, "67108864");
+        assert_eq!(read("cpu/cpu.cfs_quota_us").await, "50000");
+        assert_eq!(read("cpu/cpu.cfs_period_us").await, "100000");
+        assert_eq!(read("cpu/cpu.shares").await, "256");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_fail_while_containerd_is_down_and_work_again_after_it_restarts() {
+    let mut n = node().await;
+    let (_, cid) = running(&n, "restart", container("main", &["sh", "-c", STOPS_ON_TERM])).await;
+    n.containerd.stop();
+    match n.rt.version().await {
+        Err(orch_runtime::Error::Cri { code, call, .. }) => {
+            assert_eq!(call, "Version");
+            assert!(code == "Unavailable" || code == "Unknown", "code {code}");
+        }
+        other => panic!("a call to a stopped containerd answered: {other:?}"),
+    }
+    n.containerd.restart().unwrap();
+    let start = Instant::now();
+    while n.rt.version().await.is_err() {
+        assert!(start.elapsed() < DEADLINE, "no reconnect after the restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The container kept running across the restart.
+    assert_eq!(n.rt.container_status(&cid).await.unwrap().state, ContainerState::Running);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_that_never_answers_hits_the_call_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("silent.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    // Accepts connections and never speaks.
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    let rt = CriRuntime::connect_lazy(
+        CriRuntimeConfig::new(&socket).call_timeout(Duration::from_millis(300)),
+    )
+    .unwrap();
+    match rt.list_containers(&ContainerFilter::default()).await {
+        Err(orch_runtime::Error::Cri { call, code, message, .. }) => {
+            assert_eq!(call, "ListContainers");
+            assert_eq!(code, "DeadlineExceeded", "{message}");
+        }
+        other => panic!("expected a deadline error, got {other:?}"),
+    }
+    held.abort();
+}
