@@ -607,7 +607,7 @@ async fn demo(
         .as_ref()
         .and_then(|s| s.container_statuses.first()?.container_id.clone())
         .ok_or("no container id")?;
-    let cid = cid.trim_start_matches("process://");
+    let cid = cid.split_once("://").map_or(cid.as_str(), |(_, id)| id);
     let pid = cluster
         .runtimes
         .iter()

@@ -24,6 +24,7 @@
 //!   through their labels and never starts them twice.
 
 mod env;
+pub mod images;
 mod probes;
 mod worker;
 
@@ -76,6 +77,11 @@ pub struct NodeAgentConfig {
     pub backoff_max: Duration,
     /// CrashLoopBackOff: a container that ran this long starts over (default 10 min).
     pub backoff_reset: Duration,
+    /// Registry credentials for image pulls, chosen by the image's registry
+    /// host (`server_address`, e.g. `registry.example.com` or
+    /// `localhost:5000`; `index.docker.io` for Docker Hub). Failed pulls
+    /// back off as crash loops do (`backoff_initial` doubling to `backoff_max`).
+    pub registry_credentials: Vec<crate::runtime::AuthConfig>,
 }
 
 impl NodeAgentConfig {
@@ -93,6 +99,7 @@ impl NodeAgentConfig {
             backoff_initial: Duration::from_secs(10),
             backoff_max: Duration::from_secs(300),
             backoff_reset: Duration::from_secs(600),
+            registry_credentials: Vec::new(),
         }
     }
 
@@ -110,6 +117,17 @@ pub(crate) struct AgentShared {
     pub(crate) runtime: Arc<dyn Runtime>,
     pub(crate) config: NodeAgentConfig,
     pub(crate) recorder: orch_core::controller::EventRecorder,
+    /// The runtime's name (`containerd`, `orch-process`), learned at
+    /// registration: the scheme of container IDs in Pod status.
+    pub(crate) runtime_name: std::sync::OnceLock<String>,
+}
+
+impl AgentShared {
+    /// The scheme of container IDs in Pod status, as the kubelet's
+    /// `containerd://<id>`.
+    pub(crate) fn container_id_scheme(&self) -> &str {
+        self.runtime_name.get().map_or("cri", String::as_str)
+    }
 }
 
 /// The node agent. See the [module docs](self).
@@ -149,7 +167,15 @@ impl NodeAgent {
             "kubelet",
             Some(&config.node_name),
         );
-        NodeAgent { shared: Arc::new(AgentShared { store, runtime, config, recorder }) }
+        NodeAgent {
+            shared: Arc::new(AgentShared {
+                store,
+                runtime,
+                config,
+                recorder,
+                runtime_name: Default::default(),
+            }),
+        }
     }
 
     /// Registers (or updates) the Node with the Ready condition.
@@ -160,6 +186,7 @@ impl NodeAgent {
         labels.insert("kubernetes.io/hostname".into(), c.node_name.clone());
         let capacity = c.capacity.clone().unwrap_or_else(machine_capacity);
         let version = self.shared.runtime.version().await?;
+        let _ = self.shared.runtime_name.set(version.runtime_name.clone());
         let now = Time::now();
         let status = NodeStatus {
             capacity: capacity.clone(),

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::env;
+use super::images::{credentials_for, pull_backoff, PullPolicy};
 use super::probes::{ProbeKind, ProbeTracker};
 use super::AgentShared;
 use crate::runtime::{
@@ -53,6 +54,9 @@ struct Track {
     killed_because: Option<String>,
     /// A create error (e.g. CreateContainerConfigError) to show as waiting.
     waiting: Option<(String, String)>,
+    /// Failed image pulls in a row, and when the next may be tried.
+    pull_failures: u32,
+    pull_retry_at: Option<Instant>,
 }
 
 pub(crate) struct Worker {
@@ -174,7 +178,12 @@ impl Worker {
             Some(s) => s.id,
             None => rt.run_pod_sandbox(&config).await?,
         };
-        let ip = rt.pod_sandbox_status(&id).await?.ip;
+        let mut ip = rt.pod_sandbox_status(&id).await?.ip;
+        if ip.is_empty() {
+            // The node's network (hostNetwork, or no CNI): the pod IP is the
+            // node's, as the kubelet reports it.
+            ip = self.shared.config.node_ip.clone();
+        }
         let s = (id, config, ip);
         self.sandbox = Some(s.clone());
         Ok(s)
@@ -206,8 +215,94 @@ impl Worker {
         c.backoff_initial.saturating_mul(1 << exp).min(c.backoff_max)
     }
 
+    /// Sets a container's waiting reason; true if it is a new reason (so
+    /// its Event is recorded once, not at every sync).
+    fn set_waiting(&mut self, container: &str, reason: &str, message: String) -> bool {
+        let track = self.tracks.entry(container.to_owned()).or_default();
+        let fresh = track.waiting.as_ref().is_none_or(|(r, _)| r != reason);
+        track.waiting = Some((reason.to_owned(), message));
+        fresh
+    }
+
+    /// Makes the container's image present per its `imagePullPolicy`, as
+    /// the kubelet: pulls with the registry's credentials, backs off after
+    /// failed pulls (`ErrImagePull`, then `ImagePullBackOff`), and never
+    /// pulls for `Never` (`ErrImageNeverPull`). True when the image is there.
+    async fn ensure_image(&mut self, c: &Container) -> bool {
+        use orch_core::controller::EventType::{Normal, Warning};
+        let rt = self.shared.runtime.clone();
+        let spec = ImageSpec { image: c.image.clone() };
+        let policy = PullPolicy::of(c);
+        if policy != PullPolicy::Always {
+            match rt.image_status(&spec).await {
+                Ok(Some(_)) => {
+                    let text =
+                        format!("Container image \"{}\" already present on machine", c.image);
+                    self.event(Normal, "Pulled", &text).await;
+                    return true;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.set_waiting(&c.name, "ErrImageInspect", e.to_string());
+                    return false;
+                }
+            }
+        }
+        if policy == PullPolicy::Never {
+            let message =
+                format!("Container image \"{}\" is not present with pull policy of Never", c.image);
+            if self.set_waiting(&c.name, "ErrImageNeverPull", message.clone()) {
+                self.event(Warning, "ErrImageNeverPull", &message).await;
+            }
+            return false;
+        }
+        let now = Instant::now();
+        let retry_at = self.tracks.get(&c.name).and_then(|t| t.pull_retry_at);
+        if let Some(at) = retry_at.filter(|at| now < *at) {
+            let message = format!("Back-off pulling image \"{}\"", c.image);
+            if self.set_waiting(&c.name, "ImagePullBackOff", message.clone()) {
+                self.event(Normal, "BackOff", &message).await;
+            }
+            self.next_wake = self.next_wake.min(at);
+            return false;
+        }
+        self.event(Normal, "Pulling", &format!("Pulling image \"{}\"", c.image)).await;
+        let auth = credentials_for(&self.shared.config.registry_credentials, &c.image);
+        let started = std::time::Instant::now();
+        match rt.pull_image(&spec, auth).await {
+            Ok(_) => {
+                let track = self.tracks.entry(c.name.clone()).or_default();
+                track.pull_failures = 0;
+                track.pull_retry_at = None;
+                let text = format!(
+                    "Successfully pulled image \"{}\" in {} ms",
+                    c.image,
+                    started.elapsed().as_millis()
+                );
+                self.event(Normal, "Pulled", &text).await;
+                true
+            }
+            Err(e) => {
+                let config = &self.shared.config;
+                let (initial, max) = (config.backoff_initial, config.backoff_max);
+                let track = self.tracks.entry(c.name.clone()).or_default();
+                track.pull_failures += 1;
+                let at = now + pull_backoff(track.pull_failures, initial, max);
+                track.pull_retry_at = Some(at);
+                track.waiting = Some(("ErrImagePull".into(), e.to_string()));
+                self.next_wake = self.next_wake.min(at);
+                let text = format!("Failed to pull image \"{}\": {e}", c.image);
+                self.event(Warning, "Failed", &text).await;
+                false
+            }
+        }
+    }
+
     async fn start(&mut self, container: &Container, attempt: u32) -> crate::Result<()> {
         let (sandbox_id, sandbox_config, ip) = self.ensure_sandbox().await?;
+        if !self.ensure_image(container).await {
+            return Ok(());
+        }
         let envs = match env::resolve(
             &self.shared.store,
             &self.pod,
@@ -495,7 +590,7 @@ impl Worker {
         false
     }
 
-    fn terminated(s: &ContainerStatus) -> ContainerStateTerminated {
+    fn terminated(&self, s: &ContainerStatus) -> ContainerStateTerminated {
         ContainerStateTerminated {
             exit_code: s.exit_code,
             signal: None,
@@ -503,7 +598,7 @@ impl Worker {
             message: (!s.message.is_empty()).then(|| s.message.clone()),
             started_at: ns_to_time(s.started_at),
             finished_at: ns_to_time(s.finished_at),
-            container_id: Some(format!("process://{}", s.id)),
+            container_id: Some(format!("{}://{}", self.shared.container_id_scheme(), s.id)),
         }
     }
 
@@ -538,7 +633,7 @@ impl Worker {
                 )
             }
             (Some(l), None) if l.state == ContainerState::Exited => (
-                PodContainerState { terminated: Some(Self::terminated(l)), ..Default::default() },
+                PodContainerState { terminated: Some(self.terminated(l)), ..Default::default() },
                 false,
                 false,
             ),
@@ -571,7 +666,7 @@ impl Worker {
             _ => previous,
         }
         .filter(|p| p.state == ContainerState::Exited)
-        .map(|p| PodContainerState { terminated: Some(Self::terminated(p)), ..Default::default() });
+        .map(|p| PodContainerState { terminated: Some(self.terminated(p)), ..Default::default() });
         PodContainerStatus {
             name: c.name.clone(),
             state: Some(state),
@@ -580,7 +675,8 @@ impl Worker {
             restart_count: latest.map_or(0, |l| l.metadata.attempt as i32),
             image: c.image.clone(),
             image_id: c.image.clone(),
-            container_id: latest.map(|l| format!("process://{}", l.id)),
+            container_id: latest
+                .map(|l| format!("{}://{}", self.shared.container_id_scheme(), l.id)),
             started: Some(started),
         }
     }
