@@ -1,4 +1,7 @@
-//! The node agent with the process runtime and real processes.
+//! The node agent with real containers: on the process runtime (real
+//! processes), and — with feature `cri` — the same scenarios on CriRuntime
+//! against a real containerd (each case starts its own, see `cri_runtime.rs`).
+//! Cases written once for both run as `case::process` and `case::cri`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,15 +14,27 @@ use orch_core::kinds::pod::{
 use orch_core::{Api, ByteString, ConfigMap, IntOrString, Lease, Node, ObjectMeta, Pod, Secret};
 use orch_runtime::agent::{NodeAgent, NodeAgentConfig};
 use orch_runtime::process::{ProcessRuntime, ProcessRuntimeConfig};
+use orch_runtime::runtime::{ContainerFilter, ContainerState, PodSandboxFilter, Runtime};
 use orch_store::MemStore;
 use tokio_util::sync::CancellationToken;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const WEB: &str = env!("CARGO_BIN_EXE_orch-web");
 
+/// What runs the containers.
+enum Backend {
+    Process(ProcessRuntime),
+    /// The containerd, held until the node is dropped.
+    #[cfg(feature = "cri")]
+    Cri {
+        _containerd: orch_runtime::cri::ContainerdProcess,
+    },
+}
+
 struct Node1 {
     store: Arc<MemStore>,
-    runtime: ProcessRuntime,
+    runtime: Arc<dyn Runtime>,
+    backend: Backend,
     stop: CancellationToken,
     agent: Option<tokio::task::JoinHandle<orch_runtime::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -35,12 +50,36 @@ fn agent_config() -> NodeAgentConfig {
 }
 
 impl Node1 {
+    /// A node on the process runtime.
     async fn start() -> Node1 {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(MemStore::new());
+        let runtime = new_runtime(dir.path());
+        Self::with(Arc::new(runtime.clone()), Backend::Process(runtime), dir)
+    }
+
+    /// A node on CriRuntime and a containerd of its own.
+    #[cfg(feature = "cri")]
+    async fn start_cri() -> Node1 {
+        use orch_runtime::cri::{ContainerdProcess, ContainerdProcessConfig};
+        use orch_runtime::cri::{CriRuntime, CriRuntimeConfig};
+        let dir = tempfile::Builder::new().prefix("orch-cri-agent-").tempdir().unwrap();
+        let containerd =
+            ContainerdProcess::start(ContainerdProcessConfig::new(dir.path().join("containerd")))
+                .unwrap_or_else(|e| panic!("containerd did not start: {e}"));
+        containerd.import_busybox_images().unwrap_or_else(|e| panic!("image import failed: {e}"));
+        let config = CriRuntimeConfig::new(containerd.socket())
+            .pod_logs_root(containerd.pod_logs_dir())
+            .cni_conf_dir(containerd.cni_conf_dir())
+            .call_timeout(Duration::from_secs(30));
+        let rt = CriRuntime::connect(config).await.unwrap();
+        Self::with(Arc::new(rt), Backend::Cri { _containerd: containerd }, dir)
+    }
+
+    fn with(runtime: Arc<dyn Runtime>, backend: Backend, dir: tempfile::TempDir) -> Node1 {
         let mut n = Node1 {
-            store,
-            runtime: new_runtime(dir.path()),
+            store: Arc::new(MemStore::new()),
+            runtime,
+            backend,
             stop: CancellationToken::new(),
             agent: None,
             _dir: dir,
@@ -51,8 +90,7 @@ impl Node1 {
 
     fn spawn_agent(&mut self) {
         self.stop = CancellationToken::new();
-        let agent =
-            NodeAgent::new(self.store.clone(), Arc::new(self.runtime.clone()), agent_config());
+        let agent = NodeAgent::new(self.store.clone(), self.runtime.clone(), agent_config());
         self.agent = Some(tokio::spawn(agent.run(self.stop.clone())));
     }
 
@@ -60,6 +98,60 @@ impl Node1 {
         self.stop.cancel();
         if let Some(a) = self.agent.take() {
             a.await.unwrap().unwrap();
+        }
+    }
+
+    /// A container running `script` with `sh -c`: on the process runtime
+    /// the host's sh, on CRI the busybox image (present, never pulled).
+    fn sh(&self, name: &str, script: &str) -> Container {
+        let c = sh(name, script);
+        match self.backend {
+            Backend::Process(_) => c,
+            #[cfg(feature = "cri")]
+            Backend::Cri { .. } => Container {
+                image: orch_runtime::cri::BUSYBOX_IMAGE.into(),
+                image_pull_policy: Some("IfNotPresent".into()),
+                ..c
+            },
+        }
+    }
+
+    /// A path for a scratch file the container itself writes (the host's
+    /// temp dir for processes, the container's /tmp on CRI).
+    fn scratch(&self, name: &str) -> String {
+        match &self.backend {
+            Backend::Process(_) => self._dir.path().join(name).display().to_string(),
+            #[cfg(feature = "cri")]
+            Backend::Cri { .. } => format!("/tmp/{name}"),
+        }
+    }
+
+    /// IDs of the running containers, from the runtime.
+    async fn running_containers(&self) -> Vec<String> {
+        let filter = ContainerFilter { state: Some(ContainerState::Running), ..Default::default() };
+        let mut ids: Vec<String> = self
+            .runtime
+            .list_containers(&filter)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Replaces the runtime client, as an agent restart does (same state).
+    fn reconnect_runtime(&mut self) {
+        match self.backend {
+            Backend::Process(_) => {
+                let rt = new_runtime(self._dir.path());
+                self.runtime = Arc::new(rt.clone());
+                self.backend = Backend::Process(rt);
+            }
+            // The CRI client reconnects by itself; containerd keeps running.
+            #[cfg(feature = "cri")]
+            Backend::Cri { .. } => {}
         }
     }
 
@@ -83,13 +175,27 @@ impl Node1 {
         self.pods().get(name).await.unwrap()
     }
 
+    /// Deletes every pod and checks that the runtime has nothing left: no
+    /// sandbox, no container (and, on the process runtime, no process).
     async fn delete_all_and_check_no_leftovers(mut self) {
-        let pids = self.runtime.running_pids();
+        let pids = match &self.backend {
+            Backend::Process(rt) => rt.running_pids(),
+            #[cfg(feature = "cri")]
+            Backend::Cri { .. } => Vec::new(),
+        };
         for p in self.pods().list(&ListParams::default()).await.unwrap().items {
             self.pods().delete(&p.metadata.name, &DeleteParams::default()).await.unwrap();
         }
         self.until("every pod removed", || async {
             self.pods().list(&ListParams::default()).await.unwrap().items.is_empty()
+        })
+        .await;
+        // A terminal pod's object goes at once (grace 0, as Kubernetes); its
+        // worker tears the sandbox down after that.
+        self.until("no sandbox and no container left in the runtime", || async {
+            let rt = &self.runtime;
+            rt.list_pod_sandbox(&PodSandboxFilter::default()).await.unwrap().is_empty()
+                && rt.list_containers(&ContainerFilter::default()).await.unwrap().is_empty()
         })
         .await;
         self.stop_agent().await;
@@ -99,6 +205,24 @@ impl Node1 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+/// One case on both runtimes: `name::process`, and `name::cri` with
+/// feature `cri`. `body` takes the started node.
+macro_rules! on_both_runtimes {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn process() {
+                super::$body(super::Node1::start().await).await
+            }
+            #[cfg(feature = "cri")]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cri() {
+                super::$body(super::Node1::start_cri().await).await
+            }
+        }
+    };
 }
 
 fn new_runtime(root: &std::path::Path) -> ProcessRuntime {
@@ -202,10 +326,10 @@ async fn a_bound_pod_runs_and_reports_running_ready_with_its_ip() {
     n.delete_all_and_check_no_leftovers().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_loop_backs_off_with_growing_delays() {
-    let n = Node1::start().await;
-    n.pods().create(&bound_pod("crasher", vec![sh("c", "exit 1")])).await.unwrap();
+on_both_runtimes!(a_crash_loop_backs_off_with_growing_delays, crash_loop_case);
+
+async fn crash_loop_case(n: Node1) {
+    n.pods().create(&bound_pod("crasher", vec![n.sh("c", "exit 1")])).await.unwrap();
     // When each restart count is first seen: the gaps are the backoff
     // delays (0, 200, 400, 800 ms as configured) plus the run time.
     let mut seen: Vec<(i32, Instant)> = Vec::new();
@@ -448,19 +572,20 @@ async fn env_comes_from_configmaps_secrets_and_the_pod() {
     n.delete_all_and_check_no_leftovers().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_agent_adopts_running_containers_without_duplicates() {
-    let mut n = Node1::start().await;
-    n.pods().create(&bound_pod("steady", vec![sh("main", "sleep 60")])).await.unwrap();
+on_both_runtimes!(a_restarted_agent_adopts_running_containers_without_duplicates, adopt_case);
+
+async fn adopt_case(mut n: Node1) {
+    let script = "trap 'exit 0' TERM; sleep 60 & wait";
+    n.pods().create(&bound_pod("steady", vec![n.sh("main", script)])).await.unwrap();
     n.until("running", || async {
         n.pod("steady").await.status.and_then(|s| s.phase) == Some(PodPhase::Running)
     })
     .await;
-    let pids = n.runtime.running_pids();
-    assert_eq!(pids.len(), 1);
+    let running = n.running_containers().await;
+    assert_eq!(running.len(), 1);
     n.stop_agent().await;
-    // A new runtime over the same state, and a new agent.
-    n.runtime = new_runtime(n._dir.path());
+    // A new runtime client over the same state, and a new agent.
+    n.reconnect_runtime();
     n.spawn_agent();
     // Let the new agent sync many times: two lease renewals (200 ms apart)
     // span several pod resyncs (50 ms apart).
@@ -472,18 +597,18 @@ async fn a_restarted_agent_adopts_running_containers_without_duplicates() {
         })
         .await;
     }
-    assert_eq!(n.runtime.running_pids(), pids, "the same process, not a second one");
+    assert_eq!(n.running_containers().await, running, "the same container, not a second one");
     let p = n.pod("steady").await;
     assert_eq!(p.status.unwrap().container_statuses[0].restart_count, 0);
     n.delete_all_and_check_no_leftovers().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart_policies_decide_what_restarts() {
-    let n = Node1::start().await;
-    let mut never = bound_pod("never", vec![sh("c", "exit 2")]);
+on_both_runtimes!(restart_policies_decide_what_restarts, restart_policy_case);
+
+async fn restart_policy_case(n: Node1) {
+    let mut never = bound_pod("never", vec![n.sh("c", "exit 2")]);
     never.spec.restart_policy = Some(RestartPolicy::Never);
-    let mut on_failure = bound_pod("done", vec![sh("c", "exit 0")]);
+    let mut on_failure = bound_pod("done", vec![n.sh("c", "exit 0")]);
     on_failure.spec.restart_policy = Some(RestartPolicy::OnFailure);
     n.pods().create(&never).await.unwrap();
     n.pods().create(&on_failure).await.unwrap();
@@ -495,5 +620,122 @@ async fn restart_policies_decide_what_restarts() {
     let p = n.pod("never").await.status.unwrap();
     let t = p.container_statuses[0].state.as_ref().unwrap().terminated.clone().unwrap();
     assert_eq!((t.exit_code, p.container_statuses[0].restart_count), (2, 0));
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+on_both_runtimes!(a_failing_exec_liveness_probe_restarts_the_container, exec_liveness_case);
+
+/// The container marks itself healthy, then unhealthy a second later; the
+/// exec liveness probe (`test -f`, through ExecSync on CRI) restarts it.
+async fn exec_liveness_case(n: Node1) {
+    let flag = n.scratch("healthy");
+    let script =
+        format!("touch {flag}; sleep 1; rm -f {flag}; trap 'exit 0' TERM; sleep 60 & wait");
+    let mut c = n.sh("app", &script);
+    c.liveness_probe = Some(Probe {
+        exec: Some(ExecAction { command: vec!["test".into(), "-f".into(), flag.clone()] }),
+        initial_delay_seconds: Some(0),
+        period_seconds: Some(1),
+        failure_threshold: Some(1),
+        ..Default::default()
+    });
+    n.pods().create(&bound_pod("live-exec", vec![c])).await.unwrap();
+    n.until("a restart after the liveness failure", || async {
+        n.pod("live-exec")
+            .await
+            .status
+            .is_some_and(|s| s.container_statuses.first().is_some_and(|c| c.restart_count >= 1))
+    })
+    .await;
+    let p = n.pod("live-exec").await;
+    let cs = &p.status.unwrap().container_statuses[0];
+    let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+    assert!(last.is_some(), "the killed attempt is the lastState: {cs:?}");
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+/// The waiting reason of a pod's first container, if any.
+#[cfg(feature = "cri")]
+async fn waiting_reason(n: &Node1, pod: &str) -> Option<String> {
+    let p = n.pods().get_opt(pod).await.unwrap()?;
+    p.status?.container_statuses.first()?.state.as_ref()?.waiting.as_ref()?.reason.clone()
+}
+
+#[cfg(feature = "cri")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cri_a_busybox_httpd_pod_serves_on_the_node_network() {
+    use std::io::{Read, Write};
+    let n = Node1::start_cri().await;
+    let port = 18190;
+    let mut c = n.sh("web", &format!("exec httpd -f -p {port} -h /var/www"));
+    c.readiness_probe = Some(Probe {
+        http_get: Some(HttpGetAction {
+            path: Some("/index.html".into()),
+            port: IntOrString::Int(port),
+            ..Default::default()
+        }),
+        period_seconds: Some(1),
+        ..Default::default()
+    });
+    n.pods().create(&bound_pod("httpd", vec![c])).await.unwrap();
+    n.until("Running and Ready", || async {
+        let p = n.pod("httpd").await;
+        p.status.as_ref().and_then(|s| s.phase) == Some(PodPhase::Running)
+            && condition(&p, "Ready").as_deref() == Some("True")
+    })
+    .await;
+    let s = n.pod("httpd").await.status.unwrap();
+    // No CNI config: the sandbox shares the node's network, so the pod IP
+    // is the node's.
+    assert_eq!(s.pod_ip.as_deref(), Some("127.0.0.1"));
+    let cs = &s.container_statuses[0];
+    assert!(cs.container_id.as_deref().is_some_and(|id| id.starts_with("containerd://")), "{cs:?}");
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port as u16)).unwrap();
+    conn.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").unwrap();
+    let mut body = String::new();
+    conn.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.") && body.ends_with("orch busybox\n"), "{body}");
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+#[cfg(feature = "cri")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cri_image_pull_policies_are_honoured() {
+    let n = Node1::start_cri().await;
+    // Never, image absent: the container waits with ErrImageNeverPull.
+    let mut never = n.sh("c", "sleep 60");
+    never.image = "localhost/absent:1".into();
+    never.image_pull_policy = Some("Never".into());
+    n.pods().create(&bound_pod("never-pull", vec![never])).await.unwrap();
+    // Always (the default for :latest): a pull, which fails here (no
+    // registry answers), then backs off.
+    let mut always = n.sh("c", "sleep 60");
+    always.image_pull_policy = None;
+    n.pods().create(&bound_pod("always-pull", vec![always])).await.unwrap();
+    n.until("ErrImageNeverPull", || async {
+        waiting_reason(&n, "never-pull").await.as_deref() == Some("ErrImageNeverPull")
+    })
+    .await;
+    let mut reasons = std::collections::BTreeSet::new();
+    let start = Instant::now();
+    while !reasons.contains("ImagePullBackOff") {
+        assert!(start.elapsed() < DEADLINE, "waiting reasons seen: {reasons:?}");
+        if let Some(r) = waiting_reason(&n, "always-pull").await {
+            reasons.insert(r);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let events: Api<orch_core::Event> = Api::namespaced(n.store.clone(), "default");
+    let failed = events.list(&ListParams::default().fields("reason=Failed")).await.unwrap();
+    assert!(
+        failed
+            .items
+            .iter()
+            .any(|e| e.message.as_deref().is_some_and(
+                |m| m.starts_with("Failed to pull image \"localhost/busybox:latest\"")
+            )),
+        "no Failed event for the pull"
+    );
+    assert!(n.running_containers().await.is_empty(), "nothing ran without its image");
     n.delete_all_and_check_no_leftovers().await;
 }
