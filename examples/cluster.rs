@@ -7,7 +7,15 @@
 //! ```text
 //! cargo run --release --example cluster -- [--nodes N] [--manifest PATH]...
 //!     [--exit-when-ready [--timeout SECONDS]] [--demo]
+//! cargo run --release --features cri --example cluster -- --runtime cri
+//!     --cri-socket /run/containerd/containerd.sock [--exit-when-ready]
 //! ```
+//!
+//! With `--runtime cri` one node agent runs its pods on the CRI runtime at
+//! `--cri-socket` (containerd or CRI-O), and the default manifest serves
+//! HTTP with busybox's httpd from the image `localhost/busybox:latest`,
+//! which must be in the runtime (`ctr -n k8s.io images import`; orch's
+//! `BusyboxImage` builds one around Debian's busybox-static).
 //!
 //! The `myapp` image runs orch's demo HTTP server (this program, re-run
 //! with `--serve-http`): `GET /` answers with the pod name and the image tag.
@@ -35,6 +43,7 @@ use orch_core::store::{Compactor, Store};
 use orch_core::{Api, Deployment, Event, Lease, Node, Pod, Quantity, ReplicaSet};
 use orch_runtime::agent::{NodeAgent, NodeAgentConfig};
 use orch_runtime::process::{ProcessRuntime, ProcessRuntimeConfig};
+use orch_runtime::runtime::Runtime;
 use orch_sched::framework::Registry as PluginRegistry;
 use orch_sched::scheduler::{Scheduler, SchedulerConfig};
 use orch_store::{EtcdApiServer, MemStore, MemberInfo, RaftStore};
@@ -43,9 +52,17 @@ use tokio_util::sync::CancellationToken;
 #[derive(Parser, Debug)]
 #[command(about = "An embedded orch control plane with node agents, in one process")]
 struct Args {
-    /// Node agents to run.
-    #[arg(long, default_value_t = 3)]
-    nodes: usize,
+    /// Node agents to run (default 3; with `--runtime cri`, 1).
+    #[arg(long)]
+    nodes: Option<usize>,
+    /// Where node agents run containers: `process` (local processes, no
+    /// root, no images) or `cri` (a CRI runtime such as containerd at
+    /// `--cri-socket`; built with `--features cri`).
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Process)]
+    runtime: RuntimeKind,
+    /// The CRI runtime's socket, with `--runtime cri`.
+    #[arg(long, value_name = "PATH", default_value = "/run/containerd/containerd.sock")]
+    cri_socket: PathBuf,
     /// A manifest to apply (YAML or JSON, multi-document); repeatable.
     #[arg(long = "manifest", value_name = "PATH")]
     manifests: Vec<PathBuf>,
@@ -74,6 +91,30 @@ struct Args {
     /// directory, the cluster finds its objects again.
     #[arg(long, value_name = "DIR")]
     store_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum RuntimeKind {
+    Process,
+    Cri,
+}
+
+impl Args {
+    /// The node count, or why the arguments do not go together.
+    fn checked_nodes(&self) -> Result<usize, String> {
+        match self.runtime {
+            RuntimeKind::Process => Ok(self.nodes.unwrap_or(3)),
+            RuntimeKind::Cri if self.demo => {
+                Err("--demo kills a container's process: it needs --runtime process".into())
+            }
+            // One CRI runtime is one machine: agents sharing it would share
+            // its host ports.
+            RuntimeKind::Cri => match self.nodes {
+                None | Some(1) => Ok(1),
+                Some(n) => Err(format!("--nodes {n}: --runtime cri runs one node on its runtime")),
+            },
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -129,15 +170,137 @@ impl ClusterStore {
     }
 }
 
-fn default_manifest() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("manifests/web.yaml")
+fn default_manifest(runtime: RuntimeKind) -> PathBuf {
+    let file = match runtime {
+        RuntimeKind::Process => "manifests/web.yaml",
+        RuntimeKind::Cri => "manifests/web-busybox.yaml",
+    };
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file)
+}
+
+/// The node runtimes of this process.
+enum NodeRuntimes {
+    /// One process runtime per node.
+    Process(Vec<ProcessRuntime>),
+    /// One CRI runtime for the one node.
+    #[cfg(feature = "cri")]
+    Cri(Box<orch_runtime::cri::CriRuntime>),
+}
+
+impl NodeRuntimes {
+    /// Connects to the CRI runtime, or makes nothing yet for processes.
+    async fn open(args: &Args) -> Result<NodeRuntimes, String> {
+        match args.runtime {
+            RuntimeKind::Process => Ok(NodeRuntimes::Process(Vec::new())),
+            #[cfg(feature = "cri")]
+            RuntimeKind::Cri => {
+                use orch_runtime::cri::{CriRuntime, CriRuntimeConfig};
+                let config = CriRuntimeConfig::new(&args.cri_socket);
+                CriRuntime::connect(config).await.map(|rt| NodeRuntimes::Cri(Box::new(rt))).map_err(
+                    |e| {
+                        format!(
+                            "cannot reach the CRI runtime at {}: {e}",
+                            args.cri_socket.display()
+                        )
+                    },
+                )
+            }
+            #[cfg(not(feature = "cri"))]
+            RuntimeKind::Cri => {
+                Err("--runtime cri: this build has no CRI support; build with --features cri"
+                    .into())
+            }
+        }
+    }
+
+    /// The runtime of node `i` (1-based) named `name`.
+    fn for_node(
+        &mut self,
+        i: usize,
+        name: &str,
+        root: &std::path::Path,
+    ) -> Result<Arc<dyn Runtime>, String> {
+        match self {
+            NodeRuntimes::Process(runtimes) => {
+                let exe = std::env::current_exe().map_err(|e| e.to_string())?.display().to_string();
+                // Each node's pods get addresses of their own: 127.<i>.x.y.
+                let config = ProcessRuntimeConfig::new(root.join(name))
+                    .image("myapp", &[&exe, "--serve-http"])
+                    .address_block(u8::try_from(i).map_err(|_| "at most 255 nodes".to_string())?);
+                let runtime = ProcessRuntime::new(config).map_err(|e| e.to_string())?;
+                runtimes.push(runtime.clone());
+                Ok(Arc::new(runtime))
+            }
+            #[cfg(feature = "cri")]
+            NodeRuntimes::Cri(rt) => Ok(Arc::new((**rt).clone())),
+        }
+    }
+
+    /// The PID of a container's process (process runtime only).
+    fn container_pid(&self, id: &str) -> Option<i32> {
+        match self {
+            NodeRuntimes::Process(runtimes) => runtimes.iter().find_map(|rt| rt.container_pid(id)),
+            #[cfg(feature = "cri")]
+            NodeRuntimes::Cri(_) => None,
+        }
+    }
+
+    /// Stops every container this cluster started (gracefully, 5 s).
+    async fn shutdown(&self, nodes: usize) {
+        match self {
+            NodeRuntimes::Process(runtimes) => {
+                for rt in runtimes {
+                    if let Err(e) = rt.shutdown(Duration::from_secs(5)).await {
+                        eprintln!("shutdown: {e}");
+                    }
+                }
+            }
+            #[cfg(feature = "cri")]
+            NodeRuntimes::Cri(rt) => {
+                for i in 1..=nodes {
+                    remove_node_pods(&**rt, &format!("node-{i}")).await;
+                }
+            }
+        }
+        let _ = nodes;
+    }
+}
+
+/// Stops and removes the sandboxes a node's agent made on a shared runtime
+/// (its containers stopped with SIGTERM first, 5 s grace).
+#[cfg(feature = "cri")]
+async fn remove_node_pods(rt: &dyn Runtime, node: &str) {
+    use orch_runtime::agent::LABEL_NODE_NAME;
+    use orch_runtime::runtime::{ContainerFilter, ContainerState, PodSandboxFilter};
+    let ours = PodSandboxFilter {
+        label_selector: BTreeMap::from([(LABEL_NODE_NAME.to_string(), node.to_string())]),
+        ..Default::default()
+    };
+    let Ok(sandboxes) = rt.list_pod_sandbox(&ours).await else { return };
+    for s in sandboxes {
+        let in_sandbox = ContainerFilter {
+            pod_sandbox_id: Some(s.id.clone()),
+            state: Some(ContainerState::Running),
+            ..Default::default()
+        };
+        let running = rt.list_containers(&in_sandbox).await.unwrap_or_default();
+        let stops = running.iter().map(|c| rt.stop_container(&c.id, Duration::from_secs(5)));
+        futures::future::join_all(stops).await;
+        if let Err(e) = rt.stop_pod_sandbox(&s.id).await {
+            eprintln!("shutdown: {e}");
+        }
+        if let Err(e) = rt.remove_pod_sandbox(&s.id).await {
+            eprintln!("shutdown: {e}");
+        }
+    }
 }
 
 /// The control plane and nodes of this process.
 struct Cluster {
     store: Arc<dyn Store>,
     backend: ClusterStore,
-    runtimes: Vec<ProcessRuntime>,
+    runtimes: NodeRuntimes,
+    nodes: usize,
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     root: PathBuf,
@@ -145,23 +308,18 @@ struct Cluster {
 
 impl Cluster {
     async fn start(args: &Args) -> Result<Cluster, String> {
-        let nodes = args.nodes;
+        let nodes = args.checked_nodes()?;
         let stop = CancellationToken::new();
         let root = std::env::temp_dir().join(format!("orch-cluster-{}", std::process::id()));
         let backend =
             ClusterStore::open(args.store, args.store_members, args.store_dir.clone(), &root)
                 .await?;
         let store = backend.handle(0);
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?.display().to_string();
-        let mut runtimes = Vec::new();
+        let mut runtimes = NodeRuntimes::open(args).await?;
         let mut tasks = Vec::new();
         for i in 1..=nodes {
             let name = format!("node-{i}");
-            // Each node's pods get addresses of their own: 127.<i>.x.y.
-            let config = ProcessRuntimeConfig::new(root.join(&name))
-                .image("myapp", &[&exe, "--serve-http"])
-                .address_block(u8::try_from(i).map_err(|_| "at most 255 nodes".to_string())?);
-            let runtime = ProcessRuntime::new(config).map_err(|e| e.to_string())?;
+            let runtime = runtimes.for_node(i, &name, &root)?;
             let mut agent = NodeAgentConfig::new(&name)
                 .label("topology.kubernetes.io/zone", ["zone-a", "zone-b", "zone-c"][(i - 1) % 3]);
             agent.capacity = Some(BTreeMap::from([
@@ -170,14 +328,13 @@ impl Cluster {
                 ("pods".to_string(), Quantity::from("110")),
             ]));
             agent.renew_interval = Duration::from_secs(2);
-            let agent = NodeAgent::new(backend.handle(i), Arc::new(runtime.clone()), agent);
+            let agent = NodeAgent::new(backend.handle(i), runtime, agent);
             let s = stop.clone();
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = agent.run(s).await {
                     eprintln!("node agent failed: {e}");
                 }
             }));
-            runtimes.push(runtime);
         }
         // History compaction, as kube-apiserver runs it for etcd.
         let compactor = Compactor::new(store.clone(), Compactor::DEFAULT_INTERVAL);
@@ -239,7 +396,7 @@ impl Cluster {
                 .await;
             f.shutdown();
         }));
-        let cluster = Cluster { store, backend, runtimes, stop, tasks, root };
+        let cluster = Cluster { store, backend, runtimes, nodes, stop, tasks, root };
         let nodes_api: Api<Node> = Api::all(cluster.store.clone());
         let start = Instant::now();
         while nodes_api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items.len()
@@ -284,11 +441,7 @@ impl Cluster {
         for t in self.tasks {
             let _ = t.await;
         }
-        for rt in &self.runtimes {
-            if let Err(e) = rt.shutdown(Duration::from_secs(5)).await {
-                eprintln!("shutdown: {e}");
-            }
-        }
+        self.runtimes.shutdown(self.nodes).await;
         if let ClusterStore::Raft(members) = &self.backend {
             for m in members {
                 m.shutdown().await;
@@ -608,11 +761,7 @@ async fn demo(
         .and_then(|s| s.container_statuses.first()?.container_id.clone())
         .ok_or("no container id")?;
     let cid = cid.split_once("://").map_or(cid.as_str(), |(_, id)| id);
-    let pid = cluster
-        .runtimes
-        .iter()
-        .find_map(|rt| rt.container_pid(cid))
-        .ok_or("container process not found")?;
+    let pid = cluster.runtimes.container_pid(cid).ok_or("container process not found")?;
     println!("demo 1/3: killing pid {pid} of pod {}", victim.metadata.name);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL)
         .map_err(|e| e.to_string())?;
@@ -741,8 +890,12 @@ async fn run(args: Args) -> ExitCode {
         }
     };
     println!(
-        "cluster up: {} node(s), control plane leader-elected, store: {}",
-        args.nodes,
+        "cluster up: {} node(s) on the {} runtime, control plane leader-elected, store: {}",
+        cluster.nodes,
+        match args.runtime {
+            RuntimeKind::Process => "process",
+            RuntimeKind::Cri => "CRI",
+        },
         cluster.backend.describe()
     );
     if let Some(addr) = args.serve_etcd {
@@ -850,8 +1003,12 @@ fn main() -> ExitCode {
         };
     }
     let mut args = Args::parse();
+    if let Err(e) = args.checked_nodes() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     if args.manifests.is_empty() {
-        args.manifests.push(default_manifest());
+        args.manifests.push(default_manifest(args.runtime));
     }
     let rt =
         match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {

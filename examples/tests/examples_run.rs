@@ -226,3 +226,36 @@ fn the_cluster_runs_on_a_mem_store_too() {
     assert!(out.contains("3 pod address(es) answered with their pod names"), "{out}");
     assert_no_leftover_pods();
 }
+
+/// `--runtime cri`: the cluster's one node runs the busybox httpd pod on a
+/// real containerd (started for this test, with the pause and busybox
+/// images imported); the pod answers with its name on the node's network,
+/// and shutdown leaves no sandbox behind.
+#[cfg(feature = "cri")]
+#[test]
+fn the_cluster_runs_its_pods_on_containerd_with_runtime_cri() {
+    use orch_runtime::cri::CriRuntimeConfig;
+    use orch_runtime::cri::{ContainerdProcess, ContainerdProcessConfig, CriRuntime};
+    use orch_runtime::runtime::{PodSandboxFilter, Runtime};
+    let dir = tempfile::Builder::new().prefix("orch-cri-example-").tempdir().unwrap();
+    let containerd =
+        ContainerdProcess::start(ContainerdProcessConfig::new(dir.path().join("containerd")))
+            .unwrap_or_else(|e| panic!("containerd did not start: {e}"));
+    containerd.import_busybox_images().unwrap_or_else(|e| panic!("image import failed: {e}"));
+    let socket = containerd.socket().display().to_string();
+    let (code, out, err) =
+        run_with("cluster", &["--runtime", "cri", "--cri-socket", &socket, "--exit-when-ready"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("1 node(s) on the CRI runtime"), "{out}");
+    assert!(out.contains("is ready at http://127.0.0.1:18080/ and answered \"web-"), "{out}");
+    let left = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let rt = CriRuntime::connect(CriRuntimeConfig::new(containerd.socket())).await.unwrap();
+        rt.list_pod_sandbox(&PodSandboxFilter::default()).await.unwrap()
+    });
+    assert!(left.is_empty(), "sandboxes left behind: {left:?}");
+
+    // One CRI runtime is one node.
+    let (code, _, err) = run_with("cluster", &["--runtime", "cri", "--nodes", "2"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--runtime cri runs one node"), "{err}");
+}

@@ -29,7 +29,9 @@ mod probes;
 mod worker;
 
 pub use probes::{ProbeKind, ProbeTracker};
-pub use worker::{LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID};
+pub use worker::{
+    LABEL_CONTAINER_NAME, LABEL_NODE_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID,
+};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -373,11 +375,19 @@ impl NodeAgent {
         Ok(())
     }
 
-    /// Removes sandboxes of pods that no longer run here (deleted while the
-    /// agent was down).
+    /// Removes this node's sandboxes of pods that no longer run here
+    /// (deleted while the agent was down). Sandboxes of other nodes' agents
+    /// on the same runtime are left alone.
     async fn remove_orphans(&self, present: &HashSet<&str>) {
         let rt = &self.shared.runtime;
-        let Ok(sandboxes) = rt.list_pod_sandbox(&PodSandboxFilter::default()).await else { return };
+        let ours = PodSandboxFilter {
+            label_selector: BTreeMap::from([(
+                LABEL_NODE_NAME.to_string(),
+                self.shared.config.node_name.clone(),
+            )]),
+            ..Default::default()
+        };
+        let Ok(sandboxes) = rt.list_pod_sandbox(&ours).await else { return };
         for s in sandboxes {
             let uid = s.labels.get(LABEL_POD_UID).map(String::as_str).unwrap_or("");
             if !uid.is_empty() && !present.contains(uid) {

@@ -32,6 +32,9 @@ pub const LABEL_POD_UID: &str = "orch.io/pod-uid";
 pub const LABEL_POD_NAME: &str = "orch.io/pod-name";
 /// Label: the pod namespace.
 pub const LABEL_POD_NAMESPACE: &str = "orch.io/pod-namespace";
+/// Label: the node whose agent made the sandbox or container, so agents
+/// that share a runtime leave each other's pods alone.
+pub const LABEL_NODE_NAME: &str = "orch.io/node-name";
 /// Label: the container's name in its pod.
 pub const LABEL_CONTAINER_NAME: &str = "orch.io/container-name";
 
@@ -142,6 +145,7 @@ impl Worker {
             (LABEL_POD_UID.to_string(), m.uid.clone()),
             (LABEL_POD_NAME.to_string(), m.name.clone()),
             (LABEL_POD_NAMESPACE.to_string(), m.namespace.clone()),
+            (LABEL_NODE_NAME.to_string(), self.shared.config.node_name.clone()),
         ])
     }
 
