@@ -52,7 +52,21 @@ impl ContainerdProcessConfig {
     }
 }
 
-/// A containerd started for a test or a demo. See the [module docs](self).
+/// A containerd started for a test or a demo: its own config, root, state
+/// and CRI socket under one directory (the config of `shared/CRI-NOTES.md`:
+/// the CRI plugin with runc, overlayfs, cgroupfs, `restrict_oom_score_adj`,
+/// no AppArmor), started in the background and stopped by PID. On drop it
+/// kills every task and shim, unmounts what is mounted under its directory,
+/// removes its containers' cgroups and the directory.
+///
+/// ```no_run
+/// use orch_runtime::cri::{ContainerdProcess, ContainerdProcessConfig};
+///
+/// let containerd = ContainerdProcess::start(ContainerdProcessConfig::new("/tmp/orch-containerd"))?;
+/// containerd.import_busybox_images()?; // localhost/pause:latest, localhost/busybox:latest
+/// println!("CRI socket: {}", containerd.socket().display());
+/// # Ok::<(), orch_runtime::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct ContainerdProcess {
     config: ContainerdProcessConfig,
