@@ -26,15 +26,16 @@ use orch_core::api::{WatchEvent, WatchParams};
 use orch_core::kinds::pod::{Container, PodPhase, PodSpec};
 use orch_core::{Api, ObjectMeta, Pod};
 use orch_runtime::agent::{NodeAgent, NodeAgentConfig};
-use orch_runtime::cri::{
-    ContainerdProcess, ContainerdProcessConfig, CriRuntime, CriRuntimeConfig, BUSYBOX_IMAGE,
-};
+use orch_runtime::cri::{ContainerdProcess, ContainerdProcessConfig, CriRuntime, BUSYBOX_IMAGE};
 use orch_store::MemStore;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 const PODS: usize = 50;
 const ROUNDS: usize = 3;
+
+/// One round's (p50, p99) in µs: through the agent, then raw.
+type Round = [(u64, u64); 2];
 const SCRIPT: &str = "trap 'exit 0' TERM; sleep 3600 & wait";
 
 fn pod(name: &str) -> Pod {
@@ -201,16 +202,12 @@ async fn remove_everything(
 
 async fn run() {
     let dir = tempfile::Builder::new().prefix("orch-cri-bench-").tempdir().expect("tempdir");
-    let containerd =
-        ContainerdProcess::start(ContainerdProcessConfig::new(dir.path().join("containerd")))
-            .unwrap_or_else(|e| panic!("containerd did not start: {e}"));
-    containerd.import_busybox_images().unwrap_or_else(|e| panic!("image import failed: {e}"));
+    let config = ContainerdProcessConfig::new(dir.path().join("containerd"));
+    let containerd = ContainerdProcess::start_with_busybox_images(config)
+        .unwrap_or_else(|e| panic!("containerd did not start with its images: {e}"));
 
     let store = Arc::new(MemStore::new());
-    let config = CriRuntimeConfig::new(containerd.socket())
-        .pod_logs_root(containerd.pod_logs_dir())
-        .cni_conf_dir(containerd.cni_conf_dir());
-    let runtime = CriRuntime::connect(config).await.expect("CriRuntime");
+    let runtime = CriRuntime::connect(containerd.runtime_config()).await.expect("CriRuntime");
     let stop = CancellationToken::new();
     let agent = NodeAgent::new(store.clone(), Arc::new(runtime), NodeAgentConfig::new("node-1"));
     let running_agent = tokio::spawn(agent.run(stop.clone()));
@@ -220,7 +217,7 @@ async fn run() {
     let raw_logs = dir.path().join("raw-logs");
 
     // (p50, p99) of each round, through the agent and raw, in µs.
-    let mut figures: Vec<[(u64, u64); 2]> = Vec::new();
+    let mut figures: Vec<Round> = Vec::new();
     for round in 0..ROUNDS {
         let (mut through_agent, mut raw) = (Vec::new(), Vec::new());
         for i in 0..PODS {
@@ -260,14 +257,14 @@ async fn run() {
         );
         remove_everything(&pods, &mut watch, &mut raw_rt).await;
     }
-    let median = |pick: &dyn Fn(&[(u64, u64); 2]) -> u64| {
+    let median = |pick: &dyn Fn(&Round) -> u64| {
         let mut v: Vec<u64> = figures.iter().map(pick).collect();
         v.sort_unstable();
         v[v.len() / 2]
     };
     let ms = |v: u64| v as f64 / 1000.0;
     for (label, p99) in [("p50", false), ("p99", true)] {
-        let pick = |side: usize| move |f: &[(u64, u64); 2]| if p99 { f[side].1 } else { f[side].0 };
+        let pick = |side: usize| move |f: &Round| if p99 { f[side].1 } else { f[side].0 };
         let (a, r) = (median(&pick(0)), median(&pick(1)));
         report(
             &format!(

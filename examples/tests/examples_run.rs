@@ -234,14 +234,12 @@ fn the_cluster_runs_on_a_mem_store_too() {
 #[cfg(feature = "cri")]
 #[test]
 fn the_cluster_runs_its_pods_on_containerd_with_runtime_cri() {
-    use orch_runtime::cri::CriRuntimeConfig;
     use orch_runtime::cri::{ContainerdProcess, ContainerdProcessConfig, CriRuntime};
     use orch_runtime::runtime::{PodSandboxFilter, Runtime};
     let dir = tempfile::Builder::new().prefix("orch-cri-example-").tempdir().unwrap();
-    let containerd =
-        ContainerdProcess::start(ContainerdProcessConfig::new(dir.path().join("containerd")))
-            .unwrap_or_else(|e| panic!("containerd did not start: {e}"));
-    containerd.import_busybox_images().unwrap_or_else(|e| panic!("image import failed: {e}"));
+    let config = ContainerdProcessConfig::new(dir.path().join("containerd"));
+    let containerd = ContainerdProcess::start_with_busybox_images(config)
+        .unwrap_or_else(|e| panic!("containerd did not start with its images: {e}"));
     let socket = containerd.socket().display().to_string();
     let (code, out, err) =
         run_with("cluster", &["--runtime", "cri", "--cri-socket", &socket, "--exit-when-ready"]);
@@ -249,7 +247,7 @@ fn the_cluster_runs_its_pods_on_containerd_with_runtime_cri() {
     assert!(out.contains("1 node(s) on the CRI runtime"), "{out}");
     assert!(out.contains("is ready at http://127.0.0.1:18080/ and answered \"web-"), "{out}");
     let left = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let rt = CriRuntime::connect(CriRuntimeConfig::new(containerd.socket())).await.unwrap();
+        let rt = CriRuntime::connect(containerd.runtime_config()).await.unwrap();
         rt.list_pod_sandbox(&PodSandboxFilter::default()).await.unwrap()
     });
     assert!(left.is_empty(), "sandboxes left behind: {left:?}");

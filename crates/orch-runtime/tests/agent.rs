@@ -60,17 +60,12 @@ impl Node1 {
     /// A node on CriRuntime and a containerd of its own.
     #[cfg(feature = "cri")]
     async fn start_cri() -> Node1 {
-        use orch_runtime::cri::{ContainerdProcess, ContainerdProcessConfig};
-        use orch_runtime::cri::{CriRuntime, CriRuntimeConfig};
+        use orch_runtime::cri::{ContainerdProcess, ContainerdProcessConfig, CriRuntime};
         let dir = tempfile::Builder::new().prefix("orch-cri-agent-").tempdir().unwrap();
-        let containerd =
-            ContainerdProcess::start(ContainerdProcessConfig::new(dir.path().join("containerd")))
-                .unwrap_or_else(|e| panic!("containerd did not start: {e}"));
-        containerd.import_busybox_images().unwrap_or_else(|e| panic!("image import failed: {e}"));
-        let config = CriRuntimeConfig::new(containerd.socket())
-            .pod_logs_root(containerd.pod_logs_dir())
-            .cni_conf_dir(containerd.cni_conf_dir())
-            .call_timeout(Duration::from_secs(30));
+        let config = ContainerdProcessConfig::new(dir.path().join("containerd"));
+        let containerd = ContainerdProcess::start_with_busybox_images(config)
+            .unwrap_or_else(|e| panic!("containerd did not start with its images: {e}"));
+        let config = containerd.runtime_config().call_timeout(Duration::from_secs(30));
         let rt = CriRuntime::connect(config).await.unwrap();
         Self::with(Arc::new(rt), Backend::Cri { _containerd: containerd }, dir)
     }

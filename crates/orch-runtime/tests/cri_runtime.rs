@@ -13,6 +13,10 @@ use orch_runtime::cri::{
 };
 use orch_runtime::runtime::*;
 
+mod support;
+
+use support::sandbox_config;
+
 const DEADLINE: Duration = Duration::from_secs(30);
 
 struct Node {
@@ -23,29 +27,13 @@ struct Node {
 
 async fn node() -> Node {
     let dir = tempfile::Builder::new().prefix("orch-cri-").tempdir().unwrap();
-    let containerd = ContainerdProcess::start(ContainerdProcessConfig::new(dir.path().join("c")))
-        .unwrap_or_else(|e| panic!("containerd did not start: {e}"));
-    containerd.import_busybox_images().unwrap_or_else(|e| panic!("image import failed: {e}"));
-    let config = CriRuntimeConfig::new(containerd.socket())
-        .pod_logs_root(containerd.pod_logs_dir())
-        .cni_conf_dir(containerd.cni_conf_dir())
-        .call_timeout(Duration::from_secs(30));
+    let containerd = ContainerdProcess::start_with_busybox_images(ContainerdProcessConfig::new(
+        dir.path().join("c"),
+    ))
+    .unwrap_or_else(|e| panic!("containerd did not start with its images: {e}"));
+    let config = containerd.runtime_config().call_timeout(Duration::from_secs(30));
     let rt = CriRuntime::connect(config).await.unwrap();
     Node { containerd, rt, _dir: dir }
-}
-
-fn sandbox_config(name: &str) -> PodSandboxConfig {
-    PodSandboxConfig {
-        metadata: PodSandboxMetadata {
-            name: name.into(),
-            uid: format!("uid-{name}"),
-            namespace: "default".into(),
-            attempt: 0,
-        },
-        hostname: name.into(),
-        labels: BTreeMap::from([("orch.io/pod".to_string(), name.to_string())]),
-        ..Default::default()
-    }
 }
 
 fn container(name: &str, command: &[&str]) -> ContainerConfig {

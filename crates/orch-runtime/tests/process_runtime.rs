@@ -8,24 +8,15 @@ use std::time::{Duration, Instant};
 use orch_runtime::process::{ProcessRuntime, ProcessRuntimeConfig};
 use orch_runtime::runtime::*;
 
+mod support;
+
+use support::sandbox_config;
+
 const DEADLINE: Duration = Duration::from_secs(20);
 const WEB: &str = env!("CARGO_BIN_EXE_orch-web");
 
 fn runtime(root: &std::path::Path) -> ProcessRuntime {
     ProcessRuntime::new(ProcessRuntimeConfig::new(root).image("web:v1", &[WEB])).unwrap()
-}
-
-fn sandbox_config(name: &str) -> PodSandboxConfig {
-    PodSandboxConfig {
-        metadata: PodSandboxMetadata {
-            name: name.into(),
-            uid: format!("uid-{name}"),
-            namespace: "default".into(),
-            attempt: 0,
-        },
-        labels: BTreeMap::from([("orch.io/pod".to_string(), name.to_string())]),
-        ..Default::default()
-    }
 }
 
 fn container(name: &str, command: &[&str]) -> ContainerConfig {

@@ -129,6 +129,24 @@ state = "{state}"
         Ok(process)
     }
 
+    /// [`start`](Self::start), then [`import_busybox_images`](Self::import_busybox_images):
+    /// a containerd ready for pods of the busybox image.
+    ///
+    /// Errors: as those two.
+    pub fn start_with_busybox_images(config: ContainerdProcessConfig) -> Result<Self> {
+        let process = Self::start(config)?;
+        process.import_busybox_images()?;
+        Ok(process)
+    }
+
+    /// A [`CriRuntimeConfig`](super::CriRuntimeConfig) for this containerd:
+    /// its socket, pod logs and CNI configs under its directory.
+    pub fn runtime_config(&self) -> super::CriRuntimeConfig {
+        super::CriRuntimeConfig::new(self.socket())
+            .pod_logs_root(self.pod_logs_dir())
+            .cni_conf_dir(self.cni_conf_dir())
+    }
+
     fn spawn(&mut self) -> Result<()> {
         let dir = &self.config.dir;
         let log_path = dir.join("containerd.log");
