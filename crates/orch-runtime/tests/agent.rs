@@ -734,3 +734,58 @@ async fn on_cri_image_pull_policies_are_honoured() {
     assert!(n.running_containers().await.is_empty(), "nothing ran without its image");
     n.delete_all_and_check_no_leftovers().await;
 }
+
+on_both_runtimes!(a_restarted_agent_removes_only_its_own_orphans, orphan_case);
+
+/// A pod deleted while its agent was down loses its sandbox when the agent
+/// comes back; a sandbox another node's agent made on the same runtime is
+/// left alone, and so is the pod that still exists.
+async fn orphan_case(mut n: Node1) {
+    use orch_runtime::agent::{LABEL_NODE_NAME, LABEL_POD_UID};
+    use orch_runtime::runtime::{PodSandboxConfig, PodSandboxMetadata};
+    let script = "trap 'exit 0' TERM; sleep 60 & wait";
+    for name in ["gone", "kept"] {
+        n.pods().create(&bound_pod(name, vec![n.sh("main", script)])).await.unwrap();
+    }
+    n.until("both running", || async { n.running_containers().await.len() == 2 }).await;
+    let kept_before = n.running_containers().await;
+    let gone_uid = n.pod("gone").await.metadata.uid;
+    n.stop_agent().await;
+    let force = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+    n.pods().delete("gone", &force).await.unwrap();
+    let other_node = PodSandboxConfig {
+        metadata: PodSandboxMetadata {
+            name: "elsewhere".into(),
+            uid: "uid-elsewhere".into(),
+            namespace: "default".into(),
+            attempt: 0,
+        },
+        labels: [
+            (LABEL_NODE_NAME.to_string(), "node-2".to_string()),
+            (LABEL_POD_UID.to_string(), "uid-elsewhere".to_string()),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let foreign = n.runtime.run_pod_sandbox(&other_node).await.unwrap();
+    n.reconnect_runtime();
+    n.spawn_agent();
+    let sandbox_of = |uid: &str| PodSandboxFilter {
+        label_selector: [(LABEL_POD_UID.to_string(), uid.to_string())].into(),
+        ..Default::default()
+    };
+    n.until("the deleted pod's sandbox removed", || async {
+        n.runtime.list_pod_sandbox(&sandbox_of(&gone_uid)).await.unwrap().is_empty()
+    })
+    .await;
+    let left = n.runtime.list_pod_sandbox(&sandbox_of("uid-elsewhere")).await.unwrap();
+    assert_eq!(left.len(), 1, "another node's sandbox was removed");
+    let kept_now = n.running_containers().await;
+    assert!(
+        kept_now.len() == 1 && kept_before.contains(&kept_now[0]),
+        "the kept pod's container still runs: before {kept_before:?}, now {kept_now:?}"
+    );
+    n.runtime.stop_pod_sandbox(&foreign).await.unwrap();
+    n.runtime.remove_pod_sandbox(&foreign).await.unwrap();
+    n.delete_all_and_check_no_leftovers().await;
+}
