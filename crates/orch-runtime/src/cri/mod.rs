@@ -15,9 +15,10 @@
 //! * Sandboxes share the node's network namespace when the pod asks for it
 //!   or when no CNI config exists ([`CriRuntimeConfig::cni_conf_dir`]);
 //!   their pod IP is then empty and the node agent reports the node's IP.
-//! * Container logs go to `{pod_logs_root}/{namespace}_{name}_{uid}/`
-//!   (the kubelet's `/var/log/pods` layout), created before the sandbox and
-//!   removed with it.
+//! * Container logs go to the sandbox config's `log_directory`, or when it
+//!   is empty to `{pod_logs_root}/{namespace}_{name}_{uid}/` (the kubelet's
+//!   `/var/log/pods` layout), created before the sandbox; the default
+//!   directory is removed with the sandbox.
 //!
 //! ```no_run
 //! # async fn demo() -> orch_runtime::Result<()> {
@@ -147,26 +148,17 @@ impl CriRuntime {
     /// Errors: [`Error::Cri`] (`Unavailable`) if nothing answers on the
     /// socket within the call timeout.
     pub async fn connect(config: CriRuntimeConfig) -> Result<Self> {
-        let rt = Self::connect_lazy(config)?;
+        let rt = Self::connect_lazy(config);
         rt.version().await?;
         Ok(rt)
     }
 
     /// A runtime client that connects on its first call (and again after
-    /// the runtime restarts).
-    ///
-    /// Errors: none in practice; the `Result` is for the endpoint's setup.
-    pub fn connect_lazy(config: CriRuntimeConfig) -> Result<Self> {
+    /// the runtime restarts). Needs a tokio runtime (the connection's task).
+    pub fn connect_lazy(config: CriRuntimeConfig) -> Self {
         let socket = config.socket.clone();
         // The URI is not used: every connection opens the unix socket.
-        let endpoint = Endpoint::try_from("http://[::1]:0")
-            .map_err(|e| Error::Cri {
-                call: "connect".into(),
-                object: socket.display().to_string(),
-                code: "InvalidArgument".into(),
-                message: e.to_string(),
-            })?
-            .connect_timeout(config.call_timeout);
+        let endpoint = Endpoint::from_static("http://[::1]:0").connect_timeout(config.call_timeout);
         let channel = endpoint.connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
             let socket = socket.clone();
             async move {
@@ -174,12 +166,12 @@ impl CriRuntime {
                 Ok::<_, std::io::Error>(TokioIo::new(stream))
             }
         }));
-        Ok(CriRuntime {
+        CriRuntime {
             config,
             runtime: RuntimeServiceClient::new(channel.clone())
                 .max_decoding_message_size(16 * 1024 * 1024),
             images: ImageServiceClient::new(channel).max_decoding_message_size(16 * 1024 * 1024),
-        })
+        }
     }
 
     /// The settings.
@@ -546,8 +538,7 @@ mod tests {
     async fn log_directories_follow_the_kubelet_layout() {
         let rt = CriRuntime::connect_lazy(
             CriRuntimeConfig::new("/nonexistent.sock").pod_logs_root("/var/log/pods"),
-        )
-        .unwrap();
+        );
         let config = PodSandboxConfig {
             metadata: PodSandboxMetadata {
                 name: "web-0".into(),
