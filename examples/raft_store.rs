@@ -18,7 +18,12 @@
 //! `--initial-cluster`), grows the cluster; `etcdctl member remove ID`
 //! shrinks it. Ctrl-C (or SIGTERM) stops it
 //! cleanly. Exit codes: 0 after a clean stop, 1 if it cannot start, 2 for
-//! bad flags.
+//! bad flags. `RUST_LOG` (e.g. `openraft=info,orch_store=debug`) turns on
+//! logs on stderr.
+//!
+//! Failover follows openraft: when the leader dies or removes itself, the
+//! others wait out its lease (`election_timeout_max`, 2 s) and an election
+//! timeout (1–2 s), so writes pause for 3–4 s (longer after a split vote).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -111,6 +116,14 @@ async fn run(args: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    // Logs (openraft's and orch's) on stderr when RUST_LOG asks for them,
+    // e.g. RUST_LOG=openraft=info,orch_store=debug.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {

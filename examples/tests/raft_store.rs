@@ -31,6 +31,18 @@ struct Member {
     child: Option<Child>,
 }
 
+impl Member {
+    /// Where the member's stderr goes (a file, so that a member that logs
+    /// much never blocks on a full pipe), beside its data dir.
+    fn log(&self) -> std::path::PathBuf {
+        self.dir.with_extension("stderr")
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log()).unwrap_or_default()
+    }
+}
+
 /// Member processes of one cluster; killed (SIGKILL) when dropped, so a
 /// failing test leaves none behind.
 struct Cluster {
@@ -93,6 +105,11 @@ impl Cluster {
 
     fn spawn_with(&mut self, i: usize, args: &[&str]) {
         let m = &mut self.members[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(m.log())
+            .expect("a member log file");
         let child = example_command("raft_store")
             .args(["--name", &m.name, "--listen-client", &m.client])
             .args(["--initial-cluster", &self.initial_cluster])
@@ -101,7 +118,7 @@ impl Cluster {
             .arg(&m.dir)
             .args(&self.extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(log)
             .spawn()
             .expect("the raft_store example starts");
         m.child = Some(child);
@@ -178,11 +195,7 @@ impl Cluster {
         let start = Instant::now();
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                }
-                return (status, err);
+                return (status, self.members[i].log_text());
             }
             assert!(start.elapsed() < DEADLINE, "member {i} did not stop on Ctrl-C");
             std::thread::sleep(Duration::from_millis(20));
@@ -360,10 +373,7 @@ async fn a_member_that_lost_its_data_dir_is_refused() {
         assert!(start.elapsed() < DEADLINE, "the member that lost its data dir kept running");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut e, &mut err);
-    }
+    let err = cluster.members[lost].log_text();
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("lost or replaced its data directory"), "{err}");
     // The other two go on.
@@ -442,6 +452,24 @@ async fn members_are_added_and_removed_with_etcdctl() {
     assert_eq!(list.lines().count(), 3, "{list}");
     assert!(!list.contains(", m1, "), "{list}");
     cluster.kill(0);
-    ok(&cluster.endpoints(), &["put", "/after", "2"]).await;
-    assert_eq!(ok(&own, &["get", "/after"]).await, "/after\n2\n");
+    // If m1 led, the others elect a new leader first: openraft's followers
+    // wait out the leader lease (election_timeout_max, 2 s) and an election
+    // timeout (1–2 s), longer after a split vote, which can exceed
+    // etcdctl's 5 s command timeout; wait for a linearizable read instead.
+    cluster.wait_ready(new).await;
+    // Writes through every member that is left: each forwards to the
+    // leader, even one added after it started (m4) that it never spoke to.
+    for (i, m) in cluster.members.iter().enumerate().filter(|(_, m)| m.child.is_some()) {
+        let value = i.to_string();
+        let (written, _, err) = etcdctl(&m.client, &["put", "/after", &value], "").await;
+        if !written {
+            let logs: Vec<String> = cluster
+                .members
+                .iter()
+                .map(|m| format!("--- {} ---\n{}", m.name, m.log_text()))
+                .collect();
+            panic!("a write through {} failed: {err}\n{}", m.name, logs.join("\n"));
+        }
+    }
+    assert_eq!(ok(&own, &["get", "/after"]).await, "/after\n3\n", "the last write, through m4");
 }

@@ -218,10 +218,21 @@ impl Member {
             .await
             .ok_or_else(|| ForwardError::NotLeader("no leader is known yet".into()))?;
         if leader == self.id {
-            self.answer(request).await
-        } else {
-            self.network.ask(self.id, leader, request).await
+            return self.answer(request).await;
         }
+        if let Network::Grpc(peers) = &self.network {
+            // A member added after this one started, which this one never
+            // sent a Raft message to (it won an election without this
+            // member's vote being asked first): its address is in the
+            // membership.
+            let membership = self.raft.metrics().borrow().membership_config.clone();
+            let addr =
+                membership.nodes().find(|(id, _)| **id == leader).map(|(_, n)| n.addr.clone());
+            if let Some(addr) = addr {
+                peers.learn(leader, &addr);
+            }
+        }
+        self.network.ask(self.id, leader, request).await
     }
 
     /// Asks the leader (retrying for up to 10 s while leadership moves or
