@@ -18,6 +18,8 @@ use orch_runtime::runtime::{ContainerFilter, ContainerState, PodSandboxFilter, R
 use orch_store::MemStore;
 use tokio_util::sync::CancellationToken;
 
+mod support;
+
 const DEADLINE: Duration = Duration::from_secs(30);
 const WEB: &str = env!("CARGO_BIN_EXE_orch-web");
 
@@ -787,5 +789,33 @@ async fn orphan_case(mut n: Node1) {
     );
     n.runtime.stop_pod_sandbox(&foreign).await.unwrap();
     n.runtime.remove_pod_sandbox(&foreign).await.unwrap();
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+/// The pod's resources reach the container's cgroup through the agent:
+/// the cpu request as shares, the cpu limit as a CFS quota, the memory
+/// limit as the memory limit (read inside the container with ExecSync).
+#[cfg(feature = "cri")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cri_pod_resources_reach_the_containers_cgroup() {
+    use orch_core::kinds::pod::ResourceRequirements;
+    use orch_core::Quantity;
+    let n = Node1::start_cri().await;
+    let mut c = n.sh("app", "trap 'exit 0' TERM; sleep 60 & wait");
+    c.resources = Some(ResourceRequirements {
+        requests: [("cpu".to_string(), Quantity::from("250m"))].into(),
+        limits: [
+            ("cpu".to_string(), Quantity::from("500m")),
+            ("memory".to_string(), Quantity::from("64Mi")),
+        ]
+        .into(),
+    });
+    n.pods().create(&bound_pod("limited", vec![c])).await.unwrap();
+    n.until("running", || async { n.running_containers().await.len() == 1 }).await;
+    let id = n.running_containers().await.remove(0);
+    let (memory, quota, period, shares) = support::cgroup_limits(&*n.runtime, &id).await;
+    assert_eq!((memory.as_str(), quota.as_str(), period.as_str()), ("67108864", "50000", "100000"));
+    // 250 millicores: 250 * 1024 / 1000 shares, as the kubelet (cgroup v1).
+    assert!(shares.as_deref().is_none_or(|s| s == "256"), "{shares:?}");
     n.delete_all_and_check_no_leftovers().await;
 }
