@@ -8,31 +8,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use orch_benches::{percentile, report};
+use orch_benches::{bound_pod, percentile, report};
 use orch_core::api::{DeleteParams, ListParams, WatchEvent, WatchParams};
-use orch_core::kinds::pod::{Container, PodPhase, PodSpec};
-use orch_core::{Api, ObjectMeta, Pod};
+use orch_core::kinds::pod::{Container, PodPhase};
+use orch_core::{Api, Pod};
 use orch_runtime::agent::{NodeAgent, NodeAgentConfig};
 use orch_runtime::process::{ProcessRuntime, ProcessRuntimeConfig};
 use orch_store::MemStore;
 use tokio_util::sync::CancellationToken;
 
 fn pod(name: &str) -> Pod {
-    Pod {
-        metadata: ObjectMeta::named(name),
-        spec: PodSpec {
-            node_name: Some("node-1".into()),
-            termination_grace_period_seconds: Some(1),
-            containers: vec![Container {
-                name: "s".into(),
-                image: "sleep".into(),
-                args: vec!["3600".into()],
-                ..Default::default()
-            }],
-            ..Default::default()
-        },
+    let container = Container {
+        name: "s".into(),
+        image: "sleep".into(),
+        args: vec!["3600".into()],
         ..Default::default()
-    }
+    };
+    bound_pod(name, container)
 }
 
 /// CPU time of this process (user + system), from /proc/self/stat.

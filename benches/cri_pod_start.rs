@@ -21,10 +21,10 @@ use hyper_util::rt::TokioIo;
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use orch_benches::{percentile, report};
+use orch_benches::{bound_pod, percentile, report};
 use orch_core::api::{WatchEvent, WatchParams};
-use orch_core::kinds::pod::{Container, PodPhase, PodSpec};
-use orch_core::{Api, ObjectMeta, Pod};
+use orch_core::kinds::pod::{Container, PodPhase};
+use orch_core::{Api, Pod};
 use orch_runtime::agent::{NodeAgent, NodeAgentConfig};
 use orch_runtime::cri::{ContainerdProcess, ContainerdProcessConfig, CriRuntime, BUSYBOX_IMAGE};
 use orch_store::MemStore;
@@ -39,22 +39,14 @@ type Round = [(u64, u64); 2];
 const SCRIPT: &str = "trap 'exit 0' TERM; sleep 3600 & wait";
 
 fn pod(name: &str) -> Pod {
-    Pod {
-        metadata: ObjectMeta::named(name),
-        spec: PodSpec {
-            node_name: Some("node-1".into()),
-            termination_grace_period_seconds: Some(1),
-            containers: vec![Container {
-                name: "main".into(),
-                image: BUSYBOX_IMAGE.into(),
-                image_pull_policy: Some("IfNotPresent".into()),
-                command: vec!["sh".into(), "-c".into(), SCRIPT.into()],
-                ..Default::default()
-            }],
-            ..Default::default()
-        },
+    let container = Container {
+        name: "main".into(),
+        image: BUSYBOX_IMAGE.into(),
+        image_pull_policy: Some("IfNotPresent".into()),
+        command: vec!["sh".into(), "-c".into(), SCRIPT.into()],
         ..Default::default()
-    }
+    };
+    bound_pod(name, container)
 }
 
 /// The generated CRI clients on the socket, no orch code in between.

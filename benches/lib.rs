@@ -112,3 +112,18 @@ pub fn typical_pod() -> orch_core::Pod {
         .expect("typical pod parses");
     docs[0].parse().expect("typical pod is a Pod")
 }
+
+/// A Pod named `name` in `default`, already bound to `node-1`, with one
+/// container and a 1 s grace period: what the agent benches start.
+pub fn bound_pod(name: &str, container: orch_core::kinds::pod::Container) -> orch_core::Pod {
+    orch_core::Pod {
+        metadata: orch_core::ObjectMeta::named(name),
+        spec: orch_core::kinds::pod::PodSpec {
+            node_name: Some("node-1".into()),
+            termination_grace_period_seconds: Some(1),
+            containers: vec![container],
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
