@@ -515,10 +515,7 @@ impl Worker {
                         "back-off {delay:?} restarting failed container={} pod={}",
                         c.name, self.pod.metadata.name
                     );
-                    let track = self.tracks.entry(c.name.clone()).or_default();
-                    let fresh = track.waiting.as_ref().is_none_or(|(r, _)| r != "CrashLoopBackOff");
-                    track.waiting = Some(("CrashLoopBackOff".into(), message));
-                    if fresh {
+                    if self.set_waiting(&c.name, "CrashLoopBackOff", message) {
                         let text = format!("Back-off restarting failed container {}", c.name);
                         self.event(orch_core::controller::EventType::Warning, "BackOff", &text)
                             .await;
