@@ -29,7 +29,7 @@ enum Backend {
     /// The containerd, held until the node is dropped.
     #[cfg(feature = "cri")]
     Cri {
-        _containerd: orch_runtime::cri::ContainerdProcess,
+        containerd: orch_runtime::cri::ContainerdProcess,
     },
 }
 
@@ -39,6 +39,7 @@ struct Node1 {
     backend: Backend,
     stop: CancellationToken,
     agent: Option<tokio::task::JoinHandle<orch_runtime::Result<()>>>,
+    config: NodeAgentConfig,
     _dir: tempfile::TempDir,
 }
 
@@ -62,14 +63,31 @@ impl Node1 {
     /// A node on CriRuntime and a containerd of its own.
     #[cfg(feature = "cri")]
     async fn start_cri() -> Node1 {
+        Self::start_cri_with(&[], Vec::new()).await
+    }
+
+    /// A node on CriRuntime whose containerd reaches these registries over
+    /// plain HTTP, and whose agent has these registry credentials.
+    #[cfg(feature = "cri")]
+    async fn start_cri_with(
+        registries: &[String],
+        credentials: Vec<orch_runtime::runtime::AuthConfig>,
+    ) -> Node1 {
         use orch_runtime::cri::{ContainerdProcess, ContainerdProcessConfig, CriRuntime};
         let dir = tempfile::Builder::new().prefix("orch-cri-agent-").tempdir().unwrap();
-        let config = ContainerdProcessConfig::new(dir.path().join("containerd"));
+        let mut config = ContainerdProcessConfig::new(dir.path().join("containerd"));
+        config.plain_http_registries = registries.to_vec();
         let containerd = ContainerdProcess::start_with_busybox_images(config)
             .unwrap_or_else(|e| panic!("containerd did not start with its images: {e}"));
         let config = containerd.runtime_config().call_timeout(Duration::from_secs(30));
         let rt = CriRuntime::connect(config).await.unwrap();
-        Self::with(Arc::new(rt), Backend::Cri { _containerd: containerd }, dir)
+        let mut n = Self::with(Arc::new(rt), Backend::Cri { containerd }, dir);
+        if !credentials.is_empty() {
+            n.stop_agent().await;
+            n.config.registry_credentials = credentials;
+            n.spawn_agent();
+        }
+        n
     }
 
     fn with(runtime: Arc<dyn Runtime>, backend: Backend, dir: tempfile::TempDir) -> Node1 {
@@ -79,6 +97,7 @@ impl Node1 {
             backend,
             stop: CancellationToken::new(),
             agent: None,
+            config: agent_config(),
             _dir: dir,
         };
         n.spawn_agent();
@@ -87,7 +106,7 @@ impl Node1 {
 
     fn spawn_agent(&mut self) {
         self.stop = CancellationToken::new();
-        let agent = NodeAgent::new(self.store.clone(), self.runtime.clone(), agent_config());
+        let agent = NodeAgent::new(self.store.clone(), self.runtime.clone(), self.config.clone());
         self.agent = Some(tokio::spawn(agent.run(self.stop.clone())));
     }
 
@@ -817,5 +836,45 @@ async fn on_cri_pod_resources_reach_the_containers_cgroup() {
     assert_eq!((memory.as_str(), quota.as_str(), period.as_str()), ("67108864", "50000", "100000"));
     // 250 millicores: 250 * 1024 / 1000 shares, as the kubelet (cgroup v1).
     assert!(shares.as_deref().is_none_or(|s| s == "256"), "{shares:?}");
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+/// A pod whose image is only in a registry that wants a login: the agent
+/// pulls it with the node's credentials for that registry and runs it.
+#[cfg(feature = "cri")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cri_a_pod_pulls_its_image_with_the_nodes_registry_credentials() {
+    use orch_runtime::cri::BusyboxImage;
+    use orch_runtime::runtime::AuthConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let registry = support::registry::Registry::start(&dir.path().join("registry"), "node", "pw");
+    let credentials = vec![AuthConfig {
+        username: "node".into(),
+        password: "pw".into(),
+        server_address: registry.host.clone(),
+    }];
+    let n = Node1::start_cri_with(std::slice::from_ref(&registry.host), credentials).await;
+    let Backend::Cri { containerd } = &n.backend else { unreachable!("a CRI node") };
+    let tarball = dir.path().join("app.tar");
+    let image = orch_runtime::cri::BUSYBOX_IMAGE;
+    BusyboxImage::new(image).write_tarball(&tarball).unwrap();
+    let reference = format!("{}/team/app:2", registry.host);
+    containerd.push_image(&tarball, image, &reference, Some(("node", "pw"))).unwrap();
+
+    let mut c = n.sh("app", "trap 'exit 0' TERM; sleep 60 & wait");
+    c.image = reference.clone();
+    c.image_pull_policy = None; // a tag, so IfNotPresent: absent, so pulled
+    n.pods().create(&bound_pod("pulled", vec![c])).await.unwrap();
+    n.until("Running", || async {
+        n.pod("pulled").await.status.and_then(|s| s.phase) == Some(PodPhase::Running)
+    })
+    .await;
+    let events: Api<orch_core::Event> = Api::namespaced(n.store.clone(), "default");
+    let pulled = events.list(&ListParams::default().fields("reason=Pulled")).await.unwrap();
+    let want = format!("Successfully pulled image \"{reference}\"");
+    assert!(
+        pulled.items.iter().any(|e| e.message.as_deref().is_some_and(|m| m.starts_with(&want))),
+        "no Pulled event for {reference}"
+    );
     n.delete_all_and_check_no_leftovers().await;
 }

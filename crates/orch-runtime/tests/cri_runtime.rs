@@ -255,3 +255,39 @@ async fn a_runtime_that_never_answers_hits_the_call_deadline() {
     }
     held.abort();
 }
+
+/// PullImage from a registry on loopback (docker-registry, htpasswd login,
+/// plain HTTP): refused without credentials or with a wrong password,
+/// pulled with the right ones, then present.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_are_pulled_from_a_registry_with_credentials() {
+    use orch_runtime::cri::BusyboxImage;
+    let dir = tempfile::Builder::new().prefix("orch-cri-pull-").tempdir().unwrap();
+    let registry =
+        support::registry::Registry::start(&dir.path().join("registry"), "orch", "s3cret");
+    let mut config = ContainerdProcessConfig::new(dir.path().join("c"));
+    config.plain_http_registries = vec![registry.host.clone()];
+    let containerd = ContainerdProcess::start_with_busybox_images(config)
+        .unwrap_or_else(|e| panic!("containerd did not start with its images: {e}"));
+    let tarball = dir.path().join("busybox.tar");
+    BusyboxImage::new(BUSYBOX_IMAGE).write_tarball(&tarball).unwrap();
+    let reference = format!("{}/orch/busybox:1", registry.host);
+    containerd.push_image(&tarball, BUSYBOX_IMAGE, &reference, Some(("orch", "s3cret"))).unwrap();
+    let rt = CriRuntime::connect(containerd.runtime_config()).await.unwrap();
+
+    let spec = ImageSpec { image: reference.clone() };
+    assert!(rt.image_status(&spec).await.unwrap().is_none(), "not pulled yet");
+    let refused = rt.pull_image(&spec, None).await;
+    assert!(matches!(refused, Err(orch_runtime::Error::Cri { .. })), "{refused:?}");
+    let auth = |password: &str| AuthConfig {
+        username: "orch".into(),
+        password: password.into(),
+        server_address: registry.host.clone(),
+    };
+    let wrong = rt.pull_image(&spec, Some(&auth("wrong"))).await;
+    assert!(matches!(wrong, Err(orch_runtime::Error::Cri { .. })), "{wrong:?}");
+    let pulled = rt.pull_image(&spec, Some(&auth("s3cret"))).await.unwrap();
+    assert!(pulled.starts_with("sha256:"), "{pulled}");
+    let image = rt.image_status(&spec).await.unwrap().expect("present after the pull");
+    assert!(image.repo_tags.contains(&reference), "{image:?}");
+}

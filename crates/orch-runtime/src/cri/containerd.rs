@@ -34,6 +34,9 @@ pub struct ContainerdProcessConfig {
     pub ctr: PathBuf,
     /// How long to wait for the socket to answer.
     pub start_timeout: Duration,
+    /// Registries (`host:port`) the CRI plugin reaches over plain HTTP
+    /// (a test registry on loopback), through its `registry.mirrors`.
+    pub plain_http_registries: Vec<String>,
 }
 
 impl ContainerdProcessConfig {
@@ -48,6 +51,7 @@ impl ContainerdProcessConfig {
             containerd: PathBuf::from("containerd"),
             ctr: PathBuf::from("ctr"),
             start_timeout: Duration::from_secs(20),
+            plain_http_registries: Vec::new(),
         }
     }
 }
@@ -114,13 +118,20 @@ state = "{state}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{cni_bin}"
     conf_dir = "{cni_conf}"
-"#,
+{mirrors}"#,
             root = dir.join("root").display(),
             state = dir.join("state").display(),
             sock = dir.join("containerd.sock").display(),
             pause = config.sandbox_image,
             cni_bin = config.cni_bin_dir.display(),
             cni_conf = dir.join("cni/net.d").display(),
+            mirrors = config
+                .plain_http_registries
+                .iter()
+                .map(|host| format!(
+                    "  [plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"{host}\"]\n    endpoint = [\"http://{host}\"]\n"
+                ))
+                .collect::<String>(),
         );
         let config_path = dir.join("config.toml");
         std::fs::write(&config_path, toml).map_err(|e| state_error(&config_path, "writing", e))?;
@@ -221,17 +232,52 @@ state = "{state}"
     ///
     /// Errors: [`Error::State`] if `ctr` fails (with its output).
     pub fn import_image(&self, tarball: &Path) -> Result<()> {
+        self.ctr("k8s.io", &["images", "import", &tarball.to_string_lossy()])
+    }
+
+    /// Pushes an image tarball to a registry as `reference` (e.g.
+    /// `127.0.0.1:5000/orch/busybox:1`) with `ctr images push --plain-http`,
+    /// logging in as `user` (`name`, `password`) if given. The image goes
+    /// through this containerd's `orch-push` namespace, not the one CRI uses.
+    ///
+    /// Errors: [`Error::State`] if a `ctr` step fails (with its output).
+    pub fn push_image(
+        &self,
+        tarball: &Path,
+        image: &str,
+        reference: &str,
+        user: Option<(&str, &str)>,
+    ) -> Result<()> {
+        let credentials = user.map(|(name, password)| format!("{name}:{password}"));
+        let mut push = vec!["images", "push", "--plain-http"];
+        if let Some(c) = &credentials {
+            push.extend(["--user", c.as_str()]);
+        }
+        push.push(reference);
+        let tarball = tarball.to_string_lossy();
+        for args in [
+            vec!["images", "import", tarball.as_ref()],
+            vec!["images", "tag", "--force", image, reference],
+            push,
+        ] {
+            self.ctr("orch-push", &args)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `ctr` in `namespace` on this containerd.
+    fn ctr(&self, namespace: &str, args: &[&str]) -> Result<()> {
         let out = Command::new(&self.config.ctr)
             .arg("--address")
             .arg(self.socket())
-            .args(["-n", "k8s.io", "images", "import"])
-            .arg(tarball)
+            .args(["-n", namespace])
+            .args(args)
             .output()
             .map_err(|e| state_error(&self.config.ctr, "running ctr", e))?;
         if !out.status.success() {
             return Err(state_error(
-                tarball,
-                "ctr images import",
+                &self.config.ctr,
+                &format!("ctr {}", args.join(" ")),
                 format!(
                     "{}: {}{}",
                     out.status,

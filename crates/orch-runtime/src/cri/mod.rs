@@ -133,6 +133,17 @@ fn whole_seconds(d: Duration) -> i64 {
     d.as_millis().div_ceil(1000) as i64
 }
 
+/// A registry's address as a URL: containerd parses `server_address` as
+/// one and compares its host with the registry's, so a bare `host:port`
+/// (as the kubelet and Docker configs write it) gets a scheme.
+fn server_url(address: &str) -> String {
+    if address.is_empty() || address.contains("://") {
+        address.to_owned()
+    } else {
+        format!("https://{address}")
+    }
+}
+
 /// Success for what is already gone (stop and remove are idempotent).
 fn gone_is_ok(r: Result<()>) -> Result<()> {
     match r {
@@ -462,7 +473,7 @@ impl Runtime for CriRuntime {
             auth: auth.map(|a| cri::AuthConfig {
                 username: a.username.clone(),
                 password: a.password.clone(),
-                server_address: a.server_address.clone(),
+                server_address: server_url(&a.server_address),
                 ..Default::default()
             }),
             sandbox_config: None,
@@ -517,6 +528,13 @@ impl Runtime for CriRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_addresses_become_urls() {
+        assert_eq!(server_url("127.0.0.1:5000"), "https://127.0.0.1:5000");
+        assert_eq!(server_url("http://127.0.0.1:5000"), "http://127.0.0.1:5000");
+        assert_eq!(server_url(""), "");
+    }
 
     #[test]
     fn timeouts_round_up_to_whole_seconds() {

@@ -47,3 +47,6 @@ pub async fn cgroup_limits(
         )
     }
 }
+
+#[cfg(feature = "cri")]
+pub mod registry;
