@@ -824,8 +824,11 @@ async fn binding_sets_the_node_and_pod_scheduled_in_one_write() {
     let (store, api) = setup();
     let created = api.create(&pod("web-0")).await.unwrap();
     let before = store.revision();
-    let bound =
-        api.bind("web-0", "node-1", Some(&created.metadata.resource_version)).await.unwrap();
+    let exactly = |meta: &ObjectMeta| Preconditions {
+        uid: Some(meta.uid.clone()),
+        resource_version: Some(meta.resource_version.clone()),
+    };
+    let bound = api.bind("web-0", "node-1", &exactly(&created.metadata)).await.unwrap();
     assert_eq!(store.revision(), before + 1, "one write");
     assert_eq!(bound.spec.node_name.as_deref(), Some("node-1"));
     let status = bound.status.unwrap();
@@ -833,14 +836,29 @@ async fn binding_sets_the_node_and_pod_scheduled_in_one_write() {
     let scheduled = status.conditions.iter().find(|c| c.type_ == "PodScheduled").unwrap();
     assert_eq!(scheduled.status, "True");
     // Already bound: a second binding conflicts, whatever the node.
-    assert!(api.bind("web-0", "node-2", None).await.unwrap_err().is_conflict());
-    // A stale resourceVersion conflicts too, and nothing changes.
-    api.create(&pod("web-1")).await.unwrap();
-    api.patch("web-1", &json!({"metadata": {"labels": {"x": "1"}}})).await.unwrap();
     assert!(api
-        .bind("web-1", "node-1", Some(&created.metadata.resource_version))
+        .bind("web-0", "node-2", &Preconditions::default())
         .await
         .unwrap_err()
         .is_conflict());
+    // A stale resourceVersion conflicts too, and nothing changes.
+    api.create(&pod("web-1")).await.unwrap();
+    api.patch("web-1", &json!({"metadata": {"labels": {"x": "1"}}})).await.unwrap();
+    let stale = Preconditions {
+        resource_version: Some(created.metadata.resource_version.clone()),
+        ..Default::default()
+    };
+    assert!(api.bind("web-1", "node-1", &stale).await.unwrap_err().is_conflict());
+    assert_eq!(api.get("web-1").await.unwrap().spec.node_name, None);
+    // A pod re-created under the same name is another pod: a binding for
+    // the old one (its uid) conflicts.
+    let old = api.get("web-1").await.unwrap();
+    api.delete("web-1", &DeleteParams { grace_period_seconds: Some(0), ..Default::default() })
+        .await
+        .unwrap();
+    api.create(&pod("web-1")).await.unwrap();
+    let for_old = Preconditions { uid: Some(old.metadata.uid.clone()), ..Default::default() };
+    let err = api.bind("web-1", "node-1", &for_old).await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
     assert_eq!(api.get("web-1").await.unwrap().spec.node_name, None);
 }

@@ -899,26 +899,32 @@ impl<K: Object> Api<K> {
 impl Api<Pod> {
     /// Binds a pending pod to a node in one write, as Kubernetes'
     /// `pods/binding` subresource: sets `spec.nodeName` and the
-    /// `PodScheduled=True` condition. With `resource_version`, the pod must
-    /// not have changed since.
+    /// `PodScheduled=True` condition. `preconditions` as a Binding's: with
+    /// a uid, the pod must be that one (not a pod re-created under the same
+    /// name since it was scheduled — kube-scheduler sets it); with a
+    /// resourceVersion, it must not have changed since.
     ///
     /// Errors: [`Error::NotFound`]; [`Error::Conflict`] if the pod is already
-    /// bound (to any node) or changed since `resource_version`.
-    pub async fn bind(
-        &self,
-        name: &str,
-        node: &str,
-        resource_version: Option<&str>,
-    ) -> Result<Pod> {
+    /// bound (to any node), is another pod than `preconditions.uid`, or
+    /// changed since `preconditions.resource_version`.
+    pub async fn bind(&self, name: &str, node: &str, preconditions: &Preconditions) -> Result<Pod> {
         let namespace = self.request_namespace().to_owned();
         let object = self.object_name(&namespace, name);
-        let expected = match resource_version {
+        let expected = match preconditions.resource_version.as_deref() {
             Some(rv) => Self::parse_resource_version(rv, &object)?,
             None => None,
         };
         let now = serde_json::to_value(Time::now()).unwrap_or(Value::Null);
         self.update(&namespace, name, expected, None, Part::Both, |current| {
             let mut pod = current.clone();
+            let uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
+            if let Some(want) = preconditions.uid.as_deref().filter(|want| *want != uid) {
+                return Err(Error::Conflict {
+                    object: object.clone(),
+                    expected: format!("uid {want}"),
+                    actual: format!("uid {uid}"),
+                });
+            }
             let bound = pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty());
             if let Some(existing) = bound {
                 return Err(Error::Conflict {
