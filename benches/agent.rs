@@ -7,10 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use orch_benches::{bound_pod, percentile, report};
-use orch_core::api::{DeleteParams, ListParams, WatchEvent, WatchParams};
-use orch_core::kinds::pod::{Container, PodPhase};
+use orch_benches::{bound_pod, percentile, report, time_pod_start};
+use orch_core::api::{DeleteParams, ListParams, WatchParams};
+use orch_core::kinds::pod::Container;
 use orch_core::{Api, Pod};
 use orch_runtime::agent::{NodeAgent, NodeAgentConfig};
 use orch_runtime::process::{ProcessRuntime, ProcessRuntimeConfig};
@@ -58,21 +57,8 @@ async fn run() {
     let mut latencies = Vec::new();
     for i in 0..200 {
         let name = format!("p{i:03}");
-        let t = Instant::now();
-        pods.create(&pod(&name)).await.expect("create");
-        loop {
-            match tokio::time::timeout(Duration::from_secs(30), watch.next()).await {
-                Ok(Some(Ok(WatchEvent::Modified(p))))
-                    if p.metadata.name == name
-                        && p.status.as_ref().and_then(|s| s.phase) == Some(PodPhase::Running) =>
-                {
-                    break
-                }
-                Ok(Some(Ok(_))) => {}
-                other => panic!("pod {name} did not start: {other:?}"),
-            }
-        }
-        latencies.push(t.elapsed().as_micros() as u64);
+        latencies
+            .push(time_pod_start(&pods, &mut watch, &pod(&name), Duration::from_secs(30)).await);
     }
     latencies.sort_unstable();
     report(

@@ -21,9 +21,9 @@ use hyper_util::rt::TokioIo;
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use orch_benches::{bound_pod, percentile, report};
+use orch_benches::{bound_pod, percentile, report, time_pod_start};
 use orch_core::api::{WatchEvent, WatchParams};
-use orch_core::kinds::pod::{Container, PodPhase};
+use orch_core::kinds::pod::Container;
 use orch_core::{Api, Pod};
 use orch_runtime::agent::{NodeAgent, NodeAgentConfig};
 use orch_runtime::cri::{ContainerdProcess, ContainerdProcessConfig, CriRuntime, BUSYBOX_IMAGE};
@@ -218,22 +218,9 @@ async fn run() {
             raw.push(t.elapsed().as_micros() as u64);
 
             let name = format!("agent-{round}-{i:02}");
-            let t = Instant::now();
-            pods.create(&pod(&name)).await.expect("create");
-            loop {
-                match tokio::time::timeout(Duration::from_secs(60), watch.next()).await {
-                    Ok(Some(Ok(WatchEvent::Modified(p))))
-                        if p.metadata.name == name
-                            && p.status.as_ref().and_then(|s| s.phase)
-                                == Some(PodPhase::Running) =>
-                    {
-                        break
-                    }
-                    Ok(Some(Ok(_))) => {}
-                    other => panic!("pod {name} did not start: {other:?}"),
-                }
-            }
-            through_agent.push(t.elapsed().as_micros() as u64);
+            let started =
+                time_pod_start(&pods, &mut watch, &pod(&name), Duration::from_secs(60)).await;
+            through_agent.push(started);
         }
         through_agent.sort_unstable();
         raw.sort_unstable();

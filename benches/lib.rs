@@ -127,3 +127,34 @@ pub fn bound_pod(name: &str, container: orch_core::kinds::pod::Container) -> orc
         ..Default::default()
     }
 }
+
+/// Creates `pod` (bound to its node) and waits on `watch` — a watch on the
+/// pods opened before — until it is seen `Running`; returns the time taken
+/// in µs (the agent benches' start latency). Panics if it does not start
+/// within `deadline`.
+pub async fn time_pod_start(
+    pods: &orch_core::Api<orch_core::Pod>,
+    watch: &mut (impl futures::Stream<Item = orch_core::Result<orch_core::api::WatchEvent<orch_core::Pod>>>
+              + Unpin),
+    pod: &orch_core::Pod,
+    deadline: Duration,
+) -> u64 {
+    use futures::StreamExt;
+    use orch_core::api::WatchEvent;
+    use orch_core::kinds::pod::PodPhase;
+    let name = &pod.metadata.name;
+    let t = std::time::Instant::now();
+    pods.create(pod).await.expect("create");
+    loop {
+        match tokio::time::timeout(deadline, watch.next()).await {
+            Ok(Some(Ok(WatchEvent::Modified(p))))
+                if p.metadata.name == *name
+                    && p.status.as_ref().and_then(|s| s.phase) == Some(PodPhase::Running) =>
+            {
+                return t.elapsed().as_micros() as u64
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("pod {name} did not start: {other:?}"),
+        }
+    }
+}
