@@ -182,9 +182,9 @@ fn default_manifest(runtime: RuntimeKind) -> PathBuf {
 enum NodeRuntimes {
     /// One process runtime per node.
     Process(Vec<ProcessRuntime>),
-    /// One CRI runtime for the one node.
+    /// One CRI runtime, and the nodes whose agents use it.
     #[cfg(feature = "cri")]
-    Cri(Box<orch_runtime::cri::CriRuntime>),
+    Cri { runtime: Box<orch_runtime::cri::CriRuntime>, nodes: Vec<String> },
 }
 
 impl NodeRuntimes {
@@ -196,14 +196,10 @@ impl NodeRuntimes {
             RuntimeKind::Cri => {
                 use orch_runtime::cri::{CriRuntime, CriRuntimeConfig};
                 let config = CriRuntimeConfig::new(&args.cri_socket);
-                CriRuntime::connect(config).await.map(|rt| NodeRuntimes::Cri(Box::new(rt))).map_err(
-                    |e| {
-                        format!(
-                            "cannot reach the CRI runtime at {}: {e}",
-                            args.cri_socket.display()
-                        )
-                    },
-                )
+                let runtime = CriRuntime::connect(config).await.map_err(|e| {
+                    format!("cannot reach the CRI runtime at {}: {e}", args.cri_socket.display())
+                })?;
+                Ok(NodeRuntimes::Cri { runtime: Box::new(runtime), nodes: Vec::new() })
             }
             #[cfg(not(feature = "cri"))]
             RuntimeKind::Cri => {
@@ -232,7 +228,10 @@ impl NodeRuntimes {
                 Ok(Arc::new(runtime))
             }
             #[cfg(feature = "cri")]
-            NodeRuntimes::Cri(rt) => Ok(Arc::new((**rt).clone())),
+            NodeRuntimes::Cri { runtime, nodes } => {
+                nodes.push(name.to_owned());
+                Ok(Arc::new((**runtime).clone()))
+            }
         }
     }
 
@@ -241,12 +240,12 @@ impl NodeRuntimes {
         match self {
             NodeRuntimes::Process(runtimes) => runtimes.iter().find_map(|rt| rt.container_pid(id)),
             #[cfg(feature = "cri")]
-            NodeRuntimes::Cri(_) => None,
+            NodeRuntimes::Cri { .. } => None,
         }
     }
 
     /// Stops every container this cluster started (gracefully, 5 s).
-    async fn shutdown(&self, nodes: usize) {
+    async fn shutdown(&self) {
         match self {
             NodeRuntimes::Process(runtimes) => {
                 for rt in runtimes {
@@ -256,13 +255,12 @@ impl NodeRuntimes {
                 }
             }
             #[cfg(feature = "cri")]
-            NodeRuntimes::Cri(rt) => {
-                for i in 1..=nodes {
-                    remove_node_pods(&**rt, &format!("node-{i}")).await;
+            NodeRuntimes::Cri { runtime, nodes } => {
+                for node in nodes {
+                    remove_node_pods(&**runtime, node).await;
                 }
             }
         }
-        let _ = nodes;
     }
 }
 
@@ -441,7 +439,7 @@ impl Cluster {
         for t in self.tasks {
             let _ = t.await;
         }
-        self.runtimes.shutdown(self.nodes).await;
+        self.runtimes.shutdown().await;
         if let ClusterStore::Raft(members) = &self.backend {
             for m in members {
                 m.shutdown().await;
