@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orch_benches::{bound_pod, percentile, report, time_pod_start};
+use orch_benches::{block_on_two_workers, bound_pod, percentile, report, time_pod_start};
 use orch_core::api::{DeleteParams, ListParams, WatchParams};
 use orch_core::kinds::pod::Container;
 use orch_core::{Api, Pod};
@@ -109,10 +109,5 @@ async fn run() {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(run());
+    block_on_two_workers(run());
 }

@@ -21,7 +21,7 @@ use hyper_util::rt::TokioIo;
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use orch_benches::{bound_pod, percentile, report, time_pod_start};
+use orch_benches::{block_on_two_workers, bound_pod, percentile, report, time_pod_start};
 use orch_core::api::{WatchEvent, WatchParams};
 use orch_core::kinds::pod::Container;
 use orch_core::{Api, Pod};
@@ -267,10 +267,5 @@ async fn run() {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(run());
+    block_on_two_workers(run());
 }

@@ -158,3 +158,14 @@ pub async fn time_pod_start(
         }
     }
 }
+
+/// Runs `future` to completion on a tokio runtime with two worker threads
+/// (the machines' two cores), as the agent benches' `main`.
+pub fn block_on_two_workers<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(future)
+}
