@@ -164,9 +164,7 @@ async fn leader_and_follower(
 /// surviving member sees every revision once, in order, across the change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_and_a_watch_survive_the_leader_stopping() {
-    use std::time::Duration;
-
-    use futures::StreamExt;
+    use orch_core::store::conformance::collect_events;
     use orch_core::store::{KeyRange, PutRequest, RangeRequest, Store, WatchRequest};
     use orch_store::RaftStore;
 
@@ -190,15 +188,11 @@ async fn writes_and_a_watch_survive_the_leader_stopping() {
     let all = survivor.range(RangeRequest::new(KeyRange::prefix("/f/"))).await.expect("range");
     assert_eq!(all.kvs.len(), 40);
     // The watch saw each revision once, in order, with no gap.
-    let mut seen = Vec::new();
-    while seen.len() < acknowledged.len() {
-        let batch = tokio::time::timeout(Duration::from_secs(15), events.next())
-            .await
-            .expect("the watch keeps delivering")
-            .expect("a batch")
-            .expect("no error");
-        seen.extend(batch.events.iter().map(|e| e.kv.mod_revision));
-    }
+    let seen: Vec<i64> = collect_events(&mut events, acknowledged.len())
+        .await
+        .iter()
+        .map(|e| e.kv.mod_revision)
+        .collect();
     let acked: Vec<i64> = acknowledged.iter().map(|(_, r)| *r).collect();
     assert_eq!(seen, acked, "no gap, no duplicate");
     assert!(acked.windows(2).all(|w| w[1] == w[0] + 1), "one revision per put: {acked:?}");
@@ -256,7 +250,7 @@ async fn a_durable_cluster_recovers_its_writes_after_a_restart() {
 async fn snapshots_compact_the_log_and_bring_a_lagging_member_back() {
     use std::time::{Duration, Instant};
 
-    use futures::StreamExt;
+    use orch_core::store::conformance::collect_events;
     use orch_core::store::{KeyRange, PutRequest, RangeRequest, Store, WatchRequest};
     use orch_store::{RaftOptions, RaftStore};
 
@@ -296,15 +290,8 @@ async fn snapshots_compact_the_log_and_bring_a_lagging_member_back() {
         assert!(start.elapsed() < Duration::from_secs(30), "not caught up: {} keys", own.count);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut seen = Vec::new();
-    while seen.len() < WRITES {
-        let batch = tokio::time::timeout(Duration::from_secs(15), events.next())
-            .await
-            .expect("the watch keeps delivering")
-            .expect("a batch")
-            .expect("no error");
-        seen.extend(batch.events.iter().map(|e| e.kv.mod_revision));
-    }
+    let seen: Vec<i64> =
+        collect_events(&mut events, WRITES).await.iter().map(|e| e.kv.mod_revision).collect();
     let want: Vec<i64> = (last - WRITES as i64 + 1..=last).collect();
     assert_eq!(seen, want, "no gap, no duplicate across the snapshot");
     for m in &cluster {
