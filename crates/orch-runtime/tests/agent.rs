@@ -57,7 +57,7 @@ impl Node1 {
     async fn start() -> Node1 {
         let dir = tempfile::tempdir().unwrap();
         let runtime = new_runtime(dir.path());
-        Self::with(Arc::new(runtime.clone()), Backend::Process(runtime), dir)
+        Self::with(Arc::new(runtime.clone()), Backend::Process(runtime), dir, agent_config())
     }
 
     /// A node on CriRuntime and a containerd of its own.
@@ -81,23 +81,23 @@ impl Node1 {
             .unwrap_or_else(|e| panic!("containerd did not start with its images: {e}"));
         let config = containerd.runtime_config().call_timeout(Duration::from_secs(30));
         let rt = CriRuntime::connect(config).await.unwrap();
-        let mut n = Self::with(Arc::new(rt), Backend::Cri { containerd }, dir);
-        if !credentials.is_empty() {
-            n.stop_agent().await;
-            n.config.registry_credentials = credentials;
-            n.spawn_agent();
-        }
-        n
+        let config = NodeAgentConfig { registry_credentials: credentials, ..agent_config() };
+        Self::with(Arc::new(rt), Backend::Cri { containerd }, dir, config)
     }
 
-    fn with(runtime: Arc<dyn Runtime>, backend: Backend, dir: tempfile::TempDir) -> Node1 {
+    fn with(
+        runtime: Arc<dyn Runtime>,
+        backend: Backend,
+        dir: tempfile::TempDir,
+        config: NodeAgentConfig,
+    ) -> Node1 {
         let mut n = Node1 {
             store: Arc::new(MemStore::new()),
             runtime,
             backend,
             stop: CancellationToken::new(),
             agent: None,
-            config: agent_config(),
+            config,
             _dir: dir,
         };
         n.spawn_agent();
