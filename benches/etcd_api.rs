@@ -259,8 +259,8 @@ fn raft_members(members: usize, dir: &std::path::Path) -> (Vec<String>, RaftMemb
         runtime.block_on(async move {
             let mut peers = Vec::new();
             for i in 0..members {
-                let l = std::net::TcpListener::bind("127.0.0.1:0").expect("loopback port");
-                peers.push((format!("m{i}"), l.local_addr().expect("address").to_string()));
+                let port = orch_store::free_loopback_port().expect("a loopback port");
+                peers.push((format!("m{i}"), format!("127.0.0.1:{port}")));
             }
             let mut started = Vec::new();
             for (name, _) in &peers {

@@ -18,10 +18,10 @@ use support::example_command;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// A loopback port nobody listens on now.
+/// A loopback port nobody listens on now (below the ephemeral range, so
+/// that no client connection takes it before the member binds it).
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-    l.local_addr().expect("bound address").port()
+    orch_store::free_loopback_port().unwrap_or_else(|e| panic!("{e}"))
 }
 
 struct Member {

@@ -2,7 +2,6 @@
 //! processes on free loopback ports — for running the conformance suite, benchmarks or a
 //! development control plane against a real etcd.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,10 +9,17 @@ use std::time::{Duration, Instant};
 use orch_core::store::{KeyRange, RangeRequest, Store};
 use orch_core::{Error, Result};
 
-use crate::EtcdStore;
+use crate::{free_loopback_port, EtcdStore};
 
 /// How long [`EtcdProcess::start`] waits for etcd to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long one try to read from a starting member may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How many times [`EtcdProcess::start_cluster`] starts the members on
+/// fresh ports when one finds its port taken.
+const PORT_ATTEMPTS: usize = 5;
 
 /// A running etcd — one member, or a cluster of several processes on
 /// loopback (`etcd` from the PATH, e.g. Debian's `etcd-server`) — with its
@@ -31,8 +37,12 @@ impl EtcdProcess {
     /// waits until it answers a read. etcd's log goes to `etcd.log` in
     /// that directory.
     ///
-    /// Errors: [`Error::Unavailable`] if etcd cannot be started or does not
-    /// answer within 30 s (with its log).
+    /// Ports are picked with [`free_loopback_port`]; should another process
+    /// take one before etcd binds it, etcd is started again on fresh ports
+    /// (up to 5 times).
+    ///
+    /// Errors: [`Error::Unavailable`] if etcd cannot be started, exits, or
+    /// does not answer within 30 s (with its log).
     pub async fn start(parent: Option<&Path>) -> Result<EtcdProcess> {
         Self::start_cluster(1, parent).await
     }
@@ -47,29 +57,44 @@ impl EtcdProcess {
         if members == 0 {
             return Err(Error::InvalidRequest("an etcd cluster needs a member".into()));
         }
-        let unavailable =
-            |what: &str, e: std::io::Error| Error::Unavailable(format!("{what}: {e}"));
         let dir = match parent {
             Some(p) => tempfile::tempdir_in(p),
             None => tempfile::tempdir(),
         }
         .map_err(|e| unavailable("etcd data dir", e))?;
+        let mut etcd = EtcdProcess { children: Vec::new(), dir, endpoints: Vec::new() };
+        let mut attempt = 1;
+        loop {
+            etcd.spawn_members(members)?;
+            match etcd.wait_until_serving().await {
+                Err(Start::AddressInUse(_)) if attempt < PORT_ATTEMPTS => {
+                    etcd.stop_members()?;
+                    attempt += 1;
+                }
+                Err(Start::AddressInUse(e) | Start::Failed(e)) => return Err(e),
+                Ok(()) => return Ok(etcd),
+            }
+        }
+    }
+
+    /// Starts `members` etcd processes on fresh ports, with fresh data
+    /// directories, forming one new cluster.
+    fn spawn_members(&mut self, members: usize) -> Result<()> {
         let mut ports = Vec::new();
         for _ in 0..members {
-            ports.push((free_port()?, free_port()?));
+            ports.push((free_loopback_port()?, free_loopback_port()?));
         }
         let initial_cluster: Vec<String> =
             (0..members).map(|i| format!("orch{i}=http://127.0.0.1:{}", ports[i].1)).collect();
         let initial_cluster = initial_cluster.join(",");
-        let mut etcd = EtcdProcess { children: Vec::new(), dir, endpoints: Vec::new() };
         for (i, (client, peer)) in ports.into_iter().enumerate() {
             let endpoint = format!("http://127.0.0.1:{client}");
             let peer_url = format!("http://127.0.0.1:{peer}");
             let log =
-                std::fs::File::create(etcd.log_path(i)).map_err(|e| unavailable("etcd log", e))?;
+                std::fs::File::create(self.log_path(i)).map_err(|e| unavailable("etcd log", e))?;
             let child = Command::new("etcd")
                 .args(["--name", &format!("orch{i}"), "--data-dir"])
-                .arg(etcd.dir.path().join(format!("data-{i}")))
+                .arg(self.dir.path().join(format!("data-{i}")))
                 .args(["--listen-client-urls", &endpoint, "--advertise-client-urls", &endpoint])
                 .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
                 .args(["--initial-cluster", &initial_cluster, "--initial-cluster-state", "new"])
@@ -77,25 +102,72 @@ impl EtcdProcess {
                 .stderr(log)
                 .spawn()
                 .map_err(|e| unavailable("cannot start etcd (install etcd-server)", e))?;
-            etcd.children.push(child);
-            etcd.endpoints.push(endpoint);
+            self.children.push(child);
+            self.endpoints.push(endpoint);
         }
+        Ok(())
+    }
+
+    /// Waits until every member answers a read, or one has exited, or
+    /// [`START_TIMEOUT`] has passed.
+    async fn wait_until_serving(&mut self) -> std::result::Result<(), Start> {
         let start = Instant::now();
-        for (i, endpoint) in etcd.endpoints.iter().enumerate() {
+        for i in 0..self.endpoints.len() {
             loop {
-                if connect(endpoint).await.is_ok() {
+                // A port another process listens on may take a connection
+                // and never answer: each try has its own deadline.
+                let answered = tokio::time::timeout(CONNECT_TIMEOUT, connect(&self.endpoints[i]));
+                if matches!(answered.await, Ok(Ok(_))) {
                     break;
                 }
+                for member in 0..self.children.len() {
+                    if let Ok(Some(status)) = self.children[member].try_wait() {
+                        let log = self.log(member);
+                        let e = Error::Unavailable(format!(
+                            "etcd member {member} exited at start ({status}); its log:\n{log}"
+                        ));
+                        return Err(if log.contains("address already in use") {
+                            Start::AddressInUse(e)
+                        } else {
+                            Start::Failed(e)
+                        });
+                    }
+                }
                 if start.elapsed() > START_TIMEOUT {
-                    let log = std::fs::read_to_string(etcd.log_path(i)).unwrap_or_default();
-                    return Err(Error::Unavailable(format!(
-                        "etcd at {endpoint} did not answer within {START_TIMEOUT:?}; its log:\n{log}"
-                    )));
+                    return Err(Start::Failed(Error::Unavailable(format!(
+                        "etcd at {} did not answer within {START_TIMEOUT:?}; its log:\n{}",
+                        self.endpoints[i],
+                        self.log(i)
+                    ))));
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-        Ok(etcd)
+        Ok(())
+    }
+
+    /// Kills every member and removes their data, for a fresh start.
+    fn stop_members(&mut self) -> Result<()> {
+        self.kill_members();
+        self.endpoints.clear();
+        for entry in std::fs::read_dir(self.dir.path()).map_err(|e| unavailable("etcd dir", e))? {
+            let path = entry.map_err(|e| unavailable("etcd dir", e))?.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).map_err(|e| unavailable("etcd data dir", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn kill_members(&mut self) {
+        for mut child in self.children.drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn log(&self, member: usize) -> String {
+        std::fs::read_to_string(self.log_path(member)).unwrap_or_default()
     }
 
     fn log_path(&self, member: usize) -> std::path::PathBuf {
@@ -133,16 +205,19 @@ async fn connect(endpoint: &str) -> Result<EtcdStore> {
 
 impl Drop for EtcdProcess {
     fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill_members();
     }
 }
 
-fn free_port() -> Result<u16> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| Error::Unavailable(format!("no free loopback port: {e}")))
+/// Why a start of the members failed.
+enum Start {
+    /// A member could not listen on its port: another process took it
+    /// after it was picked. Starting again on fresh ports helps.
+    AddressInUse(Error),
+    /// Anything else.
+    Failed(Error),
+}
+
+fn unavailable(what: &str, e: std::io::Error) -> Error {
+    Error::Unavailable(format!("{what}: {e}"))
 }

@@ -43,6 +43,7 @@ mod etcd_process;
 mod etcd_store;
 mod image;
 mod lease;
+mod loopback;
 mod mem_store;
 mod mvcc;
 #[cfg(feature = "raft")]
@@ -55,6 +56,7 @@ pub use etcd_api::{Backup, ClusterView, EtcdApiServer, MemberInfo, RaftStatus};
 pub use etcd_process::EtcdProcess;
 #[cfg(feature = "etcd")]
 pub use etcd_store::EtcdStore;
+pub use loopback::free_loopback_port;
 pub use mem_store::{MemStore, MemStoreConfig};
 #[cfg(feature = "raft")]
 pub use raft::{MemberConfig, NetworkFaults, RaftOptions, RaftStore};

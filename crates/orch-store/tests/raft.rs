@@ -55,8 +55,8 @@ mod three_members_over_grpc {
         let dir = tempfile::tempdir().expect("temp dir");
         let peers: Vec<(String, String)> = (0..3)
             .map(|i| {
-                let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-                (format!("m{i}"), l.local_addr().expect("address").to_string())
+                let port = orch_store::free_loopback_port().unwrap_or_else(|e| panic!("{e}"));
+                (format!("m{i}"), format!("127.0.0.1:{port}"))
             })
             .collect();
         let mut members = Vec::new();

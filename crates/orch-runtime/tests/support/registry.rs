@@ -13,13 +13,27 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Starts a registry under `dir` that lets in `user` with `password`.
-    /// Panics, saying why, if it cannot start.
+    /// Starts a registry under `dir` that lets in `user` with `password`,
+    /// on a port from `orch_store::free_loopback_port` (a fresh one, up to 5
+    /// times, when another process took the port first). Panics, saying
+    /// why, if it cannot start.
     pub fn start(dir: &Path, user: &str, password: &str) -> Registry {
         std::fs::create_dir_all(dir.join("data")).unwrap();
         let hash = bcrypt::hash(password, 5).unwrap();
         std::fs::write(dir.join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        for attempt in 1.. {
+            match Self::start_on_free_port(dir) {
+                Ok(registry) => return registry,
+                Err(log) if log.contains("address already in use") && attempt < 5 => continue,
+                Err(log) => panic!("docker-registry exited at start:\n{log}"),
+            }
+        }
+        unreachable!("the loop returns or panics")
+    }
+
+    /// The registry, or its log if it exited before listening.
+    fn start_on_free_port(dir: &Path) -> Result<Registry, String> {
+        let port = orch_store::free_loopback_port().unwrap_or_else(|e| panic!("{e}"));
         let host = format!("127.0.0.1:{port}");
         let config = format!(
             "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {data}\nhttp:\n  addr: {host}\n  secret: orch-test\nauth:\n  htpasswd:\n    realm: orch\n    path: {htpasswd}\n",
@@ -43,12 +57,12 @@ impl Registry {
         while std::net::TcpStream::connect(&registry.host).is_err() {
             if let Ok(Some(status)) = registry.child.try_wait() {
                 let log = std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default();
-                panic!("docker-registry exited at start ({status}):\n{log}");
+                return Err(format!("({status}) {log}"));
             }
             assert!(start.elapsed() < Duration::from_secs(20), "docker-registry did not listen");
             std::thread::sleep(Duration::from_millis(20));
         }
-        registry
+        Ok(registry)
     }
 }
 
