@@ -626,6 +626,10 @@ async fn wait_ready(
     let start = Instant::now();
     let mut unschedulable_since: HashMap<String, Instant> = HashMap::new();
     loop {
+        // The workloads' status first, then the pods: a pod the status
+        // counts as ready is ready in the list read after it, so it must
+        // have answered too.
+        let ready = workloads.ready(store).await;
         let pods = all_pods(store).await;
         display.show(&pods);
         // Ready, and every ready pod that serves HTTP has answered.
@@ -633,7 +637,7 @@ async fn wait_ready(
             .iter()
             .filter(|p| !p.metadata.is_deleting() && is_ready(p) && address(p).is_some())
             .all(|p| display.answered.contains_key(&p.metadata.name));
-        if workloads.ready(store).await && answered {
+        if ready && answered {
             return Ok(());
         }
         // Fail fast: a pod the scheduler has rejected for 5 s will not fit
