@@ -291,3 +291,55 @@ async fn images_are_pulled_from_a_registry_with_credentials() {
     let image = rt.image_status(&spec).await.unwrap().expect("present after the pull");
     assert!(image.repo_tags.contains(&reference), "{image:?}");
 }
+
+/// Host PIDs of the live (not zombie) processes in a container's cgroup.
+fn processes_in_cgroup_of(id: &str) -> Vec<i32> {
+    let suffix = format!("/k8s.io/{id}");
+    let live = |pid: &i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.starts_with(" Z")))
+    };
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .is_ok_and(|c| c.lines().any(|l| l.ends_with(&suffix)))
+        })
+        .filter(live)
+        .collect()
+}
+
+/// Dropping a ContainerdProcess kills its containers' processes, and only
+/// those: a stale `init.pid` (a task that exited, its PID since reused by
+/// another process) must not get that other process killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_kills_its_containers_and_nothing_a_stale_pid_names() {
+    let n = node().await;
+    let sandbox = sandbox_config("cleanup");
+    let sid = n.rt.run_pod_sandbox(&sandbox).await.unwrap();
+    let sleeper = container("main", &["sleep", "3600"]);
+    let cid = n.rt.create_container(&sid, &sleeper, &sandbox).await.unwrap();
+    n.rt.start_container(&cid).await.unwrap();
+    wait_state(&n.rt, &cid, ContainerState::Running).await;
+    let in_container = processes_in_cgroup_of(&cid);
+    assert!(!in_container.is_empty(), "no process found in {cid}'s cgroup");
+
+    // A task directory whose init.pid names a process outside containerd.
+    let mut bystander = std::process::Command::new("sleep").arg("3600").spawn().unwrap();
+    // (`ContainerdProcessConfig::new(dir/c)` keeps containerd's state in `dir/c/state`.)
+    let stale = n._dir.path().join("c/state/io.containerd.runtime.v2.task/k8s.io/stale-task");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("init.pid"), bystander.id().to_string()).unwrap();
+
+    drop(n);
+    let start = Instant::now();
+    while !processes_in_cgroup_of(&cid).is_empty() {
+        assert!(start.elapsed() < DEADLINE, "the container's processes outlived containerd");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(bystander.try_wait().unwrap().is_none(), "the bystander named by a stale PID died");
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
+}

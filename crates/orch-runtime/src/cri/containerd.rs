@@ -355,10 +355,13 @@ state = "{state}"
         use nix::sys::signal::{kill, Signal};
         use nix::unistd::Pid;
         let tasks = self.tasks();
-        for (_, pid) in &tasks {
-            if let Some(pid) = pid {
-                // PID 1 of the container's PID namespace: the others die with it.
-                let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        for (id, pid) in &tasks {
+            // PID 1 of the container's PID namespace: the others die with
+            // it. A task that already exited leaves its init.pid behind, and
+            // the PID may since belong to another process (pid_max is often
+            // 32768): only a process in the container's cgroup is killed.
+            if let Some(pid) = pid.filter(|pid| in_container_cgroup(*pid, id)) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
         let socket = self.socket().display().to_string();
@@ -391,6 +394,13 @@ fn log_tail(path: &Path) -> String {
     let mut s = String::new();
     let _ = f.read_to_string(&mut s);
     s
+}
+
+/// Whether process `pid` is in container `id`'s cgroup (`…/k8s.io/<id>`,
+/// the cgroupfs path containerd's CRI plugin gives it).
+fn in_container_cgroup(pid: i32, id: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .is_ok_and(|c| c.lines().any(|l| l.ends_with(&format!("/k8s.io/{id}"))))
 }
 
 /// PIDs whose command line mentions `needle` (the shims name the socket).
