@@ -213,7 +213,7 @@ fn the_cluster_keeps_its_objects_in_its_store_dir() {
     assert_eq!(code, Some(0), "{second}\n{err}");
     assert!(second.contains("unchanged: deployments/default/web already exists"), "{second}");
     assert_eq!(pods(&first).len(), 3, "{first}");
-    assert_eq!(pods(&second), pods(&first), "the same pods, from the store");
+    assert_eq!(pods(&second), pods(&first), "the same pods, from the store:\n{second}");
     assert_no_leftover_pods();
 }
 
