@@ -8,6 +8,7 @@ use support::{built_example, example_command};
 
 /// Runs an example with arguments: (exit code, stdout, stderr).
 fn run_with(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    become_subreaper();
     let out = example_command(name).args(args).output().expect("the example runs");
     (
         out.status.code(),
@@ -22,14 +23,56 @@ fn run_example(name: &str) -> String {
     stdout
 }
 
+/// Makes this test process the subreaper of what it starts: a process
+/// the example leaves behind becomes this process's child when the example
+/// exits, instead of init's, so that [`assert_no_leftover_pods`] finds the
+/// leftovers of this test's runs and not those of tests running beside it.
+fn become_subreaper() {
+    nix::sys::prctl::set_child_subreaper(true).expect("PR_SET_CHILD_SUBREAPER");
+}
+
 /// No process of a finished cluster run is left (its pods re-run this
-/// example with `--serve-http`, or run `sleep 3600`).
+/// example with `--serve-http`, or run `sleep 3600`): none is a live
+/// orphan handed to this process (see [`become_subreaper`]).
 fn assert_no_leftover_pods() {
-    let out = Command::new("ps").args(["-eo", "args"]).output().expect("ps runs");
-    let table = String::from_utf8_lossy(&out.stdout);
-    let left: Vec<&str> =
-        table.lines().filter(|l| l.contains("--serve-http") || l.contains("sleep 3600")).collect();
+    let me = std::process::id().to_string();
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // After the command's closing parenthesis: state, then the parent's PID.
+            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+            let (state, parent) = (fields.next()?, fields.next()?);
+            if parent != me || state == "Z" {
+                return None;
+            }
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (cmdline.contains("--serve-http") || cmdline.contains("sleep 3600"))
+                .then(|| format!("{pid}: {cmdline}"))
+        })
+        .collect();
     assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+/// The leftover check itself: an orphaned `sleep 3600` started by this
+/// test is found (and then killed).
+#[test]
+fn the_leftover_check_finds_an_orphaned_sleeper() {
+    become_subreaper();
+    let out = Command::new("sh")
+        .args(["-c", "sleep 3600 >/dev/null 2>&1 & echo $!"])
+        .output()
+        .expect("sh runs");
+    let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("the sleeper's pid");
+    let found = std::panic::catch_unwind(assert_no_leftover_pods);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL)
+        .expect("kill the sleeper");
+    let message = found.expect_err("the orphaned sleeper was not found");
+    let message = message.downcast_ref::<String>().expect("a panic message");
+    assert!(message.contains(&format!("{pid}: sleep 3600")), "{message}");
 }
 
 #[test]
@@ -117,6 +160,7 @@ fn the_cluster_serves_its_store_to_etcdctl() {
     use std::time::{Duration, Instant};
 
     let path = built_example("cluster").expect("the cluster example is built with the tests");
+    become_subreaper();
     let mut child = Command::new(path)
         .args(["--serve-etcd", "127.0.0.1:0"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))

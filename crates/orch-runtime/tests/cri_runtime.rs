@@ -136,8 +136,21 @@ async fn sandbox_and_container_lifecycle_with_exit_codes_and_logs() {
     drop(n.containerd);
 }
 
-/// A container that stops on SIGTERM (the trap), for stop tests.
-const STOPS_ON_TERM: &str = "trap 'exit 0' TERM; sleep 300 & wait";
+/// Exits 0 on SIGTERM, once it has logged `trapped`.
+const STOPS_ON_TERM: &str = "trap 'exit 0' TERM; echo trapped; sleep 300 & wait";
+
+/// Waits until the container's log has a line ending in `text` (say, that
+/// its shell has installed a signal trap).
+async fn wait_logged(rt: &CriRuntime, id: &str, text: &str) {
+    let log_path = rt.container_status(id).await.unwrap().log_path;
+    let start = Instant::now();
+    while !std::fs::read_to_string(&log_path)
+        .is_ok_and(|log| log.lines().any(|l| l.ends_with(&format!(" {text}"))))
+    {
+        assert!(start.elapsed() < DEADLINE, "container {id} never logged {text:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 async fn running(n: &Node, pod: &str, cfg: ContainerConfig) -> (String, String) {
     let sandbox = sandbox_config(pod);
@@ -178,15 +191,17 @@ async fn stop_sends_sigterm_then_sigkill_after_the_grace_period() {
     // Stops on SIGTERM: exits 0 from its trap, well within the grace period.
     let (sid, polite) =
         running(&n, "stop", container("polite", &["sh", "-c", STOPS_ON_TERM])).await;
+    wait_logged(&n.rt, &polite, "trapped").await;
     n.rt.stop_container(&polite, Duration::from_secs(20)).await.unwrap();
     let s = n.rt.container_status(&polite).await.unwrap();
     assert_eq!((s.state, s.exit_code), (ContainerState::Exited, 0), "{s:?}");
     // Ignores SIGTERM: killed once the grace period is over.
     let sandbox = sandbox_config("stop");
-    let cfg = container("stubborn", &["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]);
+    let ignores_term = "trap '' TERM; echo trapped; while true; do sleep 1; done";
+    let cfg = container("stubborn", &["sh", "-c", ignores_term]);
     let stubborn = n.rt.create_container(&sid, &cfg, &sandbox).await.unwrap();
     n.rt.start_container(&stubborn).await.unwrap();
-    wait_state(&n.rt, &stubborn, ContainerState::Running).await;
+    wait_logged(&n.rt, &stubborn, "trapped").await;
     n.rt.stop_container(&stubborn, Duration::from_secs(1)).await.unwrap();
     let s = n.rt.container_status(&stubborn).await.unwrap();
     assert_eq!((s.state, s.exit_code), (ContainerState::Exited, 137), "{s:?}");
