@@ -94,7 +94,7 @@ impl EtcdProcess {
                 std::fs::File::create(self.log_path(i)).map_err(|e| unavailable("etcd log", e))?;
             let child = Command::new("etcd")
                 .args(["--name", &format!("orch{i}"), "--data-dir"])
-                .arg(self.dir.path().join(format!("data-{i}")))
+                .arg(self.data_dir(i))
                 .args(["--listen-client-urls", &endpoint, "--advertise-client-urls", &endpoint])
                 .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
                 .args(["--initial-cluster", &initial_cluster, "--initial-cluster-state", "new"])
@@ -148,12 +148,15 @@ impl EtcdProcess {
 
     /// Kills every member and removes their data, for a fresh start.
     fn stop_members(&mut self) -> Result<()> {
+        let members = self.children.len();
         self.kill_members();
         self.endpoints.clear();
-        for entry in std::fs::read_dir(self.dir.path()).map_err(|e| unavailable("etcd dir", e))? {
-            let path = entry.map_err(|e| unavailable("etcd dir", e))?.path();
-            if path.is_dir() {
-                std::fs::remove_dir_all(&path).map_err(|e| unavailable("etcd data dir", e))?;
+        for i in 0..members {
+            match std::fs::remove_dir_all(self.data_dir(i)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(unavailable("etcd data dir", e))
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -168,6 +171,10 @@ impl EtcdProcess {
 
     fn log(&self, member: usize) -> String {
         std::fs::read_to_string(self.log_path(member)).unwrap_or_default()
+    }
+
+    fn data_dir(&self, member: usize) -> std::path::PathBuf {
+        self.dir.path().join(format!("data-{member}"))
     }
 
     fn log_path(&self, member: usize) -> std::path::PathBuf {

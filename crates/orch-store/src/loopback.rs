@@ -1,7 +1,7 @@
 //! [`free_loopback_port`]: a TCP port on 127.0.0.1 for a member or test
 //! server that is started separately from the code that picks its port.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -77,10 +77,8 @@ fn lock(dir: &std::path::Path, port: u16) -> Option<File> {
         .write(true)
         .open(dir.join(format!("{port}.lock")))
         .ok()?;
-    match file.try_lock() {
-        Ok(()) => Some(file),
-        Err(TryLockError::WouldBlock | TryLockError::Error(_)) => None,
-    }
+    file.try_lock().ok()?;
+    Some(file)
 }
 
 #[cfg(test)]

@@ -21,14 +21,14 @@ impl Registry {
         std::fs::create_dir_all(dir.join("data")).unwrap();
         let hash = bcrypt::hash(password, 5).unwrap();
         std::fs::write(dir.join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
-        for attempt in 1.. {
+        let mut attempt = 1;
+        loop {
             match Self::start_on_free_port(dir) {
                 Ok(registry) => return registry,
-                Err(log) if log.contains("address already in use") && attempt < 5 => continue,
+                Err(log) if log.contains("address already in use") && attempt < 5 => attempt += 1,
                 Err(log) => panic!("docker-registry exited at start:\n{log}"),
             }
         }
-        unreachable!("the loop returns or panics")
     }
 
     /// The registry, or its log if it exited before listening.
