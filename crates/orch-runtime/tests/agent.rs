@@ -157,6 +157,21 @@ impl Node1 {
         ids
     }
 
+    /// Every container in the runtime, one line each: id, pod, attempt,
+    /// state, exit code and reason (for assertion messages).
+    async fn describe_containers(&self) -> String {
+        let mut lines = Vec::new();
+        for c in self.runtime.list_containers(&ContainerFilter::default()).await.unwrap() {
+            let s = self.runtime.container_status(&c.id).await.unwrap();
+            let pod = s.labels.get(orch_runtime::agent::LABEL_POD_NAME);
+            lines.push(format!(
+                "{} pod {pod:?} attempt {} {:?} exit {} {} {}",
+                s.id, s.metadata.attempt, s.state, s.exit_code, s.reason, s.message
+            ));
+        }
+        lines.join("\n")
+    }
+
     /// Replaces the runtime client, as an agent restart does (same state).
     fn reconnect_runtime(&mut self) {
         match self.backend {
@@ -619,6 +634,37 @@ async fn adopt_case(mut n: Node1) {
     n.delete_all_and_check_no_leftovers().await;
 }
 
+/// Stopping the agent leaves its containers alone, even when it stops while
+/// its pod workers are busy: 20 restarts, each stopped as soon as the new
+/// agent has renewed its lease (its workers then adopt the pods), never
+/// stop or replace a container.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_busy_agent_leaves_every_container_running() {
+    let mut n = Node1::start().await;
+    let script = "trap 'exit 0' TERM; sleep 60 & wait";
+    for i in 0..8 {
+        n.pods().create(&bound_pod(&format!("p{i}"), vec![n.sh("main", script)])).await.unwrap();
+    }
+    n.until("8 running", || async { n.running_containers().await.len() == 8 }).await;
+    let running = n.running_containers().await;
+    let leases: Api<Lease> = Api::namespaced(n.store.clone(), "kube-node-lease");
+    for round in 0..20 {
+        n.stop_agent().await;
+        let seen = leases.get("node-1").await.unwrap().metadata.resource_version;
+        n.spawn_agent();
+        n.until("the new agent's lease renewal", || async {
+            leases.get("node-1").await.unwrap().metadata.resource_version != seen
+        })
+        .await;
+        let now = n.running_containers().await;
+        assert_eq!(now, running, "round {round}:\n{}", n.describe_containers().await);
+    }
+    n.stop_agent().await;
+    assert_eq!(n.running_containers().await, running, "after the last stop");
+    n.spawn_agent();
+    n.delete_all_and_check_no_leftovers().await;
+}
+
 on_both_runtimes!(restart_policies_decide_what_restarts, restart_policy_case);
 
 async fn restart_policy_case(n: Node1) {
@@ -804,7 +850,8 @@ async fn orphan_case(mut n: Node1) {
     let kept_now = n.running_containers().await;
     assert!(
         kept_now.len() == 1 && kept_before.contains(&kept_now[0]),
-        "the kept pod's container still runs: before {kept_before:?}, now {kept_now:?}"
+        "the kept pod's container still runs: before {kept_before:?}, now {kept_now:?}\n{}",
+        n.describe_containers().await
     );
     n.runtime.stop_pod_sandbox(&foreign).await.unwrap();
     n.runtime.remove_pod_sandbox(&foreign).await.unwrap();

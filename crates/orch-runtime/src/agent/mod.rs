@@ -371,7 +371,10 @@ impl NodeAgent {
             workers.retain(|_, tx| !tx.is_closed());
         }
         heartbeat.abort();
-        tasks.abort_all();
+        // Workers end before their channels close, so none acts after the
+        // agent has stopped.
+        tasks.shutdown().await;
+        drop(workers);
         Ok(())
     }
 

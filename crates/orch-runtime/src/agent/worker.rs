@@ -119,10 +119,13 @@ impl Worker {
             tokio::select! {
                 update = updates.recv() => match update {
                     Some(Update::Pod(p)) => self.pod = p,
-                    Some(Update::Gone) | None => {
-                        self.teardown(Duration::from_secs(self.pod.spec.termination_grace_period_seconds().max(0) as u64)).await;
+                    Some(Update::Gone) => {
+                        self.teardown(self.termination_grace()).await;
                         return;
                     }
+                    // The agent is stopping: the containers keep running
+                    // and the next agent adopts them.
+                    None => return,
                 },
                 _ = tokio::time::sleep_until(wake) => {}
             }
@@ -131,12 +134,24 @@ impl Worker {
                 match update {
                     Update::Pod(p) => self.pod = p,
                     Update::Gone => {
-                        self.teardown(Duration::ZERO).await;
+                        self.teardown(self.termination_grace()).await;
                         return;
                     }
                 }
             }
         }
+    }
+
+    /// How long the pod's containers get between SIGTERM and SIGKILL: the
+    /// deletion's grace period if it is being deleted, else the spec's
+    /// terminationGracePeriodSeconds (30 s by default), as the kubelet.
+    fn termination_grace(&self) -> Duration {
+        let seconds = self
+            .pod
+            .metadata
+            .deletion_grace_period_seconds
+            .unwrap_or_else(|| self.pod.spec.termination_grace_period_seconds());
+        Duration::from_secs(seconds.max(0) as u64)
     }
 
     fn labels(&self) -> BTreeMap<String, String> {
@@ -423,12 +438,7 @@ impl Worker {
         let now = Instant::now();
         self.next_wake = now + self.shared.config.resync_interval;
         if self.pod.metadata.is_deleting() {
-            let grace = self
-                .pod
-                .metadata
-                .deletion_grace_period_seconds
-                .unwrap_or_else(|| self.pod.spec.termination_grace_period_seconds());
-            self.teardown(Duration::from_secs(grace.max(0) as u64)).await;
+            self.teardown(self.termination_grace()).await;
             let force = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
             match self.api().delete(&self.pod.metadata.name, &force).await {
                 Ok(_) | Err(orch_core::Error::NotFound { .. }) => return Ok(true),
