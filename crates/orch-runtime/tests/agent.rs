@@ -752,7 +752,14 @@ async fn on_cri_a_busybox_httpd_pod_serves_on_the_node_network() {
     assert_eq!(s.pod_ip.as_deref(), Some("127.0.0.1"));
     let cs = &s.container_statuses[0];
     assert!(cs.container_id.as_deref().is_some_and(|id| id.starts_with("containerd://")), "{cs:?}");
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port as u16)).unwrap();
+    let mut conn = match std::net::TcpStream::connect(("127.0.0.1", port as u16)) {
+        Ok(conn) => conn,
+        Err(e) => panic!(
+            "the Ready pod does not answer on port {port}: {e}\npod status: {:?}\n{}",
+            n.pod("httpd").await.status,
+            n.describe_containers().await
+        ),
+    };
     conn.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").unwrap();
     let mut body = String::new();
     conn.read_to_string(&mut body).unwrap();

@@ -134,10 +134,11 @@ async fn each_sandbox_has_its_own_loopback_address_passed_as_pod_ip() {
         (rt.pod_sandbox_status(&a).await.unwrap().ip, rt.pod_sandbox_status(&b).await.unwrap().ip);
     assert_ne!(ip_a, ip_b);
     assert!(ip_a.starts_with("127.0.") && ip_a != "127.0.0.1");
-    // Two web servers on the same port, one per pod IP.
+    // Two web servers on the same port, one per pod IP (a port no other
+    // test uses: the CRI cluster example binds *:18080 on the host).
     let mut web =
         ContainerConfig { image: ImageSpec { image: "web:v1".into() }, ..container("web", &[]) };
-    web.envs = vec![("PORT".into(), "18080".into()), ("POD_NAME".into(), "web-a".into())];
+    web.envs = vec![("PORT".into(), "18070".into()), ("POD_NAME".into(), "web-a".into())];
     let wa = run(&rt, &a, &web).await;
     web.envs[1].1 = "web-b".into();
     let wb = run(&rt, &b, &web).await;
@@ -145,7 +146,7 @@ async fn each_sandbox_has_its_own_loopback_address_passed_as_pod_ip() {
     let start = Instant::now();
     loop {
         let (ra, rb) =
-            (http_get(&format!("{ip_a}:18080"), "/"), http_get(&format!("{ip_b}:18080"), "/"));
+            (http_get(&format!("{ip_a}:18070"), "/"), http_get(&format!("{ip_b}:18070"), "/"));
         if let (Some(ra), Some(rb)) = (ra, rb) {
             assert!(ra.ends_with("web-a v1\n"), "{ra}");
             assert!(rb.ends_with("web-b v1\n"), "{rb}");
@@ -174,11 +175,11 @@ async fn stop_sends_sigterm_then_sigkill_after_the_timeout() {
     // Honours SIGTERM after a 200 ms cleanup.
     let mut web =
         ContainerConfig { image: ImageSpec { image: "web:v1".into() }, ..container("web", &[]) };
-    web.envs = vec![("PORT".into(), "18081".into()), ("STOP_DELAY_MS".into(), "200".into())];
+    web.envs = vec![("PORT".into(), "18071".into()), ("STOP_DELAY_MS".into(), "200".into())];
     let graceful = run(&rt, &sb, &web).await;
     let ip = rt.pod_sandbox_status(&sb).await.unwrap().ip;
     let start = Instant::now();
-    while http_get(&format!("{ip}:18081"), "/healthz").is_none() {
+    while http_get(&format!("{ip}:18071"), "/healthz").is_none() {
         assert!(start.elapsed() < DEADLINE);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
