@@ -370,9 +370,11 @@ impl NodeAgent {
             }
             workers.retain(|_, tx| !tx.is_closed());
         }
+        // The heartbeat and the workers end before this returns (and the
+        // workers before their channels close), so nothing of this agent
+        // acts after it has stopped.
         heartbeat.abort();
-        // Workers end before their channels close, so none acts after the
-        // agent has stopped.
+        let _ = heartbeat.await;
         tasks.shutdown().await;
         drop(workers);
         Ok(())
