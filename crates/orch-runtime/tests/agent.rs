@@ -716,6 +716,61 @@ async fn exec_liveness_case(n: Node1) {
     n.delete_all_and_check_no_leftovers().await;
 }
 
+on_both_runtimes!(a_container_is_not_ready_until_its_readiness_probe_passes, readiness_case);
+
+/// A running container with a readiness probe is not Ready until the probe
+/// passes (Kubernetes): no version of the pod says Ready while the probe's
+/// file is missing, an Unhealthy Event says why, and the pod turns Ready
+/// once the file exists.
+async fn readiness_case(n: Node1) {
+    use futures::StreamExt;
+    use orch_core::api::WatchEvent;
+    use orch_core::api::WatchParams;
+    let flag = n.scratch("ready");
+    let mut c = n.sh("app", "trap 'exit 0' TERM; sleep 60 & wait");
+    c.readiness_probe = Some(Probe {
+        exec: Some(ExecAction { command: vec!["test".into(), "-f".into(), flag.clone()] }),
+        period_seconds: Some(1),
+        failure_threshold: Some(1),
+        ..Default::default()
+    });
+    let created = n.pods().create(&bound_pod("gated", vec![c])).await.unwrap();
+    let events: Api<orch_core::Event> = Api::namespaced(n.store.clone(), "default");
+    n.until("an Unhealthy Event for the readiness probe", || async {
+        let unhealthy = events.list(&ListParams::default().fields("reason=Unhealthy")).await;
+        unhealthy.unwrap().items.iter().any(|e| {
+            e.message.as_deref() == Some("Readiness probe failed")
+                && e.involved_object.name == "gated"
+        })
+    })
+    .await;
+    // Every version of the pod written so far, then the file.
+    let before: u64 =
+        n.pods().list(&ListParams::default()).await.unwrap().resource_version.parse().unwrap();
+    let running = n.running_containers().await;
+    assert_eq!(running.len(), 1, "{}", n.describe_containers().await);
+    let touch = ["touch".to_string(), flag.clone()];
+    let out = n.runtime.exec_sync(&running[0], &touch, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(out.exit_code, 0, "touch {flag}: {out:?}");
+    let params = WatchParams::default();
+    let mut watch = n.pods().watch(&params, &created.metadata.resource_version).await.unwrap();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let event = tokio::time::timeout_at(deadline, watch.next()).await;
+        let Ok(Some(Ok(WatchEvent::Modified(p)))) = event else {
+            assert!(matches!(event, Ok(Some(Ok(_)))), "no Ready pod on the watch: {event:?}");
+            continue;
+        };
+        let rv: u64 = p.metadata.resource_version.parse().unwrap();
+        let ready = condition(&p, "Ready").as_deref() == Some("True");
+        assert!(!(ready && rv <= before), "Ready before the probe passed: {:?}", p.status);
+        if ready {
+            break;
+        }
+    }
+    n.delete_all_and_check_no_leftovers().await;
+}
+
 /// The waiting reason of a pod's first container, if any.
 #[cfg(feature = "cri")]
 async fn waiting_reason(n: &Node1, pod: &str) -> Option<String> {

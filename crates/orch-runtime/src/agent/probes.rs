@@ -23,6 +23,18 @@ pub enum ProbeKind {
     Startup,
 }
 
+impl ProbeKind {
+    /// `Liveness`, `Readiness` or `Startup`, as the kubelet's Unhealthy
+    /// Events name them ("Readiness probe failed").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeKind::Liveness => "Liveness",
+            ProbeKind::Readiness => "Readiness",
+            ProbeKind::Startup => "Startup",
+        }
+    }
+}
+
 /// One probe of one running container, with its counters.
 #[derive(Debug)]
 pub struct ProbeTracker {

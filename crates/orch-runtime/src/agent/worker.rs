@@ -11,7 +11,7 @@ use orch_core::api::DeleteParams;
 use orch_core::kinds::pod::{
     Container, ContainerState as PodContainerState, ContainerStateRunning,
     ContainerStateTerminated, ContainerStateWaiting, ContainerStatus as PodContainerStatus, Pod,
-    PodCondition, PodPhase, PodStatus, RestartPolicy,
+    PodCondition, PodPhase, PodStatus, Probe, RestartPolicy,
 };
 use orch_core::{Api, Time};
 use tokio::sync::mpsc;
@@ -566,6 +566,7 @@ impl Worker {
             .find(|p| p.kind == ProbeKind::Startup)
             .is_none_or(|p| p.passing == Some(true));
         let mut kill = None;
+        let mut failed = Vec::new();
         let now = Instant::now();
         for p in &mut track.probes {
             if p.kind != ProbeKind::Startup && !startup_passed {
@@ -577,6 +578,9 @@ impl Worker {
             if now >= p.next_at {
                 let ok = p.probe(&*self.shared.runtime, &latest.id, &ip, c).await;
                 p.record(ok, Instant::now());
+                if !ok {
+                    failed.push(p.kind);
+                }
                 if p.passing == Some(false)
                     && matches!(p.kind, ProbeKind::Liveness | ProbeKind::Startup)
                 {
@@ -589,12 +593,15 @@ impl Worker {
             }
             self.next_wake = self.next_wake.min(p.next_at);
         }
+        for kind in failed {
+            let message = format!("{} probe failed", kind.as_str());
+            self.event(orch_core::controller::EventType::Warning, "Unhealthy", &message).await;
+        }
         if let Some(reason) = kill {
+            let track = self.tracks.entry(c.name.clone()).or_default();
             track.killed_because = Some(reason.clone());
             tracing::info!(pod = %self.pod.metadata.name, container = %c.name, "{reason}");
-            let grace =
-                Duration::from_secs(self.pod.spec.termination_grace_period_seconds().max(0) as u64);
-            let _ = self.shared.runtime.stop_container(&latest.id, grace).await;
+            let _ = self.shared.runtime.stop_container(&latest.id, self.termination_grace()).await;
             self.next_wake = Instant::now();
             return true;
         }
@@ -625,13 +632,19 @@ impl Worker {
         let waiting = track.and_then(|t| t.waiting.clone());
         let (state, ready, started) = match (latest, &waiting) {
             (Some(l), None) if l.state == ContainerState::Running => {
-                let probes = track.map(|t| &t.probes[..]).unwrap_or_default();
-                let readiness = probes.iter().find(|p| p.kind == ProbeKind::Readiness);
-                let startup_ok = probes
-                    .iter()
-                    .find(|p| p.kind == ProbeKind::Startup)
-                    .is_none_or(|p| p.passing == Some(true));
-                let ready = startup_ok && readiness.is_none_or(|p| p.passing == Some(true));
+                // Only probes run against this very container count: a
+                // container just started (or restarted) with a readiness
+                // probe is not ready until that probe has passed.
+                let probes = track
+                    .filter(|t| t.probed.as_deref() == Some(l.id.as_str()))
+                    .map(|t| &t.probes[..])
+                    .unwrap_or_default();
+                let passed = |kind: ProbeKind, spec: &Option<Probe>| {
+                    spec.is_none()
+                        || probes.iter().any(|p| p.kind == kind && p.passing == Some(true))
+                };
+                let startup_ok = passed(ProbeKind::Startup, &c.startup_probe);
+                let ready = startup_ok && passed(ProbeKind::Readiness, &c.readiness_probe);
                 (
                     PodContainerState {
                         running: Some(ContainerStateRunning {
