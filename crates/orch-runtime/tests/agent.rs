@@ -478,8 +478,19 @@ async fn graceful_deletion_lets_the_sigterm_handler_finish() {
         value: Some("300".into()),
         value_from: None,
     });
+    // Ready once it serves, which is after it has blocked SIGTERM to wait
+    // for it: a SIGTERM before that would kill it at once.
+    c.readiness_probe = Some(Probe {
+        http_get: Some(HttpGetAction {
+            path: Some("/healthz".into()),
+            port: IntOrString::String("http".into()),
+            ..Default::default()
+        }),
+        period_seconds: Some(1),
+        ..Default::default()
+    });
     n.pods().create(&bound_pod("graceful", vec![c])).await.unwrap();
-    n.until("running", || async {
+    n.until("ready", || async {
         condition(&n.pod("graceful").await, "Ready").as_deref() == Some("True")
     })
     .await;
