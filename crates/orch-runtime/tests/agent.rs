@@ -287,6 +287,19 @@ fn web(port: i32) -> Container {
     }
 }
 
+/// An httpGet probe of [`web`]'s `/healthz` on its `http` port, every second.
+fn healthz_probe() -> Probe {
+    Probe {
+        http_get: Some(HttpGetAction {
+            path: Some("/healthz".into()),
+            port: IntOrString::String("http".into()),
+            ..Default::default()
+        }),
+        period_seconds: Some(1),
+        ..Default::default()
+    }
+}
+
 fn sh(name: &str, script: &str) -> Container {
     Container {
         name: name.into(),
@@ -327,15 +340,7 @@ async fn the_agent_registers_its_node_and_renews_its_lease() {
 async fn a_bound_pod_runs_and_reports_running_ready_with_its_ip() {
     let n = Node1::start().await;
     let mut c = web(18090);
-    c.readiness_probe = Some(Probe {
-        http_get: Some(HttpGetAction {
-            path: Some("/healthz".into()),
-            port: IntOrString::String("http".into()),
-            ..Default::default()
-        }),
-        period_seconds: Some(1),
-        ..Default::default()
-    });
+    c.readiness_probe = Some(healthz_probe());
     n.pods().create(&bound_pod("web-0", vec![c])).await.unwrap();
     n.until("Running and Ready", || async {
         let p = n.pod("web-0").await;
@@ -480,15 +485,7 @@ async fn graceful_deletion_lets_the_sigterm_handler_finish() {
     });
     // Ready once it serves, which is after it has blocked SIGTERM to wait
     // for it: a SIGTERM before that would kill it at once.
-    c.readiness_probe = Some(Probe {
-        http_get: Some(HttpGetAction {
-            path: Some("/healthz".into()),
-            port: IntOrString::String("http".into()),
-            ..Default::default()
-        }),
-        period_seconds: Some(1),
-        ..Default::default()
-    });
+    c.readiness_probe = Some(healthz_probe());
     n.pods().create(&bound_pod("graceful", vec![c])).await.unwrap();
     n.until("ready", || async {
         condition(&n.pod("graceful").await, "Ready").as_deref() == Some("True")
