@@ -14,10 +14,12 @@ use orch_core::controller::{
     EventRecorder, EventType, FinalizerEvent, InformerFactory, LeaderElectionConfig, LeaderElector,
     ObjectKey, Reconciler, WatcherConfig, WatcherEvent, WorkQueue,
 };
+use orch_core::controllers::ReplicaSetController;
 use orch_core::kinds::pod::{Container, PodSpec};
 use orch_core::store::{
-    DeleteRangeRequest, DeleteRangeResponse, LeaseGrant, LeaseTimeToLive, PutRequest, PutResponse,
-    RangeRequest, RangeResponse, Store, TxnRequest, TxnResponse, WatchRequest, WatchStream,
+    Compare, DeleteRangeRequest, DeleteRangeResponse, LeaseGrant, LeaseTimeToLive, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, Store, TxnRequest, TxnResponse, WatchRequest,
+    WatchStream,
 };
 use orch_core::{Api, ConfigMap, Error, Event, Lease, ObjectMeta, OwnerReference, Pod, ReplicaSet};
 use orch_store::{MemStore, MemStoreConfig};
@@ -354,13 +356,33 @@ async fn the_queue_never_hands_out_one_key_twice_at_once() {
 
 // ---- leader election
 
-/// A store that can be cut off, to simulate a partitioned instance.
-struct Partitionable {
+/// MemStore with faults: it can be cut off (a partitioned instance), its
+/// lists of keys under `slow_prefix` take `slow_delay` longer (a slow
+/// informer), and it records the keys it created (writes guarded by "key
+/// absent").
+struct FaultyStore {
     inner: Arc<MemStore>,
     cut: AtomicBool,
+    slow_prefix: &'static str,
+    slow_delay: Duration,
+    created: Mutex<Vec<String>>,
 }
 
-impl Partitionable {
+impl FaultyStore {
+    fn new(inner: Arc<MemStore>) -> FaultyStore {
+        FaultyStore::slow_lists(inner, "", Duration::ZERO)
+    }
+
+    fn slow_lists(inner: Arc<MemStore>, prefix: &'static str, delay: Duration) -> FaultyStore {
+        FaultyStore {
+            inner,
+            cut: AtomicBool::new(false),
+            slow_prefix: prefix,
+            slow_delay: delay,
+            created: Mutex::new(Vec::new()),
+        }
+    }
+
     fn check(&self) -> orch_core::Result<()> {
         if self.cut.load(Ordering::SeqCst) {
             Err(Error::Unavailable("partitioned".into()))
@@ -371,9 +393,12 @@ impl Partitionable {
 }
 
 #[async_trait]
-impl Store for Partitionable {
+impl Store for FaultyStore {
     async fn range(&self, req: RangeRequest) -> orch_core::Result<RangeResponse> {
         self.check()?;
+        if !self.slow_delay.is_zero() && req.range.key.starts_with(self.slow_prefix.as_bytes()) {
+            tokio::time::sleep(self.slow_delay).await;
+        }
         self.inner.range(req).await
     }
     async fn put(&self, req: PutRequest) -> orch_core::Result<PutResponse> {
@@ -389,7 +414,17 @@ impl Store for Partitionable {
     }
     async fn txn(&self, req: TxnRequest) -> orch_core::Result<TxnResponse> {
         self.check()?;
-        self.inner.txn(req).await
+        let created: Vec<String> = req
+            .compare
+            .iter()
+            .filter(|c| **c == Compare::absent(c.range.key.clone()))
+            .map(|c| String::from_utf8_lossy(&c.range.key).into_owned())
+            .collect();
+        let response = self.inner.txn(req).await?;
+        if response.succeeded {
+            self.created.lock().extend(created);
+        }
+        Ok(response)
     }
     async fn watch(&self, req: WatchRequest) -> orch_core::Result<WatchStream> {
         self.check()?;
@@ -437,7 +472,7 @@ async fn leader_failover_has_no_overlap_of_active_periods() {
     let mut stores = Vec::new();
     let mut runs = Vec::new();
     for id in ["a", "b"] {
-        let store = Arc::new(Partitionable { inner: shared.clone(), cut: AtomicBool::new(false) });
+        let store = Arc::new(FaultyStore::new(shared.clone()));
         stores.push(store.clone());
         let api: Api<Lease> = Api::namespaced(store, "kube-system");
         let elector = LeaderElector::new(api, "controllers", id, config);
@@ -565,4 +600,67 @@ async fn the_finalizer_helper_adds_then_cleans_up_then_removes() {
         api.get_opt("cfg").await.unwrap().is_none(),
         "removing the finalizer removed the object"
     );
+}
+
+// ---- cache sync before the first reconcile
+
+/// A ReplicaSet controller started on a store whose Pod lists are slow
+/// (500 ms) does not reconcile before its Pod cache has listed: it finds
+/// the 3 Pods an earlier instance made and creates none (a reconcile on the
+/// still-empty cache would create 3 more), and a scale to 4 creates one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_controller_reconciles_only_after_its_caches_have_listed() {
+    let shared = Arc::new(MemStore::new());
+    let run = |store: Arc<dyn Store>, stop: CancellationToken| {
+        let factory = Arc::new(InformerFactory::new(store));
+        let rs = Arc::new(ReplicaSetController::new(&factory));
+        let controller = ReplicaSetController::controller(factory.clone()).shutdown_on(stop);
+        tokio::spawn(async move {
+            controller.run(rs).await;
+            factory.shutdown();
+        })
+    };
+    let rs_api: Api<ReplicaSet> = Api::namespaced(shared.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(shared.clone(), "default");
+    let count = || async { pods.list(&ListParams::default()).await.unwrap().items.len() };
+    let mut rs = replica_set("web");
+    rs.spec.replicas = Some(3);
+    rs_api.create(&rs).await.unwrap();
+    let stop = CancellationToken::new();
+    let first = run(shared.clone(), stop.clone());
+    let start = std::time::Instant::now();
+    while count().await != 3 {
+        assert!(start.elapsed() < DEADLINE, "the first instance made {} pods", count().await);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.cancel();
+    first.await.unwrap();
+
+    let slow = Arc::new(FaultyStore::slow_lists(
+        shared.clone(),
+        "/registry/core/pods/",
+        Duration::from_millis(500),
+    ));
+    let stop = CancellationToken::new();
+    let second = run(slow.clone(), stop.clone());
+    rs_api.patch("web", &serde_json::json!({"spec": {"replicas": 4}})).await.unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let status = rs_api.get("web").await.unwrap().status;
+        if status.is_some_and(|s| s.replicas == 4) && count().await == 4 {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "no 4 replicas: {} pods", count().await);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let created: Vec<String> = slow
+        .created
+        .lock()
+        .iter()
+        .filter(|k| k.starts_with("/registry/core/pods/"))
+        .cloned()
+        .collect();
+    assert_eq!(created.len(), 1, "pods created by the second instance: {created:?}");
+    stop.cancel();
+    second.await.unwrap();
 }

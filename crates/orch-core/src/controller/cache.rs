@@ -69,10 +69,38 @@ impl<K: Object> State<K> {
     }
 }
 
+/// Whether a cache has applied its first list, without its kind: what the
+/// [`InformerFactory`](super::InformerFactory) waits on for every informer.
+#[derive(Clone, Default)]
+pub(crate) struct Readiness(Arc<(AtomicBool, Notify)>);
+
+impl Readiness {
+    fn set(&self) {
+        self.0 .0.store(true, Ordering::Release);
+        self.0 .1.notify_waiters();
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        self.0 .0.load(Ordering::Acquire)
+    }
+
+    pub(crate) async fn wait(&self) {
+        loop {
+            let notified = self.0 .1.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_ready() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// The reflector cache of one kind. Cheap to clone; clones share the cache.
 pub struct Cache<K> {
     state: Arc<RwLock<State<K>>>,
-    ready: Arc<(AtomicBool, Notify)>,
+    ready: Readiness,
 }
 
 impl<K> Clone for Cache<K> {
@@ -119,7 +147,7 @@ impl<K: Object> Cache<K> {
                 indexers,
                 indexes: HashMap::new(),
             })),
-            ready: Arc::new((AtomicBool::new(false), Notify::new())),
+            ready: Readiness::default(),
         }
     }
 
@@ -177,8 +205,7 @@ impl<K: Object> Cache<K> {
             s.insert(obj);
         }
         drop(s);
-        self.ready.0.store(true, Ordering::Release);
-        self.ready.1.notify_waiters();
+        self.ready.set();
     }
 
     /// The object with this key.
@@ -217,20 +244,17 @@ impl<K: Object> Cache<K> {
 
     /// True once the first list has been applied.
     pub fn is_ready(&self) -> bool {
-        self.ready.0.load(Ordering::Acquire)
+        self.ready.is_ready()
     }
 
     /// Waits until the first list has been applied.
     pub async fn wait_ready(&self) {
-        loop {
-            let notified = self.ready.1.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_ready() {
-                return;
-            }
-            notified.await;
-        }
+        self.ready.wait().await
+    }
+
+    /// The cache's readiness, shared with the cache.
+    pub(crate) fn readiness(&self) -> Readiness {
+        self.ready.clone()
     }
 }
 

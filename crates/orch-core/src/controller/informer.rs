@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::cache::Cache;
+use super::cache::{Cache, Readiness};
 use super::object_key::ObjectKey;
 use super::watcher::{watcher, WatcherConfig, WatcherEvent};
 use crate::api::Api;
@@ -133,6 +133,10 @@ impl<K: Object> Informer<K> {
     }
 }
 
+/// One kind's informer (an `Informer<K>` behind `Any`) and its cache's
+/// readiness.
+type SharedInformer = (Arc<dyn Any + Send + Sync>, Readiness);
+
 /// Shares one informer per kind (and namespace scope) among every
 /// controller of a process.
 ///
@@ -153,7 +157,7 @@ impl<K: Object> Informer<K> {
 pub struct InformerFactory {
     store: Arc<dyn Store>,
     namespace: Option<String>,
-    informers: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    informers: Mutex<HashMap<TypeId, SharedInformer>>,
     shutdown: CancellationToken,
 }
 
@@ -194,7 +198,7 @@ impl InformerFactory {
     /// The informer of `K`, started on the current tokio runtime on first use.
     pub fn informer<K: Resource>(&self) -> Informer<K> {
         let mut informers = self.informers.lock();
-        if let Some(existing) = informers.get(&TypeId::of::<K>()) {
+        if let Some((existing, _)) = informers.get(&TypeId::of::<K>()) {
             if let Some(informer) = existing.downcast_ref::<Informer<K>>() {
                 return informer.clone();
             }
@@ -204,8 +208,27 @@ impl InformerFactory {
             None => Api::<K>::all(self.store.clone()),
         };
         let informer = Informer::spawn(api, WatcherConfig::default(), self.shutdown.child_token());
-        informers.insert(TypeId::of::<K>(), Arc::new(informer.clone()));
+        let readiness = informer.cache().readiness();
+        informers.insert(TypeId::of::<K>(), (Arc::new(informer.clone()), readiness));
         informer
+    }
+
+    /// Waits until every informer made so far has applied its first list
+    /// (client-go's `WaitForCacheSync` over a shared informer factory).
+    /// [`Controller::run`](super::Controller::run) waits for this before its
+    /// first reconcile, so a reconciler never reads a cache, its own or one
+    /// it took from this factory, that has not listed yet.
+    pub async fn wait_ready(&self) {
+        let pending: Vec<Readiness> = self
+            .informers
+            .lock()
+            .values()
+            .map(|(_, ready)| ready.clone())
+            .filter(|ready| !ready.is_ready())
+            .collect();
+        for ready in pending {
+            ready.wait().await;
+        }
     }
 
     /// Stops every informer.

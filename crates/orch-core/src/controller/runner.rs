@@ -39,6 +39,9 @@ type Feeder = Box<
 /// # }
 /// ```
 ///
+/// * The first reconcile waits until every informer of the factory has
+///   listed ([`InformerFactory::wait_ready`]), so a reconciler never reads a
+///   cache that is still empty — as controller-runtime waits for its caches.
 /// * A key is never reconciled twice at once; a change during a reconcile
 ///   reconciles it again afterwards.
 /// * Errors go through the reconciler's `error_policy` (by default the key's
@@ -192,6 +195,13 @@ impl<K: Resource> Controller<K> {
             .map(|f| tokio::spawn(f(queue.clone(), stop.clone())))
             .collect();
         let name: Arc<str> = Arc::from(self.name.as_str());
+        // No reconcile before every cache has listed: a reconciler reading a
+        // cache that is still empty would act on a world without objects
+        // (a ReplicaSet controller would create every replica again).
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = self.factory.wait_ready() => {}
+        }
         let workers = (0..self.concurrency).map(|_| {
             let worker = Worker {
                 name: name.clone(),
