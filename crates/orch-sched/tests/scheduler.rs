@@ -249,17 +249,16 @@ async fn anti_affinity_never_co_locates() {
     })
     .await;
     let unplaced = placement.iter().find(|(_, n)| n.is_none()).map(|(p, _)| p.clone()).unwrap();
-    let cond = h
-        .pods()
-        .get(&unplaced)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "PodScheduled")
-        .unwrap();
+    // The Event and the pod's condition are two writes: wait for the second.
+    let scheduled_condition = || async {
+        let pod = h.pods().get(&unplaced).await.unwrap();
+        pod.status?.conditions.into_iter().find(|c| c.type_ == "PodScheduled")
+    };
+    h.until("the fifth pod's PodScheduled condition", || async {
+        scheduled_condition().await.is_some()
+    })
+    .await;
+    let cond = scheduled_condition().await.unwrap();
     assert_eq!((cond.status.as_str(), cond.reason.as_deref()), ("False", Some("Unschedulable")));
 }
 
