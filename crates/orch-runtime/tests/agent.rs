@@ -157,6 +157,15 @@ impl Node1 {
         ids
     }
 
+    /// The messages of the Events with this reason, as "pod: message".
+    async fn event_messages(&self, reason: &str) -> Vec<String> {
+        let events: Api<orch_core::Event> = Api::namespaced(self.store.clone(), "default");
+        let params = ListParams::default().fields(&format!("reason={reason}"));
+        let list = events.list(&params).await.unwrap();
+        let message = |e: &orch_core::Event| e.message.clone().unwrap_or_default();
+        list.items.iter().map(|e| format!("{}: {}", e.involved_object.name, message(e))).collect()
+    }
+
     /// Every container in the runtime, one line each: id, pod, attempt,
     /// state, exit code and reason (for assertion messages).
     async fn describe_containers(&self) -> String {
@@ -424,8 +433,10 @@ async fn a_failing_liveness_probe_restarts_the_container() {
         failure_threshold: Some(1),
         ..Default::default()
     });
+    // Ready once it serves, so that the liveness probe fails on the 500.
+    c.readiness_probe = Some(healthz_probe());
     n.pods().create(&bound_pod("live", vec![c])).await.unwrap();
-    n.until("running", || async {
+    n.until("ready", || async {
         condition(&n.pod("live").await, "Ready").as_deref() == Some("True")
     })
     .await;
@@ -438,6 +449,13 @@ async fn a_failing_liveness_probe_restarts_the_container() {
     let p = n.pod("live").await;
     let last = p.status.unwrap().container_statuses[0].last_state.clone().unwrap();
     assert!(last.terminated.is_some(), "the killed attempt is the lastState");
+    // As the kubelet words them.
+    let unhealthy = n.event_messages("Unhealthy").await;
+    let failed = "live: Liveness probe failed: HTTP probe failed with statuscode: 500";
+    assert!(unhealthy.iter().any(|m| m == failed), "{unhealthy:?}");
+    let killing = n.event_messages("Killing").await;
+    let killed = "live: Container web failed liveness probe, will be restarted";
+    assert!(killing.iter().any(|m| m == killed), "{killing:?}");
     n.delete_all_and_check_no_leftovers().await;
 }
 
@@ -721,6 +739,13 @@ async fn exec_liveness_case(n: Node1) {
     let cs = &p.status.unwrap().container_statuses[0];
     let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref());
     assert!(last.is_some(), "the killed attempt is the lastState: {cs:?}");
+    // `test` prints nothing: the message is the command and its exit code.
+    let unhealthy = n.event_messages("Unhealthy").await;
+    let want = "live-exec: Liveness probe failed: command [\"test\", \"-f\"";
+    assert!(
+        unhealthy.iter().any(|m| m.starts_with(want) && m.ends_with("exited with 1")),
+        "{unhealthy:?}"
+    );
     n.delete_all_and_check_no_leftovers().await;
 }
 
@@ -743,13 +768,9 @@ async fn readiness_case(n: Node1) {
         ..Default::default()
     });
     let created = n.pods().create(&bound_pod("gated", vec![c])).await.unwrap();
-    let events: Api<orch_core::Event> = Api::namespaced(n.store.clone(), "default");
     n.until("an Unhealthy Event for the readiness probe", || async {
-        let unhealthy = events.list(&ListParams::default().fields("reason=Unhealthy")).await;
-        unhealthy.unwrap().items.iter().any(|e| {
-            e.message.as_deref() == Some("Readiness probe failed")
-                && e.involved_object.name == "gated"
-        })
+        let unhealthy = n.event_messages("Unhealthy").await;
+        unhealthy.iter().any(|m| m.starts_with("gated: Readiness probe failed: "))
     })
     .await;
     // Every version of the pod written so far, then the file.
@@ -857,16 +878,12 @@ async fn on_cri_image_pull_policies_are_honoured() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let events: Api<orch_core::Event> = Api::namespaced(n.store.clone(), "default");
-    let failed = events.list(&ListParams::default().fields("reason=Failed")).await.unwrap();
+    let failed = n.event_messages("Failed").await;
     assert!(
-        failed
-            .items
-            .iter()
-            .any(|e| e.message.as_deref().is_some_and(
-                |m| m.starts_with("Failed to pull image \"localhost/busybox:latest\"")
-            )),
-        "no Failed event for the pull"
+        failed.iter().any(
+            |m| m.starts_with("always-pull: Failed to pull image \"localhost/busybox:latest\"")
+        ),
+        "no Failed event for the pull: {failed:?}"
     );
     assert!(n.running_containers().await.is_empty(), "nothing ran without its image");
     n.delete_all_and_check_no_leftovers().await;
@@ -986,12 +1003,11 @@ async fn on_cri_a_pod_pulls_its_image_with_the_nodes_registry_credentials() {
         n.pod("pulled").await.status.and_then(|s| s.phase) == Some(PodPhase::Running)
     })
     .await;
-    let events: Api<orch_core::Event> = Api::namespaced(n.store.clone(), "default");
-    let pulled = events.list(&ListParams::default().fields("reason=Pulled")).await.unwrap();
-    let want = format!("Successfully pulled image \"{reference}\"");
+    let pulled = n.event_messages("Pulled").await;
+    let want = format!("pulled: Successfully pulled image \"{reference}\"");
     assert!(
-        pulled.items.iter().any(|e| e.message.as_deref().is_some_and(|m| m.starts_with(&want))),
-        "no Pulled event for {reference}"
+        pulled.iter().any(|m| m.starts_with(&want)),
+        "no Pulled event for {reference}: {pulled:?}"
     );
     n.delete_all_and_check_no_leftovers().await;
 }

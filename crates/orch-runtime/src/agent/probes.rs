@@ -89,73 +89,105 @@ impl ProbeTracker {
         self.next_at = now + self.period();
     }
 
-    /// Runs the probe once against a container.
+    /// Runs the probe once against a container: `Ok(())` if it passed,
+    /// else why not, worded as the kubelet's probe results (the exec
+    /// probe's output, `HTTP probe failed with statuscode: 503`, `dial tcp
+    /// …: connection refused`).
     pub async fn probe(
         &self,
         runtime: &dyn Runtime,
         container_id: &str,
         pod_ip: &str,
         container: &Container,
-    ) -> bool {
+    ) -> Result<(), String> {
         let timeout = self.timeout();
         if let Some(exec) = &self.spec.exec {
-            return matches!(runtime.exec_sync(container_id, &exec.command, timeout).await, Ok(r) if r.exit_code == 0);
+            let r = runtime.exec_sync(container_id, &exec.command, timeout).await;
+            let r = r.map_err(|e| e.to_string())?;
+            if r.exit_code == 0 {
+                return Ok(());
+            }
+            let output = String::from_utf8_lossy(&[r.stdout, r.stderr].concat()).trim().to_owned();
+            return Err(if output.is_empty() {
+                format!("command {:?} exited with {}", exec.command, r.exit_code)
+            } else {
+                output
+            });
         }
         if let Some(http) = &self.spec.http_get {
-            let Some(port) = resolve_port(&http.port, container) else { return false };
+            let port = resolve_port(&http.port, container)?;
             let host = http.host.clone().unwrap_or_else(|| pod_ip.to_owned());
             let path = http.path.clone().unwrap_or_else(|| "/".into());
             let headers: Vec<(String, String)> =
                 http.http_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect();
-            return matches!(tokio::time::timeout(timeout, http_get(&host, port, &path, &headers)).await, Ok(Some(code)) if (200..400).contains(&code));
+            let url = format!("http://{host}:{port}{path}");
+            let code = tokio::time::timeout(timeout, http_get(&host, port, &path, &headers))
+                .await
+                .map_err(|_| format!("Get \"{url}\": context deadline exceeded"))?
+                .map_err(|e| format!("Get \"{url}\": {e}"))?;
+            return if (200..400).contains(&code) {
+                Ok(())
+            } else {
+                Err(format!("HTTP probe failed with statuscode: {code}"))
+            };
         }
         if let Some(tcp) = &self.spec.tcp_socket {
-            let Some(port) = resolve_port(&tcp.port, container) else { return false };
+            let port = resolve_port(&tcp.port, container)?;
             let host = tcp.host.clone().unwrap_or_else(|| pod_ip.to_owned());
-            return matches!(
-                tokio::time::timeout(
-                    timeout,
-                    tokio::net::TcpStream::connect((host.as_str(), port))
-                )
-                .await,
-                Ok(Ok(_))
-            );
+            let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+            return match tokio::time::timeout(timeout, connect).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("dial tcp {host}:{port}: {e}")),
+                Err(_) => Err(format!("dial tcp {host}:{port}: i/o timeout")),
+            };
         }
-        false
+        Err("the probe has no exec, httpGet or tcpSocket action".into())
     }
 }
 
-/// A port number, or the number of a named container port.
-fn resolve_port(port: &IntOrString, container: &Container) -> Option<u16> {
-    match port {
+/// A port number, or the number of a named container port; the error names
+/// the port that is neither.
+fn resolve_port(port: &IntOrString, container: &Container) -> Result<u16, String> {
+    let found = match port {
         IntOrString::Int(n) => u16::try_from(*n).ok(),
         IntOrString::String(name) => container
             .ports
             .iter()
             .find(|p| p.name.as_deref() == Some(name.as_str()))
             .and_then(|p| u16::try_from(p.container_port).ok()),
-    }
+    };
+    found.ok_or_else(|| format!("port {port:?} is not a port number or a named container port"))
 }
 
-/// An HTTP/1.0 GET; the response's status code.
-async fn http_get(host: &str, port: u16, path: &str, headers: &[(String, String)]) -> Option<u16> {
-    let mut stream = tokio::net::TcpStream::connect((host, port)).await.ok()?;
+/// An HTTP/1.0 GET; the response's status code, or why there is none.
+async fn http_get(
+    host: &str,
+    port: u16,
+    path: &str,
+    headers: &[(String, String)],
+) -> std::io::Result<u16> {
+    let mut stream = tokio::net::TcpStream::connect((host, port)).await?;
     let mut request =
         format!("GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: orch-probe/1.0\r\n");
     for (k, v) in headers {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
+    stream.write_all(request.as_bytes()).await?;
     let mut buf = [0u8; 64];
     let mut read = 0;
     while read < 12 {
-        let n = stream.read(&mut buf[read..]).await.ok()?;
+        let n = stream.read(&mut buf[read..]).await?;
         if n == 0 {
             break;
         }
         read += n;
     }
-    let head = std::str::from_utf8(&buf[..read]).ok()?;
-    head.split_whitespace().nth(1)?.parse().ok()
+    let head = String::from_utf8_lossy(&buf[..read]);
+    head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("malformed HTTP response {head:?}"),
+        )
+    })
 }

@@ -53,8 +53,6 @@ struct Track {
     /// Container ID the probes belong to.
     probed: Option<String>,
     probes: Vec<ProbeTracker>,
-    /// Why the agent killed the container, for its status.
-    killed_because: Option<String>,
     /// A create error (e.g. CreateContainerConfigError) to show as waiting.
     waiting: Option<(String, String)>,
     /// Failed image pulls in a row, and when the next may be tried.
@@ -549,7 +547,6 @@ impl Worker {
         let track = self.tracks.entry(c.name.clone()).or_default();
         if track.probed.as_deref() != Some(latest.id.as_str()) {
             track.probed = Some(latest.id.clone());
-            track.killed_because = None;
             track.probes = [
                 (ProbeKind::Startup, &c.startup_probe),
                 (ProbeKind::Liveness, &c.liveness_probe),
@@ -576,10 +573,10 @@ impl Worker {
                 continue;
             }
             if now >= p.next_at {
-                let ok = p.probe(&*self.shared.runtime, &latest.id, &ip, c).await;
-                p.record(ok, Instant::now());
-                if !ok {
-                    failed.push(p.kind);
+                let result = p.probe(&*self.shared.runtime, &latest.id, &ip, c).await;
+                p.record(result.is_ok(), Instant::now());
+                if let Err(why) = result {
+                    failed.push(format!("{} probe failed: {why}", p.kind.as_str()));
                 }
                 if p.passing == Some(false)
                     && matches!(p.kind, ProbeKind::Liveness | ProbeKind::Startup)
@@ -593,14 +590,12 @@ impl Worker {
             }
             self.next_wake = self.next_wake.min(p.next_at);
         }
-        for kind in failed {
-            let message = format!("{} probe failed", kind.as_str());
+        for message in failed {
             self.event(orch_core::controller::EventType::Warning, "Unhealthy", &message).await;
         }
         if let Some(reason) = kill {
-            let track = self.tracks.entry(c.name.clone()).or_default();
-            track.killed_because = Some(reason.clone());
             tracing::info!(pod = %self.pod.metadata.name, container = %c.name, "{reason}");
+            self.event(orch_core::controller::EventType::Normal, "Killing", &reason).await;
             let _ = self.shared.runtime.stop_container(&latest.id, self.termination_grace()).await;
             self.next_wake = Instant::now();
             return true;
