@@ -247,6 +247,21 @@ impl Node1 {
     }
 }
 
+/// A test that fails before [`Node1::delete_all_and_check_no_leftovers`]
+/// must not leave its containers running: on the process runtime they would
+/// keep their ports, and a later run of the test could not bind them.
+/// (A CRI node's containerd kills its own on drop.)
+impl Drop for Node1 {
+    fn drop(&mut self) {
+        if let Backend::Process(rt) = &self.backend {
+            for pid in rt.running_pids() {
+                let group = nix::unistd::Pid::from_raw(pid);
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+}
+
 /// One case on both runtimes: `name::process`, and `name::cri` with
 /// feature `cri`. `body` takes the started node.
 macro_rules! on_both_runtimes {
@@ -440,22 +455,28 @@ async fn a_failing_liveness_probe_restarts_the_container() {
         condition(&n.pod("live").await, "Ready").as_deref() == Some("True")
     })
     .await;
+    // The liveness probe may also have failed before the server listened
+    // (connection refused): count restarts from here.
+    let restarts =
+        || async { n.pod("live").await.status.unwrap().container_statuses[0].restart_count };
+    let before = restarts().await;
     std::fs::write(&flag, "x").unwrap();
-    n.until("a restart after the liveness failure", || async {
-        n.pod("live").await.status.unwrap().container_statuses[0].restart_count >= 1
-    })
-    .await;
+    n.until("a restart after the liveness failure", || async { restarts().await > before }).await;
     std::fs::remove_file(&flag).unwrap();
     let p = n.pod("live").await;
     let last = p.status.unwrap().container_statuses[0].last_state.clone().unwrap();
     assert!(last.terminated.is_some(), "the killed attempt is the lastState");
-    // As the kubelet words them.
-    let unhealthy = n.event_messages("Unhealthy").await;
-    let failed = "live: Liveness probe failed: HTTP probe failed with statuscode: 500";
-    assert!(unhealthy.iter().any(|m| m == failed), "{unhealthy:?}");
-    let killing = n.event_messages("Killing").await;
-    let killed = "live: Container web failed liveness probe, will be restarted";
-    assert!(killing.iter().any(|m| m == killed), "{killing:?}");
+    // Events as the kubelet words them (the recorder writes them in the
+    // background).
+    for (reason, message) in [
+        ("Unhealthy", "live: Liveness probe failed: HTTP probe failed with statuscode: 500"),
+        ("Killing", "live: Container web failed liveness probe, will be restarted"),
+    ] {
+        n.until(&format!("a {reason} Event {message:?}"), || async {
+            n.event_messages(reason).await.iter().any(|m| m == message)
+        })
+        .await;
+    }
     n.delete_all_and_check_no_leftovers().await;
 }
 
@@ -740,12 +761,12 @@ async fn exec_liveness_case(n: Node1) {
     let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref());
     assert!(last.is_some(), "the killed attempt is the lastState: {cs:?}");
     // `test` prints nothing: the message is the command and its exit code.
-    let unhealthy = n.event_messages("Unhealthy").await;
     let want = "live-exec: Liveness probe failed: command [\"test\", \"-f\"";
-    assert!(
-        unhealthy.iter().any(|m| m.starts_with(want) && m.ends_with("exited with 1")),
-        "{unhealthy:?}"
-    );
+    n.until("the Unhealthy Event of the exec probe", || async {
+        let unhealthy = n.event_messages("Unhealthy").await;
+        unhealthy.iter().any(|m| m.starts_with(want) && m.ends_with("exited with 1"))
+    })
+    .await;
     n.delete_all_and_check_no_leftovers().await;
 }
 
