@@ -466,16 +466,14 @@ async fn a_failing_liveness_probe_restarts_the_container() {
     let p = n.pod("live").await;
     let last = p.status.unwrap().container_statuses[0].last_state.clone().unwrap();
     assert!(last.terminated.is_some(), "the killed attempt is the lastState");
-    // Events as the kubelet words them (the recorder writes them in the
-    // background).
+    // Events as the kubelet words them, recorded before the kill and so
+    // before the restart seen above.
     for (reason, message) in [
         ("Unhealthy", "live: Liveness probe failed: HTTP probe failed with statuscode: 500"),
         ("Killing", "live: Container web failed liveness probe, will be restarted"),
     ] {
-        n.until(&format!("a {reason} Event {message:?}"), || async {
-            n.event_messages(reason).await.iter().any(|m| m == message)
-        })
-        .await;
+        let messages = n.event_messages(reason).await;
+        assert!(messages.iter().any(|m| m == message), "no {message:?} in {messages:?}");
     }
     n.delete_all_and_check_no_leftovers().await;
 }
@@ -760,13 +758,14 @@ async fn exec_liveness_case(n: Node1) {
     let cs = &p.status.unwrap().container_statuses[0];
     let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref());
     assert!(last.is_some(), "the killed attempt is the lastState: {cs:?}");
-    // `test` prints nothing: the message is the command and its exit code.
+    // Recorded before the kill. `test` prints nothing: the message is the
+    // command and its exit code.
     let want = "live-exec: Liveness probe failed: command [\"test\", \"-f\"";
-    n.until("the Unhealthy Event of the exec probe", || async {
-        let unhealthy = n.event_messages("Unhealthy").await;
-        unhealthy.iter().any(|m| m.starts_with(want) && m.ends_with("exited with 1"))
-    })
-    .await;
+    let unhealthy = n.event_messages("Unhealthy").await;
+    assert!(
+        unhealthy.iter().any(|m| m.starts_with(want) && m.ends_with("exited with 1")),
+        "{unhealthy:?}"
+    );
     n.delete_all_and_check_no_leftovers().await;
 }
 

@@ -581,7 +581,7 @@ impl Worker {
                 if p.passing == Some(false)
                     && matches!(p.kind, ProbeKind::Liveness | ProbeKind::Startup)
                 {
-                    let what = if p.kind == ProbeKind::Liveness { "liveness" } else { "startup" };
+                    let what = p.kind.as_str().to_lowercase();
                     kill = Some(format!(
                         "Container {} failed {what} probe, will be restarted",
                         c.name
