@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-#[path = "../../crates/orch-store/tests/etcdctl_session/mod.rs"]
+#[path = "../../orch-store/tests/etcdctl_session/mod.rs"]
 mod etcdctl_session;
 
 use etcdctl_session::{etcdctl, ok};

@@ -9,7 +9,7 @@ use orch_core::manifest::{self, Registry};
 use orch_core::{Api, ConfigMap, Deployment, DynamicObject, Error, IntOrString, Pod, Secret};
 use orch_store::MemStore;
 
-const DESIGN_DEPLOYMENT: &str = include_str!("../../../examples/manifests/web.yaml");
+const DESIGN_DEPLOYMENT: &str = include_str!("../../examples/manifests/web.yaml");
 const REAL_WORLD: &str = include_str!("fixtures/real-world-deployment.yaml");
 
 fn store() -> Arc<MemStore> {
