@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use orch_benches::{median, rate, report, resident_bytes, typical_pod};
+use orch_controllers::ReplicaSetController;
 use orch_core::controller::{
     Action, Context, Controller, InformerFactory, ObjectKey, Reconciler, WorkQueue,
 };
-use orch_core::controllers::ReplicaSetController;
 use orch_core::kinds::pod::{Container, PodSpec};
 use orch_core::store::{KeyRange, RangeRequest, Store};
 use orch_core::{Api, ConfigMap, ObjectMeta, Pod, ReplicaSet};
@@ -84,8 +84,7 @@ async fn runner_no_op(objects: usize, concurrency: usize) -> f64 {
     let run = tokio::spawn(
         Controller::<ConfigMap>::new(factory.clone())
             .concurrency(concurrency)
-            .shutdown_on(stop.clone())
-            .run(r.clone()),
+            .run(r.clone(), stop.clone()),
     );
     done.await;
     let end = Instant::now();
@@ -102,7 +101,7 @@ async fn replica_set_creates(pods: i32) -> f64 {
     let stop = CancellationToken::new();
     let controller = Arc::new(ReplicaSetController::new(&factory));
     let run = tokio::spawn(
-        ReplicaSetController::controller(factory.clone()).shutdown_on(stop.clone()).run(controller),
+        ReplicaSetController::controller(factory.clone()).run(controller, stop.clone()),
     );
     factory.informer::<Pod>().cache().wait_ready().await;
     factory.informer::<ReplicaSet>().cache().wait_ready().await;

@@ -31,13 +31,13 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use futures::StreamExt;
-use orch_core::api::{ListParams, WatchParams};
-use orch_core::controller::{InformerFactory, LeaderElectionConfig, LeaderElector};
-use orch_core::controllers::deployment::rollback;
-use orch_core::controllers::{
+use orch_controllers::deployment::rollback;
+use orch_controllers::{
     DeploymentController, GarbageCollector, NodeLifecycleConfig, NodeLifecycleController,
     ReplicaSetController,
 };
+use orch_core::api::{ListParams, WatchParams};
+use orch_core::controller::{InformerFactory, LeaderElectionConfig, LeaderElector};
 use orch_core::manifest::{self, ManifestObject, Registry};
 use orch_core::store::{Compactor, Store};
 use orch_core::{Api, Deployment, Event, Lease, Node, Pod, Quantity, ReplicaSet};
@@ -357,14 +357,11 @@ impl Cluster {
                         parts.push(tokio::spawn(
                             ReplicaSetController::controller(f.clone())
                                 .concurrency(2)
-                                .shutdown_on(leading.clone())
-                                .run(rs),
+                                .run(rs, leading.clone()),
                         ));
                         let d = Arc::new(DeploymentController::new(&f));
                         parts.push(tokio::spawn(
-                            DeploymentController::controller(f.clone())
-                                .shutdown_on(leading.clone())
-                                .run(d),
+                            DeploymentController::controller(f.clone()).run(d, leading.clone()),
                         ));
                         parts.push(tokio::spawn(
                             GarbageCollector::new(f.clone()).builtin_kinds().run(leading.clone()),
@@ -374,9 +371,7 @@ impl Cluster {
                             NodeLifecycleConfig::default(),
                         ));
                         parts.push(tokio::spawn(
-                            NodeLifecycleController::controller(f.clone())
-                                .shutdown_on(leading.clone())
-                                .run(nl),
+                            NodeLifecycleController::controller(f.clone()).run(nl, leading.clone()),
                         ));
                         match Scheduler::new(
                             f.clone(),
@@ -789,7 +784,7 @@ async fn demo(
     }
 
     // 2. Rolling update to the next version, never below replicas − maxUnavailable.
-    let (_, max_unavailable) = orch_core::controllers::deployment::rolling_bounds(&d);
+    let (_, max_unavailable) = orch_controllers::deployment::rolling_bounds(&d);
     let old_image = d.spec.template.spec.containers[0].image.clone();
     let new_image = bump(&old_image);
     let old_version = old_image.rsplit_once(':').map_or("latest", |(_, t)| t).to_owned();

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use orch_controllers::{controller_ref, GarbageCollector};
 use orch_core::controller::{Action, Context, Controller, InformerFactory, Reconciler};
-use orch_core::controllers::{controller_ref, GarbageCollector};
 use orch_core::{impl_resource, Api, ConfigMap, Error, ObjectMeta};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -81,7 +81,7 @@ async fn main() -> Result<(), Error> {
     let stop = CancellationToken::new();
     let reconciler = Arc::new(WebsiteReconciler(pages.clone()));
     let controller = Controller::<Website>::new(factory.clone()).owns::<ConfigMap>();
-    tokio::spawn(controller.shutdown_on(stop.clone()).run(reconciler));
+    tokio::spawn(controller.run(reconciler, stop.clone()));
     let gc = GarbageCollector::new(factory).kind::<Website>().kind::<ConfigMap>();
     tokio::spawn(gc.run(stop.clone()));
 

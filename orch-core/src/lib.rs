@@ -46,7 +46,6 @@ pub mod admission;
 pub mod api;
 mod byte_string;
 pub mod controller;
-pub mod controllers;
 mod dynamic;
 mod error;
 mod int_or_string;
@@ -57,6 +56,8 @@ mod quantity;
 pub mod resource;
 pub mod selector;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod time;
 pub mod validation;
 

@@ -14,13 +14,9 @@ use orch_core::controller::{
     EventRecorder, EventType, FinalizerEvent, InformerFactory, LeaderElectionConfig, LeaderElector,
     ObjectKey, Reconciler, WatcherConfig, WatcherEvent, WorkQueue,
 };
-use orch_core::controllers::ReplicaSetController;
 use orch_core::kinds::pod::{Container, PodSpec};
-use orch_core::store::{
-    Compare, DeleteRangeRequest, DeleteRangeResponse, LeaseGrant, LeaseTimeToLive, PutRequest,
-    PutResponse, RangeRequest, RangeResponse, Store, TxnRequest, TxnResponse, WatchRequest,
-    WatchStream,
-};
+use orch_core::store::Store;
+use orch_core::testing::{wait_until, FaultyStore};
 use orch_core::{Api, ConfigMap, Error, Event, Lease, ObjectMeta, OwnerReference, Pod, ReplicaSet};
 use orch_store::{MemStore, MemStoreConfig};
 use parking_lot::Mutex;
@@ -28,15 +24,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Waits for `cond` to hold, polling every few milliseconds; fails after the deadline.
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
 
 fn config_map(name: &str) -> ConfigMap {
     ConfigMap { metadata: ObjectMeta::named(name), ..Default::default() }
@@ -99,18 +86,27 @@ async fn informers_are_shared_one_watch_per_kind() {
     let a = factory.informer::<ConfigMap>();
     let b = factory.informer::<ConfigMap>();
     a.cache().wait_ready().await;
-    eventually("the informer's watch to be in sync", || store.synced_watchers() == 1).await;
+    wait_until("the informer's watch to be in sync", DEADLINE, || async {
+        store.synced_watchers() == 1
+    })
+    .await;
     let api: Api<ConfigMap> = Api::namespaced(store.clone(), "default");
     api.create(&config_map("x")).await.unwrap();
-    eventually("both handles to see x", || {
+    wait_until("both handles to see x", DEADLINE, || async {
         b.cache().get(&ObjectKey::new("default", "x")).is_some()
     })
     .await;
     let _pods = factory.informer::<Pod>();
-    eventually("a second kind gets its own watch", || store.synced_watchers() == 2).await;
+    wait_until("a second kind gets its own watch", DEADLINE, || async {
+        store.synced_watchers() == 2
+    })
+    .await;
     assert_eq!(store.synced_watchers(), 2);
     factory.shutdown();
-    eventually("watches to end after shutdown", || store.synced_watchers() == 0).await;
+    wait_until("watches to end after shutdown", DEADLINE, || async {
+        store.synced_watchers() == 0
+    })
+    .await;
 }
 
 /// Counts reconciles per key and checks that none runs twice at once.
@@ -188,16 +184,18 @@ async fn the_runner_reconciles_owners_of_changed_children_and_never_one_key_twic
     let controller = Controller::<ReplicaSet>::new(factory.clone())
         .owns::<Pod>()
         .concurrency(4)
-        .metrics(metrics.clone())
-        .shutdown_on(stop.clone());
-    let run = tokio::spawn(controller.run(recorder.clone()));
+        .metrics(metrics.clone());
+    let run = tokio::spawn(controller.run(recorder.clone(), stop.clone()));
 
-    eventually("both ReplicaSets reconciled", || {
+    wait_until("both ReplicaSets reconciled", DEADLINE, || async {
         recorder.count("web") >= 1 && recorder.count("db") >= 1
     })
     .await;
     // The injected failure was retried with backoff.
-    eventually("the failed key to be retried", || recorder.seen.lock().len() >= 3).await;
+    wait_until("the failed key to be retried", DEADLINE, || async {
+        recorder.seen.lock().len() >= 3
+    })
+    .await;
 
     // Child events map to the owner through its owner reference.
     let before = recorder.count("web");
@@ -211,8 +209,10 @@ async fn the_runner_reconciles_owners_of_changed_children_and_never_one_key_twic
         block_owner_deletion: None,
     });
     pods.create(&child).await.unwrap();
-    eventually("the owner reconciled after its child changed", || recorder.count("web") > before)
-        .await;
+    wait_until("the owner reconciled after its child changed", DEADLINE, || async {
+        recorder.count("web") > before
+    })
+    .await;
 
     // A burst of changes to one key never runs it concurrently.
     for i in 0..30 {
@@ -222,7 +222,10 @@ async fn the_runner_reconciles_owners_of_changed_children_and_never_one_key_twic
             .unwrap();
     }
     let burst_start = recorder.count("web");
-    eventually("the burst to be reconciled", || recorder.count("web") > burst_start).await;
+    wait_until("the burst to be reconciled", DEADLINE, || async {
+        recorder.count("web") > burst_start
+    })
+    .await;
     assert_eq!(recorder.overlaps.load(Ordering::SeqCst), 0);
 
     // Metrics in Prometheus text format.
@@ -272,10 +275,12 @@ async fn shutdown_lets_in_flight_reconciles_finish_and_starts_no_new_ones() {
         release: tokio::sync::Notify::new(),
     });
     let stop = CancellationToken::new();
-    let run = tokio::spawn(
-        Controller::<ReplicaSet>::new(factory.clone()).shutdown_on(stop.clone()).run(r.clone()),
-    );
-    eventually("a reconcile to start", || r.started.load(Ordering::SeqCst) == 1).await;
+    let run =
+        tokio::spawn(Controller::<ReplicaSet>::new(factory.clone()).run(r.clone(), stop.clone()));
+    wait_until("a reconcile to start", DEADLINE, || async {
+        r.started.load(Ordering::SeqCst) == 1
+    })
+    .await;
     stop.cancel();
     tokio::task::yield_now().await;
     assert!(!run.is_finished(), "run waits for the reconcile in flight");
@@ -356,106 +361,6 @@ async fn the_queue_never_hands_out_one_key_twice_at_once() {
 
 // ---- leader election
 
-/// MemStore with faults: it can be cut off (a partitioned instance), its
-/// lists of keys under `slow_prefix` take `slow_delay` longer (a slow
-/// informer), and it records the keys it created (writes guarded by "key
-/// absent").
-struct FaultyStore {
-    inner: Arc<MemStore>,
-    cut: AtomicBool,
-    slow_prefix: &'static str,
-    slow_delay: Duration,
-    created: Mutex<Vec<String>>,
-}
-
-impl FaultyStore {
-    fn new(inner: Arc<MemStore>) -> FaultyStore {
-        FaultyStore::slow_lists(inner, "", Duration::ZERO)
-    }
-
-    fn slow_lists(inner: Arc<MemStore>, prefix: &'static str, delay: Duration) -> FaultyStore {
-        FaultyStore {
-            inner,
-            cut: AtomicBool::new(false),
-            slow_prefix: prefix,
-            slow_delay: delay,
-            created: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn check(&self) -> orch_core::Result<()> {
-        if self.cut.load(Ordering::SeqCst) {
-            Err(Error::Unavailable("partitioned".into()))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl Store for FaultyStore {
-    async fn range(&self, req: RangeRequest) -> orch_core::Result<RangeResponse> {
-        self.check()?;
-        if !self.slow_delay.is_zero() && req.range.key.starts_with(self.slow_prefix.as_bytes()) {
-            tokio::time::sleep(self.slow_delay).await;
-        }
-        self.inner.range(req).await
-    }
-    async fn put(&self, req: PutRequest) -> orch_core::Result<PutResponse> {
-        self.check()?;
-        self.inner.put(req).await
-    }
-    async fn delete_range(
-        &self,
-        req: DeleteRangeRequest,
-    ) -> orch_core::Result<DeleteRangeResponse> {
-        self.check()?;
-        self.inner.delete_range(req).await
-    }
-    async fn txn(&self, req: TxnRequest) -> orch_core::Result<TxnResponse> {
-        self.check()?;
-        let created: Vec<String> = req
-            .compare
-            .iter()
-            .filter(|c| **c == Compare::absent(c.range.key.clone()))
-            .map(|c| String::from_utf8_lossy(&c.range.key).into_owned())
-            .collect();
-        let response = self.inner.txn(req).await?;
-        if response.succeeded {
-            self.created.lock().extend(created);
-        }
-        Ok(response)
-    }
-    async fn watch(&self, req: WatchRequest) -> orch_core::Result<WatchStream> {
-        self.check()?;
-        self.inner.watch(req).await
-    }
-    async fn lease_grant(&self, ttl: i64, id: i64) -> orch_core::Result<LeaseGrant> {
-        self.check()?;
-        self.inner.lease_grant(ttl, id).await
-    }
-    async fn lease_keep_alive(&self, id: i64) -> orch_core::Result<i64> {
-        self.check()?;
-        self.inner.lease_keep_alive(id).await
-    }
-    async fn lease_revoke(&self, id: i64) -> orch_core::Result<()> {
-        self.check()?;
-        self.inner.lease_revoke(id).await
-    }
-    async fn lease_time_to_live(&self, id: i64, keys: bool) -> orch_core::Result<LeaseTimeToLive> {
-        self.check()?;
-        self.inner.lease_time_to_live(id, keys).await
-    }
-    async fn leases(&self) -> orch_core::Result<Vec<i64>> {
-        self.check()?;
-        self.inner.leases().await
-    }
-    async fn compact(&self, revision: i64) -> orch_core::Result<()> {
-        self.check()?;
-        self.inner.compact(revision).await
-    }
-}
-
 /// (instance, started leading, stopped leading)
 type ActivePeriod = (String, Instant, Option<Instant>);
 
@@ -495,13 +400,14 @@ async fn leader_failover_has_no_overlap_of_active_periods() {
                 .await
         }));
     }
-    eventually("someone to lead", || periods.lock().len() == 1).await;
+    wait_until("someone to lead", DEADLINE, || async { periods.lock().len() == 1 }).await;
     let first = periods.lock()[0].0.clone();
     let first_index = if first == "a" { 0 } else { 1 };
     // Partition the leader: it must step down; the other takes over after it.
-    stores[first_index].cut.store(true, Ordering::SeqCst);
-    eventually("the other instance to lead", || periods.lock().len() == 2).await;
-    stores[first_index].cut.store(false, Ordering::SeqCst);
+    stores[first_index].cut();
+    wait_until("the other instance to lead", DEADLINE, || async { periods.lock().len() == 2 })
+        .await;
+    stores[first_index].heal();
     // Heal and let the new leader keep the lease for a while.
     tokio::time::sleep(config.lease_duration * 2).await;
     shutdown.cancel();
@@ -600,67 +506,4 @@ async fn the_finalizer_helper_adds_then_cleans_up_then_removes() {
         api.get_opt("cfg").await.unwrap().is_none(),
         "removing the finalizer removed the object"
     );
-}
-
-// ---- cache sync before the first reconcile
-
-/// A ReplicaSet controller started on a store whose Pod lists are slow
-/// (500 ms) does not reconcile before its Pod cache has listed: it finds
-/// the 3 Pods an earlier instance made and creates none (a reconcile on the
-/// still-empty cache would create 3 more), and a scale to 4 creates one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_controller_reconciles_only_after_its_caches_have_listed() {
-    let shared = Arc::new(MemStore::new());
-    let run = |store: Arc<dyn Store>, stop: CancellationToken| {
-        let factory = Arc::new(InformerFactory::new(store));
-        let rs = Arc::new(ReplicaSetController::new(&factory));
-        let controller = ReplicaSetController::controller(factory.clone()).shutdown_on(stop);
-        tokio::spawn(async move {
-            controller.run(rs).await;
-            factory.shutdown();
-        })
-    };
-    let rs_api: Api<ReplicaSet> = Api::namespaced(shared.clone(), "default");
-    let pods: Api<Pod> = Api::namespaced(shared.clone(), "default");
-    let count = || async { pods.list(&ListParams::default()).await.unwrap().items.len() };
-    let mut rs = replica_set("web");
-    rs.spec.replicas = Some(3);
-    rs_api.create(&rs).await.unwrap();
-    let stop = CancellationToken::new();
-    let first = run(shared.clone(), stop.clone());
-    let start = std::time::Instant::now();
-    while count().await != 3 {
-        assert!(start.elapsed() < DEADLINE, "the first instance made {} pods", count().await);
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    stop.cancel();
-    first.await.unwrap();
-
-    let slow = Arc::new(FaultyStore::slow_lists(
-        shared.clone(),
-        "/registry/core/pods/",
-        Duration::from_millis(500),
-    ));
-    let stop = CancellationToken::new();
-    let second = run(slow.clone(), stop.clone());
-    rs_api.patch("web", &serde_json::json!({"spec": {"replicas": 4}})).await.unwrap();
-    let start = std::time::Instant::now();
-    loop {
-        let status = rs_api.get("web").await.unwrap().status;
-        if status.is_some_and(|s| s.replicas == 4) && count().await == 4 {
-            break;
-        }
-        assert!(start.elapsed() < DEADLINE, "no 4 replicas: {} pods", count().await);
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let created: Vec<String> = slow
-        .created
-        .lock()
-        .iter()
-        .filter(|k| k.starts_with("/registry/core/pods/"))
-        .cloned()
-        .collect();
-    assert_eq!(created.len(), 1, "pods created by the second instance: {created:?}");
-    stop.cancel();
-    second.await.unwrap();
 }

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 
+use orch_controllers::node_lifecycle::TAINT_UNREACHABLE;
+use orch_controllers::{NodeLifecycleConfig, NodeLifecycleController, ReplicaSetController};
 use orch_core::api::{DeleteParams, ListParams};
 use orch_core::controller::InformerFactory;
-use orch_core::controllers::node_lifecycle::TAINT_UNREACHABLE;
-use orch_core::controllers::{NodeLifecycleConfig, NodeLifecycleController, ReplicaSetController};
 use orch_core::kinds::pod::{Container, PodPhase, PodSpec};
 use orch_core::{Api, Node, ObjectMeta, Pod, ReplicaSet};
 use orch_runtime::agent::{NodeAgent, NodeAgentConfig};
@@ -64,18 +64,14 @@ async fn pods_of_an_unreachable_node_are_evicted_and_recreated_elsewhere() {
 
     let factory = Arc::new(InformerFactory::new(store.clone()));
     let rs = Arc::new(ReplicaSetController::new(&factory));
-    tokio::spawn(
-        ReplicaSetController::controller(factory.clone()).shutdown_on(stop_all.clone()).run(rs),
-    );
+    tokio::spawn(ReplicaSetController::controller(factory.clone()).run(rs, stop_all.clone()));
     let config = NodeLifecycleConfig {
         grace_period: Duration::from_millis(800),
         default_toleration_seconds: 1,
     };
     let lifecycle = Arc::new(NodeLifecycleController::new(&factory, config));
     tokio::spawn(
-        NodeLifecycleController::controller(factory.clone())
-            .shutdown_on(stop_all.clone())
-            .run(lifecycle),
+        NodeLifecycleController::controller(factory.clone()).run(lifecycle, stop_all.clone()),
     );
     let scheduler =
         Scheduler::new(factory.clone(), &Registry::default(), SchedulerConfig::default()).unwrap();

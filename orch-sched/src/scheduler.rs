@@ -72,6 +72,7 @@ struct Shared {
 }
 
 /// The scheduler. See the [module docs](self).
+#[must_use = "a Scheduler does nothing until run"]
 pub struct Scheduler {
     factory: Arc<InformerFactory>,
     shared: Arc<Shared>,

@@ -17,7 +17,7 @@
 //! let elector = LeaderElector::new(api, "orch-controllers", "instance-a", LeaderElectionConfig::default());
 //! elector
 //!     .run(CancellationToken::new(), |leading| async move {
-//!         // run controllers with `.shutdown_on(leading)`
+//!         // run controllers with `.run(reconciler, leading.clone())`
 //!         leading.cancelled().await;
 //!     })
 //!     .await;
@@ -67,6 +67,7 @@ struct Observed {
 }
 
 /// Competes for one Lease and runs work while holding it.
+#[must_use = "a LeaderElector does nothing until run"]
 pub struct LeaderElector {
     api: Api<Lease>,
     name: String,

@@ -30,11 +30,13 @@ type Feeder = Box<
 /// # async fn demo(factory: std::sync::Arc<orch_core::controller::InformerFactory>, r: std::sync::Arc<impl orch_core::controller::Reconciler<Object = orch_core::ReplicaSet>>) {
 /// use orch_core::controller::Controller;
 /// use orch_core::{Pod, ReplicaSet};
+/// use tokio_util::sync::CancellationToken;
 ///
+/// let shutdown = CancellationToken::new();
 /// Controller::<ReplicaSet>::new(factory.clone())
 ///     .owns::<Pod>()          // a pod's change reconciles its owning ReplicaSet
 ///     .concurrency(4)
-///     .run(r)
+///     .run(r, shutdown.clone())
 ///     .await;
 /// # }
 /// ```
@@ -46,8 +48,12 @@ type Feeder = Box<
 ///   reconciles it again afterwards.
 /// * Errors go through the reconciler's `error_policy` (by default the key's
 ///   rate-limited backoff); success forgets the key's backoff.
-/// * Shutdown (the token given to [`Controller::shutdown_on`]) stops new
+/// * Shutdown (cancelling the token given to [`Controller::run`]) stops new
 ///   reconciles at once; reconciles in flight finish, then `run` returns.
+///   Every long-running part of orch runs this way: an async `run` that
+///   takes the `shutdown` token and returns once it has stopped
+///   (`Scheduler`, `NodeAgent`, `GarbageCollector`, `LeaderElector`,
+///   `Compactor`).
 #[must_use = "a Controller does nothing until run"]
 pub struct Controller<K: Resource> {
     name: String,
@@ -56,7 +62,6 @@ pub struct Controller<K: Resource> {
     feeders: Vec<Feeder>,
     concurrency: usize,
     rate_limiter: RateLimiterConfig,
-    shutdown: CancellationToken,
     metrics: Option<Arc<ControllerMetrics>>,
 }
 
@@ -111,7 +116,6 @@ impl<K: Resource> Controller<K> {
             feeders,
             concurrency: 1,
             rate_limiter: RateLimiterConfig::default(),
-            shutdown: CancellationToken::new(),
             metrics: None,
         }
     }
@@ -164,13 +168,6 @@ impl<K: Resource> Controller<K> {
         self
     }
 
-    /// Stops the controller when `token` is cancelled: no new reconciles;
-    /// those in flight finish; then `run` returns.
-    pub fn shutdown_on(mut self, token: CancellationToken) -> Self {
-        self.shutdown = token;
-        self
-    }
-
     /// Records metrics here.
     pub fn metrics(mut self, metrics: Arc<ControllerMetrics>) -> Self {
         self.metrics = Some(metrics);
@@ -182,13 +179,14 @@ impl<K: Resource> Controller<K> {
         self.main.cache()
     }
 
-    /// Runs until shut down.
-    pub async fn run<R>(self, reconciler: Arc<R>)
+    /// Runs `reconciler` until `shutdown` is cancelled: then no new
+    /// reconcile starts, those in flight finish, and `run` returns.
+    pub async fn run<R>(self, reconciler: Arc<R>, shutdown: CancellationToken)
     where
         R: Reconciler<Object = K>,
     {
         let queue: WorkQueue<ObjectKey> = WorkQueue::with_rate_limiter(self.rate_limiter);
-        let stop = self.shutdown.clone();
+        let stop = shutdown;
         let feeders: Vec<_> = self
             .feeders
             .into_iter()

@@ -30,6 +30,7 @@ use crate::{Error, Result};
 /// tokio::spawn(Compactor::new(store, Compactor::DEFAULT_INTERVAL).run(stop.clone()));
 /// # }
 /// ```
+#[must_use = "a Compactor does nothing until run"]
 pub struct Compactor {
     store: Arc<dyn Store>,
     interval: Duration,

@@ -133,6 +133,7 @@ impl AgentShared {
 }
 
 /// The node agent. See the [module docs](self).
+#[must_use = "a NodeAgent does nothing until run"]
 pub struct NodeAgent {
     shared: Arc<AgentShared>,
 }

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use orch_controllers::deployment::{rollback, REVISION_ANNOTATION};
+use orch_controllers::pod_readiness::{deletion_order, is_ready};
+use orch_controllers::{DeploymentController, GarbageCollector, ReplicaSetController};
 use orch_core::api::{DeleteParams, ListParams, WatchEvent, WatchParams};
 use orch_core::controller::{watcher, InformerFactory, WatcherConfig, WatcherEvent};
-use orch_core::controllers::deployment::{rollback, REVISION_ANNOTATION};
-use orch_core::controllers::pod_readiness::{deletion_order, is_ready};
-use orch_core::controllers::{DeploymentController, GarbageCollector, ReplicaSetController};
 use orch_core::kinds::deployment::{
     DeploymentStrategy, DeploymentStrategyType, RollingUpdateDeployment,
 };
@@ -44,15 +44,10 @@ impl Cluster {
         let factory = Arc::new(InformerFactory::new(store.clone()));
         let rs = Arc::new(ReplicaSetController::new(&factory));
         tokio::spawn(
-            ReplicaSetController::controller(factory.clone())
-                .concurrency(2)
-                .shutdown_on(stop.clone())
-                .run(rs),
+            ReplicaSetController::controller(factory.clone()).concurrency(2).run(rs, stop.clone()),
         );
         let d = Arc::new(DeploymentController::new(&factory));
-        tokio::spawn(
-            DeploymentController::controller(factory.clone()).shutdown_on(stop.clone()).run(d),
-        );
+        tokio::spawn(DeploymentController::controller(factory.clone()).run(d, stop.clone()));
         tokio::spawn(GarbageCollector::new(factory.clone()).builtin_kinds().run(stop.clone()));
         tokio::spawn(fake_node_agent(store.clone(), stop.clone()));
         let f = factory.clone();

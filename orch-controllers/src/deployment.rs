@@ -29,22 +29,22 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::controller_ref;
-use super::pod_readiness::{is_active, is_available, is_ready};
-use crate::api::{Api, DeleteParams};
-use crate::controller::{
+use crate::controller_ref;
+use crate::pod_readiness::{is_active, is_available, is_ready};
+use orch_core::api::{Api, DeleteParams};
+use orch_core::controller::{
     object_reference, Action, Cache, Context, Controller, EventRecorder, EventType,
     InformerFactory, Reconciler, INDEX_NAMESPACE, INDEX_OWNER,
 };
-use crate::int_or_string::IntOrString;
-use crate::kinds::deployment::{Deployment, DeploymentStatus, DeploymentStrategyType};
-use crate::kinds::pod::{Pod, PodPhase, PodTemplateSpec};
-use crate::kinds::replica_set::{ReplicaSet, ReplicaSetSpec, WorkloadCondition};
-use crate::meta::ObjectMeta;
-use crate::selector::LabelSelector;
-use crate::store::Store;
-use crate::time::Time;
-use crate::Error;
+use orch_core::kinds::deployment::{Deployment, DeploymentStatus, DeploymentStrategyType};
+use orch_core::kinds::pod::{Pod, PodPhase, PodTemplateSpec};
+use orch_core::kinds::replica_set::{ReplicaSet, ReplicaSetSpec, WorkloadCondition};
+use orch_core::meta::ObjectMeta;
+use orch_core::selector::LabelSelector;
+use orch_core::store::Store;
+use orch_core::Error;
+use orch_core::IntOrString;
+use orch_core::Time;
 
 /// The revision annotation on ReplicaSets and Deployments.
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
@@ -168,7 +168,7 @@ impl DeploymentController {
                 else {
                     return Vec::new();
                 };
-                let key = crate::controller::ObjectKey::new(
+                let key = orch_core::controller::ObjectKey::new(
                     pod.metadata.namespace.clone(),
                     rs_ref.name.clone(),
                 );
@@ -176,7 +176,7 @@ impl DeploymentController {
                     .get(&key)
                     .and_then(|rs| {
                         rs.metadata.controller_owner().filter(|o| o.kind == "Deployment").map(|d| {
-                            crate::controller::ObjectKey::new(
+                            orch_core::controller::ObjectKey::new(
                                 pod.metadata.namespace.clone(),
                                 d.name.clone(),
                             )

@@ -6,8 +6,8 @@ use std::cmp::Ordering;
 
 use chrono::Utc;
 
-use crate::kinds::pod::{Pod, PodPhase};
-use crate::time::Time;
+use orch_core::kinds::pod::{Pod, PodPhase};
+use orch_core::Time;
 
 /// True unless the pod has finished (Succeeded or Failed) or is being deleted.
 pub fn is_active(pod: &Pod) -> bool {

@@ -23,14 +23,14 @@ use futures::future::join_all;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{Api, DeleteParams, FINALIZER_FOREGROUND, FINALIZER_ORPHAN};
-use crate::controller::{
+use orch_core::api::{Api, DeleteParams, FINALIZER_FOREGROUND, FINALIZER_ORPHAN};
+use orch_core::controller::{
     Cache, Informer, InformerEvent, InformerFactory, ObjectKey, WorkQueue, INDEX_OWNER,
 };
-use crate::kinds::{ConfigMap, Deployment, Pod, ReplicaSet, Secret};
-use crate::meta::ObjectMeta;
-use crate::resource::Resource;
-use crate::Error;
+use orch_core::kinds::{ConfigMap, Deployment, Pod, ReplicaSet, Secret};
+use orch_core::meta::ObjectMeta;
+use orch_core::resource::Resource;
+use orch_core::Error;
 
 /// One watched kind, with its type erased.
 #[async_trait]
@@ -123,6 +123,7 @@ type Feeder = Box<
 >;
 
 /// The garbage collector. See the [module docs](self).
+#[must_use = "a GarbageCollector does nothing until run"]
 pub struct GarbageCollector {
     factory: Arc<InformerFactory>,
     kinds: Vec<Arc<dyn GcKind>>,

@@ -20,23 +20,23 @@ use async_trait::async_trait;
 use futures::future::join_all;
 use serde_json::json;
 
-use super::controller_ref;
-use super::expectations::Expectations;
-use super::pod_readiness::{
+use crate::controller_ref;
+use crate::expectations::Expectations;
+use crate::pod_readiness::{
     deletion_order, is_active, is_available, is_ready, seconds_until_available,
 };
-use crate::api::{Api, DeleteParams};
-use crate::controller::{
+use orch_core::api::{Api, DeleteParams};
+use orch_core::controller::{
     object_reference, Action, Cache, Context, Controller, EventRecorder, EventType,
     InformerFactory, ObjectKey, Reconciler, INDEX_NAMESPACE,
 };
-use crate::kinds::pod::Pod;
-use crate::kinds::replica_set::{ReplicaSet, ReplicaSetStatus};
-use crate::meta::ObjectMeta;
-use crate::selector::LabelSelector;
-use crate::store::Store;
-use crate::time::Time;
-use crate::Error;
+use orch_core::kinds::pod::Pod;
+use orch_core::kinds::replica_set::{ReplicaSet, ReplicaSetStatus};
+use orch_core::meta::ObjectMeta;
+use orch_core::selector::LabelSelector;
+use orch_core::store::Store;
+use orch_core::Error;
+use orch_core::Time;
 
 /// Kubernetes' `burstReplicas`: the most Pods created or deleted per reconcile.
 pub const BURST_REPLICAS: usize = 500;

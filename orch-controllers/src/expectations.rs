@@ -10,7 +10,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use crate::controller::ObjectKey;
+use orch_core::controller::ObjectKey;
 
 /// How long unmet expectations hold before the controller acts anyway
 /// (Kubernetes' `ExpectationsTimeout`).

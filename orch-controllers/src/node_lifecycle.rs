@@ -20,17 +20,17 @@ use parking_lot::Mutex;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::api::{Api, DeleteParams};
-use crate::controller::{
+use orch_core::api::{Api, DeleteParams};
+use orch_core::controller::{
     object_reference, Action, Cache, Context, Controller, EventRecorder, EventType,
     InformerFactory, ObjectKey, Reconciler, INDEX_NODE_NAME,
 };
-use crate::kinds::lease::Lease;
-use crate::kinds::node::{Node, Taint};
-use crate::kinds::pod::{Pod, Toleration};
-use crate::store::Store;
-use crate::time::Time;
-use crate::Error;
+use orch_core::kinds::lease::Lease;
+use orch_core::kinds::node::{Node, Taint};
+use orch_core::kinds::pod::{Pod, Toleration};
+use orch_core::store::Store;
+use orch_core::Error;
+use orch_core::Time;
 
 /// The namespace of node Leases.
 pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -165,7 +165,7 @@ impl NodeLifecycleController {
                 c.message = Some("Node agent stopped posting node status.".into());
                 c.last_transition_time = Some(now);
             }
-            None => status.conditions.push(crate::kinds::node::NodeCondition {
+            None => status.conditions.push(orch_core::kinds::node::NodeCondition {
                 type_: "Ready".into(),
                 status: "Unknown".into(),
                 reason: Some("NodeStatusUnknown".into()),
