@@ -24,9 +24,8 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Client, EventType, WatchOptions};
 use orch_benches::{percentile, rate};
-use orch_store::{
-    EtcdApiServer, EtcdProcess, MemStore, MemberConfig, MemberInfo, RaftOptions, RaftStore,
-};
+use orch_store::testing::EtcdProcess;
+use orch_store::{EtcdApiServer, MemStore, MemberConfig, MemberInfo, RaftOptions, RaftStore};
 use tokio::sync::Mutex;
 
 const VALUE_BYTES: usize = 256;
@@ -259,7 +258,7 @@ fn raft_members(members: usize, dir: &std::path::Path) -> (Vec<String>, RaftMemb
         runtime.block_on(async move {
             let mut peers = Vec::new();
             for i in 0..members {
-                let port = orch_store::free_loopback_port().expect("a loopback port");
+                let port = orch_store::testing::free_loopback_port().expect("a loopback port");
                 peers.push((format!("m{i}"), format!("127.0.0.1:{port}")));
             }
             let mut started = Vec::new();

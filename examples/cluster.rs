@@ -991,7 +991,7 @@ fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     if argv.iter().any(|a| a == "--serve-http") {
         // Running as the `myapp` image inside a pod.
-        return match orch_runtime::demo_server::run(&argv) {
+        return match orch_runtime::testing::demo_server::run(&argv) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("myapp: {e}");

@@ -278,8 +278,9 @@ fn the_cluster_runs_on_a_mem_store_too() {
 #[cfg(feature = "cri")]
 #[test]
 fn the_cluster_runs_its_pods_on_containerd_with_runtime_cri() {
-    use orch_runtime::cri::{ContainerdProcess, ContainerdProcessConfig, CriRuntime};
+    use orch_runtime::cri::CriRuntime;
     use orch_runtime::runtime::{PodSandboxFilter, Runtime};
+    use orch_runtime::testing::{ContainerdProcess, ContainerdProcessConfig};
     let dir = tempfile::Builder::new().prefix("orch-cri-example-").tempdir().unwrap();
     let config = ContainerdProcessConfig::new(dir.path().join("containerd"));
     let containerd = ContainerdProcess::start_with_busybox_images(config)

@@ -21,7 +21,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 /// A loopback port nobody listens on now (below the ephemeral range, so
 /// that no client connection takes it before the member binds it).
 fn free_port() -> u16 {
-    orch_store::free_loopback_port().unwrap_or_else(|e| panic!("{e}"))
+    orch_store::testing::free_loopback_port().unwrap_or_else(|e| panic!("{e}"))
 }
 
 struct Member {

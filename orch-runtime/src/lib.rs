@@ -38,9 +38,10 @@
 pub mod agent;
 #[cfg(feature = "cri")]
 pub mod cri;
-pub mod demo_server;
 mod error;
 pub mod process;
 pub mod runtime;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{Error, Result};

@@ -29,7 +29,7 @@ enum Backend {
     /// The containerd, held until the node is dropped.
     #[cfg(feature = "cri")]
     Cri {
-        containerd: orch_runtime::cri::ContainerdProcess,
+        containerd: orch_runtime::testing::ContainerdProcess,
     },
 }
 
@@ -73,7 +73,8 @@ impl Node1 {
         registries: &[String],
         credentials: Vec<orch_runtime::runtime::AuthConfig>,
     ) -> Node1 {
-        use orch_runtime::cri::{ContainerdProcess, ContainerdProcessConfig, CriRuntime};
+        use orch_runtime::cri::CriRuntime;
+        use orch_runtime::testing::{ContainerdProcess, ContainerdProcessConfig};
         let dir = tempfile::Builder::new().prefix("orch-cri-agent-").tempdir().unwrap();
         let mut config = ContainerdProcessConfig::new(dir.path().join("containerd"));
         config.plain_http_registries = registries.to_vec();
@@ -125,7 +126,7 @@ impl Node1 {
             Backend::Process(_) => c,
             #[cfg(feature = "cri")]
             Backend::Cri { .. } => Container {
-                image: orch_runtime::cri::BUSYBOX_IMAGE.into(),
+                image: orch_runtime::testing::BUSYBOX_IMAGE.into(),
                 image_pull_policy: Some("IfNotPresent".into()),
                 ..c
             },
@@ -253,6 +254,8 @@ impl Node1 {
 /// (A CRI node's containerd kills its own on drop.)
 impl Drop for Node1 {
     fn drop(&mut self) {
+        // Without feature `cri` the process runtime is the only backend.
+        #[allow(irrefutable_let_patterns)]
         if let Backend::Process(rt) = &self.backend {
             for pid in rt.running_pids() {
                 let group = nix::unistd::Pid::from_raw(pid);
@@ -998,8 +1001,8 @@ async fn on_cri_pod_resources_reach_the_containers_cgroup() {
 #[cfg(feature = "cri")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_cri_a_pod_pulls_its_image_with_the_nodes_registry_credentials() {
-    use orch_runtime::cri::BusyboxImage;
     use orch_runtime::runtime::AuthConfig;
+    use orch_runtime::testing::BusyboxImage;
     let dir = tempfile::tempdir().unwrap();
     let registry = support::registry::Registry::start(&dir.path().join("registry"), "node", "pw");
     let credentials = vec![AuthConfig {
@@ -1010,7 +1013,7 @@ async fn on_cri_a_pod_pulls_its_image_with_the_nodes_registry_credentials() {
     let n = Node1::start_cri_with(std::slice::from_ref(&registry.host), credentials).await;
     let Backend::Cri { containerd } = &n.backend else { unreachable!("a CRI node") };
     let tarball = dir.path().join("app.tar");
-    let image = orch_runtime::cri::BUSYBOX_IMAGE;
+    let image = orch_runtime::testing::BUSYBOX_IMAGE;
     BusyboxImage::new(image).write_tarball(&tarball).unwrap();
     let reference = format!("{}/team/app:2", registry.host);
     containerd.push_image(&tarball, image, &reference, Some(("node", "pw"))).unwrap();

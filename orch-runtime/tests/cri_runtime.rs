@@ -8,10 +8,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use orch_runtime::cri::{
-    ContainerdProcess, ContainerdProcessConfig, CriRuntime, CriRuntimeConfig, BUSYBOX_IMAGE,
-};
+use orch_runtime::cri::{CriRuntime, CriRuntimeConfig};
 use orch_runtime::runtime::*;
+use orch_runtime::testing::{ContainerdProcess, ContainerdProcessConfig, BUSYBOX_IMAGE};
 
 mod support;
 
@@ -276,7 +275,7 @@ async fn a_runtime_that_never_answers_hits_the_call_deadline() {
 /// pulled with the right ones, then present.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_are_pulled_from_a_registry_with_credentials() {
-    use orch_runtime::cri::BusyboxImage;
+    use orch_runtime::testing::BusyboxImage;
     let dir = tempfile::Builder::new().prefix("orch-cri-pull-").tempdir().unwrap();
     let registry =
         support::registry::Registry::start(&dir.path().join("registry"), "orch", "s3cret");

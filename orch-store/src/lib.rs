@@ -4,7 +4,8 @@
 //!   revisions, transactions, watches that never block writers, leases and
 //!   compaction. The embedded default.
 //! * `EtcdStore` (feature `etcd`): the same trait over a real etcd's v3 API;
-//!   `EtcdProcess` starts a local single-member etcd to point it at.
+//!   `testing::EtcdProcess` (feature `testing`) starts a local etcd to
+//!   point it at.
 //! * `RaftStore` (feature `raft`): the same store replicated with openraft —
 //!   log-applied MVCC on every member, a durable log with group commit,
 //!   snapshots and log compaction, linearizable (ReadIndex) or serializable
@@ -38,25 +39,21 @@
 #[cfg(feature = "etcd-api")]
 mod etcd_api;
 #[cfg(feature = "etcd")]
-mod etcd_process;
-#[cfg(feature = "etcd")]
 mod etcd_store;
 mod image;
 mod lease;
-mod loopback;
 mod mem_store;
 mod mvcc;
 #[cfg(feature = "raft")]
 mod raft;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod watch;
 
 #[cfg(feature = "etcd-api")]
 pub use etcd_api::{Backup, ClusterView, EtcdApiServer, MemberInfo, RaftStatus};
 #[cfg(feature = "etcd")]
-pub use etcd_process::EtcdProcess;
-#[cfg(feature = "etcd")]
 pub use etcd_store::EtcdStore;
-pub use loopback::free_loopback_port;
 pub use mem_store::{MemStore, MemStoreConfig};
 #[cfg(feature = "raft")]
 pub use raft::{MemberConfig, NetworkFaults, RaftOptions, RaftStore};

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use orch_core::store::*;
 use orch_core::Result;
-use orch_store::{EtcdProcess, EtcdStore};
+use orch_store::testing::EtcdProcess;
+use orch_store::EtcdStore;
 
 /// An EtcdStore that owns its etcd process.
 struct Managed {

@@ -55,7 +55,8 @@ mod three_members_over_grpc {
         let dir = tempfile::tempdir().expect("temp dir");
         let peers: Vec<(String, String)> = (0..3)
             .map(|i| {
-                let port = orch_store::free_loopback_port().unwrap_or_else(|e| panic!("{e}"));
+                let port =
+                    orch_store::testing::free_loopback_port().unwrap_or_else(|e| panic!("{e}"));
                 (format!("m{i}"), format!("127.0.0.1:{port}"))
             })
             .collect();

@@ -30,12 +30,7 @@
 //! # Ok(()) }
 //! ```
 
-mod containerd;
 mod convert;
-mod image_layout;
-
-pub use containerd::{ContainerdProcess, ContainerdProcessConfig, BUSYBOX_IMAGE, PAUSE_IMAGE};
-pub use image_layout::{BusyboxImage, DEFAULT_BUSYBOX};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

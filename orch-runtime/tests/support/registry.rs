@@ -14,7 +14,7 @@ pub struct Registry {
 
 impl Registry {
     /// Starts a registry under `dir` that lets in `user` with `password`,
-    /// on a port from `orch_store::free_loopback_port` (a fresh one, up to 5
+    /// on a port from `orch_store::testing::free_loopback_port` (a fresh one, up to 5
     /// times, when another process took the port first). Panics, saying
     /// why, if it cannot start.
     pub fn start(dir: &Path, user: &str, password: &str) -> Registry {
@@ -33,7 +33,7 @@ impl Registry {
 
     /// The registry, or its log if it exited before listening.
     fn start_on_free_port(dir: &Path) -> Result<Registry, String> {
-        let port = orch_store::free_loopback_port().unwrap_or_else(|e| panic!("{e}"));
+        let port = orch_store::testing::free_loopback_port().unwrap_or_else(|e| panic!("{e}"));
         let host = format!("127.0.0.1:{port}");
         let config = format!(
             "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {data}\nhttp:\n  addr: {host}\n  secret: orch-test\nauth:\n  htpasswd:\n    realm: orch\n    path: {htpasswd}\n",

@@ -25,7 +25,7 @@ pub const DEFAULT_BUSYBOX: &str = "/bin/busybox";
 /// A busybox image to write as an OCI image-layout tarball.
 ///
 /// ```no_run
-/// use orch_runtime::cri::BusyboxImage;
+/// use orch_runtime::testing::BusyboxImage;
 ///
 /// BusyboxImage::new("localhost/pause:latest")
 ///     .entrypoint(&["sleep", "2147483647"])

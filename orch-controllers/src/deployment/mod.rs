@@ -16,12 +16,16 @@
 //!   unavailableReplicas, and the `Available` and `Progressing` conditions,
 //!   with `ProgressDeadlineExceeded` after `progressDeadlineSeconds`
 //!   without progress.
+//! * The rollout arithmetic — how far each ReplicaSet scales, which old
+//!   ones are deleted, where an auto-revert goes — is [`rollout`]: plain
+//!   functions of what is observed, tested without a store or a clock.
 //! * Beyond Kubernetes, as Nomad's `auto_revert`: with the annotation
 //!   `orch.io/auto-revert: "true"`, a rollout that exceeds its progress
 //!   deadline is rolled back to the newest revision that ever became fully
 //!   available, and an `AutoReverted` Event records it.
 
-use std::collections::BTreeMap;
+pub mod rollout;
+
 use std::hash::Hasher;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,8 +47,8 @@ use orch_core::meta::ObjectMeta;
 use orch_core::selector::LabelSelector;
 use orch_core::store::Store;
 use orch_core::Error;
-use orch_core::IntOrString;
 use orch_core::Time;
+pub use rollout::{PodCounts, ReplicaSetState, Scale};
 
 /// The revision annotation on ReplicaSets and Deployments.
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
@@ -70,27 +74,18 @@ impl std::fmt::Debug for DeploymentController {
     }
 }
 
-/// What the Pods of one ReplicaSet look like now.
-#[derive(Clone, Copy, Debug, Default)]
-struct PodCounts {
-    /// Pods that exist and have not finished, terminating ones included.
-    present: i32,
-    active: i32,
-    ready: i32,
-    available: i32,
-}
-
+/// One owned ReplicaSet and what the rollout sees of it.
 struct Rs {
     rs: Arc<ReplicaSet>,
-    counts: PodCounts,
+    state: ReplicaSetState,
 }
 
 impl Rs {
     fn spec_replicas(&self) -> i32 {
-        self.rs.spec.replicas.unwrap_or(1)
+        self.state.spec_replicas
     }
     fn revision(&self) -> i64 {
-        revision_of(&self.rs.metadata)
+        self.state.revision
     }
 }
 
@@ -121,28 +116,15 @@ pub fn template_hash(template: &PodTemplateSpec, collision_count: i32) -> String
     out
 }
 
-fn resolve(value: Option<&IntOrString>, desired: i32, round_up: bool) -> i32 {
-    value
-        .cloned()
-        .unwrap_or_else(|| IntOrString::String("25%".into()))
-        .scaled_value(desired, round_up)
-        .unwrap_or(0)
-        .max(0)
-}
-
-/// `(maxSurge, maxUnavailable)` as Kubernetes resolves them: percentages of
-/// the desired replicas, surge rounded up, unavailable rounded down; if both
-/// come out 0, maxUnavailable is 1.
+/// `(maxSurge, maxUnavailable)` of a Deployment, as Kubernetes resolves
+/// them ([`rollout::resolve_bounds`]).
 pub fn rolling_bounds(d: &Deployment) -> (i32, i32) {
-    let desired = d.spec.replicas();
     let ru = d.spec.strategy.as_ref().and_then(|s| s.rolling_update.as_ref());
-    let surge = resolve(ru.and_then(|r| r.max_surge.as_ref()), desired, true);
-    let unavailable = resolve(ru.and_then(|r| r.max_unavailable.as_ref()), desired, false);
-    if surge == 0 && unavailable == 0 {
-        (0, 1)
-    } else {
-        (surge, unavailable)
-    }
+    rollout::resolve_bounds(
+        d.spec.replicas(),
+        ru.and_then(|r| r.max_surge.as_ref()),
+        ru.and_then(|r| r.max_unavailable.as_ref()),
+    )
 }
 
 impl DeploymentController {
@@ -190,6 +172,21 @@ impl DeploymentController {
 
     fn rs_api(&self, namespace: &str) -> Api<ReplicaSet> {
         Api::namespaced(self.store.clone(), namespace)
+    }
+
+    fn state(&self, rs: &ReplicaSet, min_ready: i32, now: Time) -> ReplicaSetState {
+        ReplicaSetState {
+            name: rs.metadata.name.clone(),
+            revision: revision_of(&rs.metadata),
+            spec_replicas: rs.spec.replicas.unwrap_or(1),
+            pods: self.counts(rs, min_ready, now),
+            deleting: rs.metadata.is_deleting(),
+            became_available: rs
+                .metadata
+                .annotations
+                .get(BECAME_AVAILABLE_ANNOTATION)
+                .is_some_and(|v| v == "true"),
+        }
     }
 
     fn counts(&self, rs: &ReplicaSet, min_ready: i32, now: Time) -> PodCounts {
@@ -320,119 +317,31 @@ impl DeploymentController {
         Ok(())
     }
 
-    /// One rolling-update step. Returns true if it changed anything.
-    async fn roll(&self, d: &Deployment, new: &Rs, old: &[Rs]) -> Result<bool, Error> {
-        let desired = d.spec.replicas();
-        let (max_surge, max_unavailable) = rolling_bounds(d);
-        let spec_total: i32 = new.spec_replicas() + old.iter().map(Rs::spec_replicas).sum::<i32>();
-        // Per ReplicaSet, the larger of its spec and the Pods seen: an old
-        // set's Pods only go (a lagging cache shows too many), a new set's
-        // only come up to its spec — so this never undercounts what exists.
-        let upper_bound = |r: &Rs| r.spec_replicas().max(r.counts.active);
-        let pods_total: i32 = upper_bound(new) + old.iter().map(upper_bound).sum::<i32>();
-
-        // Scale the new ReplicaSet up (within surge) or down to the desired count.
-        let new_spec = new.spec_replicas();
-        if new_spec > desired {
-            self.scale(d, &new.rs, desired).await?;
-            return Ok(true);
-        }
-        if new_spec < desired {
-            let max_total = desired + max_surge;
-            let current = pods_total;
-            if current < max_total {
-                let up = (max_total - current).min(desired - new_spec);
-                self.scale(d, &new.rs, new_spec + up).await?;
-                return Ok(true);
+    /// Carries out `scales` (decided by [`rollout`]) on the ReplicaSets
+    /// `new` and `old`. Returns true if there were any.
+    async fn apply(
+        &self,
+        d: &Deployment,
+        scales: &[Scale],
+        new: &Rs,
+        old: &[Rs],
+    ) -> Result<bool, Error> {
+        for scale in scales {
+            let target = std::iter::once(new).chain(old).find(|r| r.state.name == scale.name);
+            if let Some(r) = target {
+                self.scale(d, &r.rs, scale.replicas).await?;
             }
         }
-
-        // Scale old ReplicaSets down, keeping minAvailable available.
-        let old_spec: i32 = old.iter().map(Rs::spec_replicas).sum();
-        if old_spec == 0 {
-            return Ok(false);
-        }
-        let min_available = desired - max_unavailable;
-        let new_unavailable = (new_spec - new.counts.available).max(0);
-        let mut budget = spec_total - min_available - new_unavailable;
-        if budget <= 0 {
-            return Ok(false);
-        }
-        let mut order: Vec<&Rs> = old.iter().collect();
-        order.sort_by_key(|r| r.revision());
-        let mut changed = false;
-        // First the old Pods that are not available anyway.
-        let mut targets: BTreeMap<String, i32> = BTreeMap::new();
-        for r in &order {
-            let unhealthy = (r.spec_replicas() - r.counts.available).max(0).min(budget);
-            if unhealthy > 0 {
-                targets.insert(r.rs.metadata.name.clone(), r.spec_replicas() - unhealthy);
-                budget -= unhealthy;
-            }
-        }
-        // Then available ones, while enough stay available.
-        let available_total: i32 =
-            new.counts.available + old.iter().map(|r| r.counts.available).sum::<i32>();
-        let mut removable = (available_total - min_available).min(budget);
-        for r in &order {
-            if removable <= 0 {
-                break;
-            }
-            let current = targets.get(&r.rs.metadata.name).copied().unwrap_or(r.spec_replicas());
-            let down = current.min(removable);
-            if down > 0 {
-                targets.insert(r.rs.metadata.name.clone(), current - down);
-                removable -= down;
-            }
-        }
-        for r in &order {
-            if let Some(&target) = targets.get(&r.rs.metadata.name) {
-                if target != r.spec_replicas() {
-                    self.scale(d, &r.rs, target).await?;
-                    changed = true;
-                }
-            }
-        }
-        Ok(changed)
-    }
-
-    /// One Recreate step: old ReplicaSets to zero, their Pods gone, then the
-    /// new one up.
-    async fn recreate(&self, d: &Deployment, new: &Rs, old: &[Rs]) -> Result<bool, Error> {
-        let mut changed = false;
-        for r in old {
-            if r.spec_replicas() != 0 {
-                self.scale(d, &r.rs, 0).await?;
-                changed = true;
-            }
-        }
-        // As Kubernetes, wait until old Pods are gone, terminating ones too.
-        if changed || old.iter().any(|r| r.counts.present > 0) {
-            return Ok(changed);
-        }
-        if new.spec_replicas() != d.spec.replicas() {
-            self.scale(d, &new.rs, d.spec.replicas()).await?;
-            return Ok(true);
-        }
-        Ok(false)
+        Ok(!scales.is_empty())
     }
 
     /// Deletes old, empty ReplicaSets beyond `revisionHistoryLimit`.
     async fn cleanup(&self, d: &Deployment, old: &[Rs]) -> Result<(), Error> {
         let limit = d.spec.revision_history_limit().max(0) as usize;
-        let mut empty: Vec<&Rs> = old
-            .iter()
-            .filter(|r| {
-                r.spec_replicas() == 0 && r.counts.active == 0 && !r.rs.metadata.is_deleting()
-            })
-            .collect();
-        if empty.len() <= limit {
-            return Ok(());
-        }
-        empty.sort_by_key(|r| r.revision());
+        let states: Vec<ReplicaSetState> = old.iter().map(|r| r.state.clone()).collect();
         let api = self.rs_api(&d.metadata.namespace);
-        for r in &empty[..empty.len() - limit] {
-            match api.delete(&r.rs.metadata.name, &DeleteParams::default()).await {
+        for name in rollout::history_to_delete(limit, &states) {
+            match api.delete(&name, &DeleteParams::default()).await {
                 Ok(_) | Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -446,14 +355,11 @@ impl DeploymentController {
         if d.metadata.annotations.get(AUTO_REVERT_ANNOTATION).map(String::as_str) != Some("true") {
             return Ok(false);
         }
-        let Some(target) = old
-            .iter()
-            .filter(|r| {
-                r.rs.metadata.annotations.get(BECAME_AVAILABLE_ANNOTATION).map(String::as_str)
-                    == Some("true")
-            })
-            .max_by_key(|r| r.revision())
-        else {
+        let states: Vec<ReplicaSetState> = old.iter().map(|r| r.state.clone()).collect();
+        let Some(name) = rollout::auto_revert_target(&states).map(|t| t.name.clone()) else {
+            return Ok(false);
+        };
+        let Some(target) = old.iter().find(|r| r.state.name == name) else {
             return Ok(false);
         };
         let deployments: Api<Deployment> =
@@ -529,8 +435,8 @@ impl Reconciler for DeploymentController {
         let mut new = None;
         let mut old = Vec::new();
         for rs in owned {
-            let counts = self.counts(&rs, min_ready, now);
-            let entry = Rs { rs, counts };
+            let state = self.state(&rs, min_ready, now);
+            let entry = Rs { rs, state };
             if new.is_none() && without_hash(&entry.rs.spec.template) == template {
                 new = Some(entry);
             } else {
@@ -557,11 +463,22 @@ impl Reconciler for DeploymentController {
                 Some(n) => {
                     let recreate = d.spec.strategy.as_ref().and_then(|s| s.type_)
                         == Some(DeploymentStrategyType::Recreate);
-                    changed = if recreate {
-                        self.recreate(&d, n, &old).await?
+                    let old_states: Vec<ReplicaSetState> =
+                        old.iter().map(|r| r.state.clone()).collect();
+                    let desired = d.spec.replicas();
+                    let scales = if recreate {
+                        rollout::recreate(desired, &n.state, &old_states)
                     } else {
-                        self.roll(&d, n, &old).await?
+                        let (max_surge, max_unavailable) = rolling_bounds(&d);
+                        rollout::rolling_update(
+                            desired,
+                            max_surge,
+                            max_unavailable,
+                            &n.state,
+                            &old_states,
+                        )
                     };
+                    changed = self.apply(&d, &scales, n, &old).await?;
                     self.cleanup(&d, &old).await?;
                 }
             }
@@ -573,11 +490,11 @@ impl Reconciler for DeploymentController {
         let all = new.iter().chain(old.iter());
         let (mut replicas, mut ready, mut available) = (0, 0, 0);
         for r in all {
-            replicas += r.counts.active;
-            ready += r.counts.ready;
-            available += r.counts.available;
+            replicas += r.state.pods.active;
+            ready += r.state.pods.ready;
+            available += r.state.pods.available;
         }
-        let updated = new.as_ref().map_or(0, |n| n.counts.active);
+        let updated = new.as_ref().map_or(0, |n| n.state.pods.active);
         let old_status = d.status.clone().unwrap_or_default();
         let old_progressing = old_status.conditions.iter().find(|c| c.type_ == "Progressing");
         let old_available = old_status.conditions.iter().find(|c| c.type_ == "Available");

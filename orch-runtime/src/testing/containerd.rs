@@ -64,7 +64,7 @@ impl ContainerdProcessConfig {
 /// removes its containers' cgroups and the directory.
 ///
 /// ```no_run
-/// use orch_runtime::cri::{ContainerdProcess, ContainerdProcessConfig};
+/// use orch_runtime::testing::{ContainerdProcess, ContainerdProcessConfig};
 ///
 /// let containerd = ContainerdProcess::start(ContainerdProcessConfig::new("/tmp/orch-containerd"))?;
 /// containerd.import_busybox_images()?; // localhost/pause:latest, localhost/busybox:latest
@@ -150,10 +150,10 @@ state = "{state}"
         Ok(process)
     }
 
-    /// A [`CriRuntimeConfig`](super::CriRuntimeConfig) for this containerd:
+    /// A [`CriRuntimeConfig`](crate::cri::CriRuntimeConfig) for this containerd:
     /// its socket, pod logs and CNI configs under its directory.
-    pub fn runtime_config(&self) -> super::CriRuntimeConfig {
-        super::CriRuntimeConfig::new(self.socket())
+    pub fn runtime_config(&self) -> crate::cri::CriRuntimeConfig {
+        crate::cri::CriRuntimeConfig::new(self.socket())
             .pod_logs_root(self.pod_logs_dir())
             .cni_conf_dir(self.cni_conf_dir())
     }

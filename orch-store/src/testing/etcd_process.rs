@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use orch_core::store::{KeyRange, RangeRequest, Store};
 use orch_core::{Error, Result};
 
-use crate::{free_loopback_port, EtcdStore};
+use super::free_loopback_port;
+use crate::EtcdStore;
 
 /// How long [`EtcdProcess::start`] waits for etcd to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
