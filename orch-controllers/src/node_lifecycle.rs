@@ -21,12 +21,13 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use orch_core::api::{Api, DeleteParams};
+use orch_core::condition::{find_condition, set_condition};
 use orch_core::controller::{
     object_reference, Action, Cache, Context, Controller, EventRecorder, EventType,
     InformerFactory, ObjectKey, Reconciler, INDEX_NODE_NAME,
 };
 use orch_core::kinds::lease::Lease;
-use orch_core::kinds::node::{Node, Taint};
+use orch_core::kinds::node::{Node, NodeCondition, Taint};
 use orch_core::kinds::pod::{Pod, Toleration};
 use orch_core::store::Store;
 use orch_core::Error;
@@ -156,24 +157,21 @@ impl NodeLifecycleController {
         let api: Api<Node> = Api::all(self.store.clone());
         let mut updated = node.clone();
         let status = updated.status.get_or_insert_with(Default::default);
-        let now = Time::now();
-        match status.conditions.iter_mut().find(|c| c.type_ == "Ready") {
-            Some(c) if c.status == "Unknown" => return Ok(()),
-            Some(c) => {
-                c.status = "Unknown".into();
-                c.reason = Some("NodeStatusUnknown".into());
-                c.message = Some("Node agent stopped posting node status.".into());
-                c.last_transition_time = Some(now);
-            }
-            None => status.conditions.push(orch_core::kinds::node::NodeCondition {
-                type_: "Ready".into(),
-                status: "Unknown".into(),
-                reason: Some("NodeStatusUnknown".into()),
-                message: Some("Node agent stopped posting node status.".into()),
-                last_transition_time: Some(now),
-                last_heartbeat_time: None,
-            }),
+        let previous = find_condition(&status.conditions, "Ready");
+        if previous.is_some_and(|c| c.status == "Unknown") {
+            return Ok(());
         }
+        // As Kubernetes' node lifecycle controller: the last heartbeat stays
+        // what the agent last posted.
+        let unknown = NodeCondition {
+            type_: "Ready".into(),
+            status: "Unknown".into(),
+            reason: Some("NodeStatusUnknown".into()),
+            message: Some("Node agent stopped posting node status.".into()),
+            last_transition_time: None,
+            last_heartbeat_time: previous.and_then(|c| c.last_heartbeat_time),
+        };
+        set_condition(&mut status.conditions, unknown, Time::now());
         api.replace_status(&updated).await?;
         let _ = self
             .recorder

@@ -45,6 +45,7 @@
 pub mod admission;
 pub mod api;
 mod byte_string;
+pub mod condition;
 pub mod controller;
 mod dynamic;
 mod error;

@@ -342,22 +342,19 @@ impl Shared {
     /// resourceVersion, so conditions others write meanwhile are kept.
     async fn set_condition(&self, pod: &Pod, status: bool, reason: &str, message: &str) {
         let api: Api<Pod> = Api::namespaced(self.api_store.clone(), &pod.metadata.namespace);
-        let value = if status { "True" } else { "False" };
+        let value = orch_core::condition::status_str(status);
         for _ in 0..3 {
             let Ok(Some(mut current)) = api.get_opt(&pod.metadata.name).await else { return };
             let st = current.status.get_or_insert_with(Default::default);
             let condition = PodCondition {
                 type_: "PodScheduled".into(),
                 status: value.into(),
-                last_transition_time: Some(Time::now()),
                 reason: (!reason.is_empty()).then(|| reason.to_owned()),
                 message: (!message.is_empty()).then(|| message.to_owned()),
                 ..Default::default()
             };
-            match st.conditions.iter_mut().find(|c| c.type_ == "PodScheduled") {
-                Some(c) if c.status == value && c.message == condition.message => return,
-                Some(c) => *c = condition,
-                None => st.conditions.push(condition),
+            if !orch_core::condition::set_condition(&mut st.conditions, condition, Time::now()) {
+                return;
             }
             if st.phase.is_none() {
                 st.phase = Some(PodPhase::Pending);

@@ -25,6 +25,7 @@
 //!   available, and an `AutoReverted` Event records it.
 
 pub mod rollout;
+pub mod status;
 
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -40,9 +41,9 @@ use orch_core::controller::{
     object_reference, Action, Cache, Context, Controller, EventRecorder, EventType,
     InformerFactory, Reconciler, INDEX_NAMESPACE, INDEX_OWNER,
 };
-use orch_core::kinds::deployment::{Deployment, DeploymentStatus, DeploymentStrategyType};
+use orch_core::kinds::deployment::{Deployment, DeploymentStrategyType};
 use orch_core::kinds::pod::{Pod, PodPhase, PodTemplateSpec};
-use orch_core::kinds::replica_set::{ReplicaSet, ReplicaSetSpec, WorkloadCondition};
+use orch_core::kinds::replica_set::{ReplicaSet, ReplicaSetSpec};
 use orch_core::meta::ObjectMeta;
 use orch_core::selector::LabelSelector;
 use orch_core::store::Store;
@@ -81,9 +82,6 @@ struct Rs {
 }
 
 impl Rs {
-    fn spec_replicas(&self) -> i32 {
-        self.state.spec_replicas
-    }
     fn revision(&self) -> i64 {
         self.state.revision
     }
@@ -336,11 +334,10 @@ impl DeploymentController {
     }
 
     /// Deletes old, empty ReplicaSets beyond `revisionHistoryLimit`.
-    async fn cleanup(&self, d: &Deployment, old: &[Rs]) -> Result<(), Error> {
+    async fn cleanup(&self, d: &Deployment, old: &[ReplicaSetState]) -> Result<(), Error> {
         let limit = d.spec.revision_history_limit().max(0) as usize;
-        let states: Vec<ReplicaSetState> = old.iter().map(|r| r.state.clone()).collect();
         let api = self.rs_api(&d.metadata.namespace);
-        for name in rollout::history_to_delete(limit, &states) {
+        for name in rollout::history_to_delete(limit, old) {
             match api.delete(&name, &DeleteParams::default()).await {
                 Ok(_) | Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
@@ -351,12 +348,17 @@ impl DeploymentController {
 
     /// Rolls back to the newest revision that became available, if the
     /// Deployment asks for it. Returns true if it did.
-    async fn auto_revert(&self, d: &Deployment, new: &Rs, old: &[Rs]) -> Result<bool, Error> {
+    async fn auto_revert(
+        &self,
+        d: &Deployment,
+        new: &Rs,
+        old: &[Rs],
+        old_states: &[ReplicaSetState],
+    ) -> Result<bool, Error> {
         if d.metadata.annotations.get(AUTO_REVERT_ANNOTATION).map(String::as_str) != Some("true") {
             return Ok(false);
         }
-        let states: Vec<ReplicaSetState> = old.iter().map(|r| r.state.clone()).collect();
-        let Some(name) = rollout::auto_revert_target(&states).map(|t| t.name.clone()) else {
+        let Some(name) = rollout::auto_revert_target(old_states).map(|t| t.name.clone()) else {
             return Ok(false);
         };
         let Some(target) = old.iter().find(|r| r.state.name == name) else {
@@ -377,29 +379,6 @@ impl DeploymentController {
             .record(&object_reference(d), EventType::Warning, "AutoReverted", &message)
             .await;
         Ok(true)
-    }
-}
-
-fn condition(
-    type_: &str,
-    status: bool,
-    reason: &str,
-    message: String,
-    now: Time,
-    old: Option<&WorkloadCondition>,
-) -> WorkloadCondition {
-    let status = if status { "True" } else { "False" }.to_owned();
-    let transition = match old {
-        Some(o) if o.status == status => o.last_transition_time,
-        _ => Some(now),
-    };
-    WorkloadCondition {
-        type_: type_.to_owned(),
-        status,
-        last_update_time: Some(now),
-        last_transition_time: transition,
-        reason: Some(reason.to_owned()),
-        message: Some(message),
     }
 }
 
@@ -443,8 +422,9 @@ impl Reconciler for DeploymentController {
                 old.push(entry);
             }
         }
+        let old_states: Vec<ReplicaSetState> = old.iter().map(|r| r.state.clone()).collect();
         let paused = d.spec.paused == Some(true);
-        let mut changed = false;
+        let mut scaled = false;
         if !paused {
             match &new {
                 None => {
@@ -463,8 +443,6 @@ impl Reconciler for DeploymentController {
                 Some(n) => {
                     let recreate = d.spec.strategy.as_ref().and_then(|s| s.type_)
                         == Some(DeploymentStrategyType::Recreate);
-                    let old_states: Vec<ReplicaSetState> =
-                        old.iter().map(|r| r.state.clone()).collect();
                     let desired = d.spec.replicas();
                     let scales = if recreate {
                         rollout::recreate(desired, &n.state, &old_states)
@@ -478,123 +456,46 @@ impl Reconciler for DeploymentController {
                             &old_states,
                         )
                     };
-                    changed = self.apply(&d, &scales, n, &old).await?;
-                    self.cleanup(&d, &old).await?;
+                    scaled = self.apply(&d, &scales, n, &old).await?;
+                    self.cleanup(&d, &old_states).await?;
                 }
             }
         }
 
         // Status and conditions.
-        let desired = d.spec.replicas();
         let (_, max_unavailable) = rolling_bounds(&d);
-        let all = new.iter().chain(old.iter());
-        let (mut replicas, mut ready, mut available) = (0, 0, 0);
-        for r in all {
-            replicas += r.state.pods.active;
-            ready += r.state.pods.ready;
-            available += r.state.pods.available;
-        }
-        let updated = new.as_ref().map_or(0, |n| n.state.pods.active);
-        let old_status = d.status.clone().unwrap_or_default();
-        let old_progressing = old_status.conditions.iter().find(|c| c.type_ == "Progressing");
-        let old_available = old_status.conditions.iter().find(|c| c.type_ == "Available");
-        let complete = updated == desired
-            && replicas == desired
-            && available == desired
-            && new.as_ref().is_some_and(|n| n.spec_replicas() == desired);
-        let progressed = changed
-            || updated > old_status.updated_replicas.unwrap_or(0)
-            || available > old_status.available_replicas.unwrap_or(0)
-            || old_status.observed_generation != Some(d.metadata.generation);
-        let deadline = Duration::from_secs(d.spec.progress_deadline_seconds().max(0) as u64);
-        let since_progress = old_progressing
-            .and_then(|c| c.last_update_time)
-            .map(|t| (now.0 - t.0).to_std().unwrap_or_default());
-        let new_name = new.as_ref().map(|n| n.rs.metadata.name.clone()).unwrap_or_default();
-        let mut requeue = None;
-        let progressing = if paused {
-            condition(
-                "Progressing",
-                true,
-                "DeploymentPaused",
-                "Deployment is paused".into(),
-                now,
-                old_progressing,
-            )
-        } else if complete {
-            condition(
-                "Progressing",
-                true,
-                "NewReplicaSetAvailable",
-                format!("ReplicaSet {new_name} has successfully progressed"),
-                now,
-                old_progressing,
-            )
-        } else if progressed || since_progress.is_none() {
-            requeue = Some(deadline);
-            condition(
-                "Progressing",
-                true,
-                "ReplicaSetUpdated",
-                format!("ReplicaSet {new_name} is progressing"),
-                now,
-                old_progressing,
-            )
-        } else if since_progress.is_some_and(|s| s >= deadline) {
-            let exceeded = condition(
-                "Progressing",
-                false,
-                "ProgressDeadlineExceeded",
-                format!("ReplicaSet {new_name} has timed out progressing"),
-                now,
-                old_progressing,
-            );
-            let newly = old_progressing
-                .is_none_or(|c| c.reason.as_deref() != Some("ProgressDeadlineExceeded"));
-            if newly {
-                let _ = self
-                    .recorder
-                    .record(
-                        &object_reference(&*d),
-                        EventType::Warning,
-                        "ProgressDeadlineExceeded",
-                        &format!("ReplicaSet {new_name} has timed out progressing"),
-                    )
-                    .await;
-                if let Some(n) = &new {
-                    if self.auto_revert(&d, n, &old).await? {
-                        return Ok(Action::await_change());
-                    }
+        let previous = d.status.clone().unwrap_or_default();
+        let decision = status::deployment_status(&status::Observed {
+            desired: d.spec.replicas(),
+            max_unavailable,
+            paused,
+            generation: d.metadata.generation,
+            progress_deadline: Duration::from_secs(d.spec.progress_deadline_seconds().max(0) as u64),
+            new: new.as_ref().map(|n| &n.state),
+            old: &old_states,
+            scaled,
+            previous: &previous,
+            now,
+        });
+        if decision.deadline_newly_exceeded {
+            let new_name = new.as_ref().map_or("", |n| n.state.name.as_str());
+            let _ = self
+                .recorder
+                .record(
+                    &object_reference(&*d),
+                    EventType::Warning,
+                    "ProgressDeadlineExceeded",
+                    &format!("ReplicaSet {new_name} has timed out progressing"),
+                )
+                .await;
+            if let Some(n) = &new {
+                if self.auto_revert(&d, n, &old, &old_states).await? {
+                    return Ok(Action::await_change());
                 }
             }
-            exceeded
-        } else {
-            // No progress yet, deadline not reached: keep the last update time.
-            requeue =
-                since_progress.map(|s| deadline.saturating_sub(s) + Duration::from_millis(100));
-            old_progressing.cloned().unwrap_or_else(|| {
-                condition("Progressing", true, "ReplicaSetUpdated", String::new(), now, None)
-            })
-        };
-        let available_condition = if available >= desired - max_unavailable {
-            condition(
-                "Available",
-                true,
-                "MinimumReplicasAvailable",
-                "Deployment has minimum availability.".into(),
-                now,
-                old_available,
-            )
-        } else {
-            condition(
-                "Available",
-                false,
-                "MinimumReplicasUnavailable",
-                "Deployment does not have minimum availability.".into(),
-                now,
-                old_available,
-            )
-        };
+        }
+        let complete = decision.complete;
+        let status = decision.status;
         if complete {
             if let Some(n) = &new {
                 if !n.rs.metadata.annotations.contains_key(BECAME_AVAILABLE_ANNOTATION) {
@@ -604,32 +505,6 @@ impl Reconciler for DeploymentController {
                 }
             }
         }
-        let keep_time = |new_c: WorkloadCondition, old_c: Option<&WorkloadCondition>| match old_c {
-            // Unchanged conditions keep their times, so a status write is
-            // only made when something changed.
-            Some(o)
-                if o.status == new_c.status
-                    && o.reason == new_c.reason
-                    && o.message == new_c.message
-                    && !(progressed && new_c.type_ == "Progressing") =>
-            {
-                o.clone()
-            }
-            _ => new_c,
-        };
-        let status = DeploymentStatus {
-            observed_generation: Some(d.metadata.generation),
-            replicas: Some(replicas),
-            updated_replicas: Some(updated),
-            ready_replicas: Some(ready),
-            available_replicas: Some(available),
-            unavailable_replicas: Some((desired - available).max(0)),
-            conditions: vec![
-                keep_time(available_condition, old_available),
-                keep_time(progressing, old_progressing),
-            ],
-            collision_count: old_status.collision_count,
-        };
         if d.status.as_ref() != Some(&status) {
             let api: Api<Deployment> = Api::namespaced(self.store.clone(), &d.metadata.namespace);
             match api.patch_status(&d.metadata.name, &json!({ "status": status })).await {
@@ -650,10 +525,7 @@ impl Reconciler for DeploymentController {
                     .await?;
             }
         }
-        Ok(match requeue {
-            Some(after) if !complete && !paused => Action::requeue(after),
-            _ => Action::await_change(),
-        })
+        Ok(decision.requeue.map_or_else(Action::await_change, Action::requeue))
     }
 }
 

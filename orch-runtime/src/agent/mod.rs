@@ -25,6 +25,7 @@
 
 mod env;
 pub mod images;
+mod pod_status;
 mod probes;
 mod worker;
 
@@ -38,6 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use orch_core::condition::{find_condition, set_condition};
 use orch_core::controller::{watcher, WatcherConfig, WatcherEvent};
 use orch_core::kinds::lease::{Lease, LeaseSpec};
 use orch_core::kinds::node::{NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo, Taint};
@@ -132,6 +134,19 @@ impl AgentShared {
     }
 }
 
+/// The `Ready` condition a node agent posts while it runs (kubelet's
+/// `KubeletReady`), heartbeat at `now`.
+fn ready_condition(now: Time) -> NodeCondition {
+    NodeCondition {
+        type_: "Ready".into(),
+        status: "True".into(),
+        last_heartbeat_time: Some(now),
+        last_transition_time: None,
+        reason: Some("KubeletReady".into()),
+        message: Some("orch node agent is posting ready status".into()),
+    }
+}
+
 /// The node agent. See the [module docs](self).
 #[must_use = "a NodeAgent does nothing until run"]
 pub struct NodeAgent {
@@ -191,17 +206,10 @@ impl NodeAgent {
         let version = self.shared.runtime.version().await?;
         let _ = self.shared.runtime_name.set(version.runtime_name.clone());
         let now = Time::now();
-        let status = NodeStatus {
+        let mut status = NodeStatus {
             capacity: capacity.clone(),
             allocatable: capacity,
-            conditions: vec![NodeCondition {
-                type_: "Ready".into(),
-                status: "True".into(),
-                last_heartbeat_time: Some(now),
-                last_transition_time: Some(now),
-                reason: Some("KubeletReady".into()),
-                message: Some("orch node agent is posting ready status".into()),
-            }],
+            conditions: Vec::new(),
             addresses: vec![
                 NodeAddress { type_: "InternalIP".into(), address: c.node_ip.clone() },
                 NodeAddress { type_: "Hostname".into(), address: c.node_name.clone() },
@@ -232,6 +240,10 @@ impl NodeAgent {
             }
         };
         let mut with_status = node;
+        // Re-registering keeps the conditions others set, and Ready's
+        // transition time if it was Ready already.
+        status.conditions = with_status.status.take().unwrap_or_default().conditions;
+        set_condition(&mut status.conditions, ready_condition(now), now);
         with_status.status = Some(status);
         api.replace_status(&with_status).await?;
         Ok(())
@@ -245,17 +257,12 @@ impl NodeAgent {
             return Ok(());
         };
         let status = node.status.get_or_insert_with(Default::default);
-        let ready = status.conditions.iter_mut().find(|c| c.type_ == "Ready");
-        match ready {
-            Some(c) if c.status == "True" => return Ok(()),
-            Some(c) => {
-                c.status = "True".into();
-                c.reason = Some("KubeletReady".into());
-                c.message = Some("orch node agent is posting ready status".into());
-                c.last_transition_time = Some(Time::now());
-                c.last_heartbeat_time = Some(Time::now());
+        match find_condition(&status.conditions, "Ready") {
+            Some(c) if c.status != "True" => {
+                let now = Time::now();
+                set_condition(&mut status.conditions, ready_condition(now), now);
             }
-            None => return Ok(()),
+            _ => return Ok(()),
         }
         api.replace_status(&node).await?;
         Ok(())

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use orch_core::api::DeleteParams;
 use orch_core::kinds::pod::{
-    Container, ContainerState as PodContainerState, ContainerStateRunning,
-    ContainerStateTerminated, ContainerStateWaiting, ContainerStatus as PodContainerStatus, Pod,
-    PodCondition, PodPhase, PodStatus, Probe, RestartPolicy,
+    Container, ContainerStatus as PodContainerStatus, Pod, PodStatus, Probe, RestartPolicy,
 };
 use orch_core::{Api, Time};
 use tokio::sync::mpsc;
@@ -19,6 +17,7 @@ use tokio::time::Instant;
 
 use super::env;
 use super::images::{credentials_for, pull_backoff, PullPolicy};
+use super::pod_status::{self, ContainerObservation};
 use super::probes::{ProbeKind, ProbeTracker};
 use super::AgentShared;
 use crate::runtime::{
@@ -67,10 +66,6 @@ pub(crate) struct Worker {
     tracks: HashMap<String, Track>,
     start_time: Option<Time>,
     next_wake: Instant,
-}
-
-fn ns_to_time(ns: i64) -> Option<Time> {
-    (ns > 0).then(|| Time::from(chrono::DateTime::from_timestamp_nanos(ns)))
 }
 
 fn ns_to_instant(ns: i64) -> Instant {
@@ -465,7 +460,7 @@ impl Worker {
             } else {
                 attempts
             };
-            init_statuses.push(self.container_status(c, &attempts, &ip).await);
+            init_statuses.push(self.container_status(c, &attempts));
             initialized &= attempts
                 .first()
                 .is_some_and(|a| a.state == ContainerState::Exited && a.exit_code == 0);
@@ -479,7 +474,7 @@ impl Worker {
             if initialized && self.drive(c, &attempts, policy, false).await? {
                 attempts = self.attempts(&c.name).await?;
             }
-            statuses.push(self.container_status(c, &attempts, &ip).await);
+            statuses.push(self.container_status(c, &attempts));
         }
         self.write_status(init_statuses, statuses, initialized, &ip).await?;
         Ok(false)
@@ -603,101 +598,30 @@ impl Worker {
         false
     }
 
-    fn terminated(&self, s: &ContainerStatus) -> ContainerStateTerminated {
-        ContainerStateTerminated {
-            exit_code: s.exit_code,
-            signal: None,
-            reason: Some(if s.reason.is_empty() { "Error".into() } else { s.reason.clone() }),
-            message: (!s.message.is_empty()).then(|| s.message.clone()),
-            started_at: ns_to_time(s.started_at),
-            finished_at: ns_to_time(s.finished_at),
-            container_id: Some(format!("{}://{}", self.shared.container_id_scheme(), s.id)),
-        }
-    }
-
-    async fn container_status(
-        &self,
-        c: &Container,
-        attempts: &[ContainerStatus],
-        _ip: &str,
-    ) -> PodContainerStatus {
+    /// The container's status from its attempts and what the worker holds
+    /// for it (a hold-back reason, its probes' results).
+    fn container_status(&self, c: &Container, attempts: &[ContainerStatus]) -> PodContainerStatus {
         let track = self.tracks.get(&c.name);
-        let latest = attempts.first();
-        let previous = attempts.get(1);
-        let waiting = track.and_then(|t| t.waiting.clone());
-        let (state, ready, started) = match (latest, &waiting) {
-            (Some(l), None) if l.state == ContainerState::Running => {
-                // Only probes run against this very container count: a
-                // container just started (or restarted) with a readiness
-                // probe is not ready until that probe has passed.
-                let probes = track
-                    .filter(|t| t.probed.as_deref() == Some(l.id.as_str()))
-                    .map(|t| &t.probes[..])
-                    .unwrap_or_default();
-                let passed = |kind: ProbeKind, spec: &Option<Probe>| {
-                    spec.is_none()
-                        || probes.iter().any(|p| p.kind == kind && p.passing == Some(true))
-                };
-                let startup_ok = passed(ProbeKind::Startup, &c.startup_probe);
-                let ready = startup_ok && passed(ProbeKind::Readiness, &c.readiness_probe);
-                (
-                    PodContainerState {
-                        running: Some(ContainerStateRunning {
-                            started_at: ns_to_time(l.started_at),
-                        }),
-                        ..Default::default()
-                    },
-                    ready,
-                    startup_ok,
-                )
-            }
-            (Some(l), None) if l.state == ContainerState::Exited => (
-                PodContainerState { terminated: Some(self.terminated(l)), ..Default::default() },
-                false,
-                false,
-            ),
-            (_, Some((reason, message))) => (
-                PodContainerState {
-                    waiting: Some(ContainerStateWaiting {
-                        reason: Some(reason.clone()),
-                        message: Some(message.clone()),
-                    }),
-                    ..Default::default()
-                },
-                false,
-                false,
-            ),
-            _ => (
-                PodContainerState {
-                    waiting: Some(ContainerStateWaiting {
-                        reason: Some("ContainerCreating".into()),
-                        message: None,
-                    }),
-                    ..Default::default()
-                },
-                false,
-                false,
-            ),
+        // Only probes run against this very container count: a container
+        // just started (or restarted) with a readiness probe is not ready
+        // until that probe has passed.
+        let probes = attempts
+            .first()
+            .and_then(|l| track.filter(|t| t.probed.as_deref() == Some(l.id.as_str())))
+            .map(|t| &t.probes[..])
+            .unwrap_or_default();
+        let passed = |kind: ProbeKind, spec: &Option<Probe>| {
+            spec.is_none() || probes.iter().any(|p| p.kind == kind && p.passing == Some(true))
         };
-        // The previous attempt, or the exited latest while it waits to restart.
-        let last = match (&waiting, latest) {
-            (Some(_), Some(l)) if l.state == ContainerState::Exited => Some(l),
-            _ => previous,
-        }
-        .filter(|p| p.state == ContainerState::Exited)
-        .map(|p| PodContainerState { terminated: Some(self.terminated(p)), ..Default::default() });
-        PodContainerStatus {
-            name: c.name.clone(),
-            state: Some(state),
-            last_state: last,
-            ready,
-            restart_count: latest.map_or(0, |l| l.metadata.attempt as i32),
-            image: c.image.clone(),
-            image_id: c.image.clone(),
-            container_id: latest
-                .map(|l| format!("{}://{}", self.shared.container_id_scheme(), l.id)),
-            started: Some(started),
-        }
+        let observed = ContainerObservation {
+            name: &c.name,
+            image: &c.image,
+            waiting: track.and_then(|t| t.waiting.clone()),
+            startup_passed: passed(ProbeKind::Startup, &c.startup_probe),
+            readiness_passed: passed(ProbeKind::Readiness, &c.readiness_probe),
+            id_scheme: self.shared.container_id_scheme(),
+        };
+        pod_status::container_status(&observed, attempts)
     }
 
     async fn write_status(
@@ -707,67 +631,20 @@ impl Worker {
         initialized: bool,
         ip: &str,
     ) -> crate::Result<()> {
-        let policy = self.pod.spec.restart_policy();
-        let running =
-            statuses.iter().any(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()));
-        let terminated: Vec<&ContainerStateTerminated> = statuses
-            .iter()
-            .filter_map(|s| s.state.as_ref().and_then(|st| st.terminated.as_ref()))
-            .collect();
-        let all_terminated = terminated.len() == statuses.len() && !statuses.is_empty();
-        let restarting = statuses.iter().any(|s| {
-            s.restart_count > 0 && s.state.as_ref().is_some_and(|st| st.waiting.is_some())
-        });
-        let init_failed = init.iter().any(|s| {
-            s.state.as_ref().and_then(|st| st.terminated.as_ref()).is_some_and(|t| t.exit_code != 0)
-        }) && policy == RestartPolicy::Never;
-        let phase = if init_failed {
-            PodPhase::Failed
-        } else if !initialized {
-            PodPhase::Pending
-        } else if all_terminated && policy != RestartPolicy::Always {
-            let failed = terminated.iter().any(|t| t.exit_code != 0);
-            if failed && policy == RestartPolicy::OnFailure {
-                PodPhase::Running
-            } else if failed {
-                PodPhase::Failed
-            } else {
-                PodPhase::Succeeded
-            }
-        } else if running || restarting || all_terminated {
-            PodPhase::Running
-        } else {
-            PodPhase::Pending
-        };
-        let ready = initialized && !statuses.is_empty() && statuses.iter().all(|s| s.ready);
         let old = self.pod.status.clone().unwrap_or_default();
-        let condition = |type_: &str, value: bool| {
-            let status = if value { "True" } else { "False" }.to_owned();
-            let previous = old.conditions.iter().find(|c| c.type_ == type_);
-            PodCondition {
-                type_: type_.to_owned(),
-                last_transition_time: match previous {
-                    Some(p) if p.status == status => p.last_transition_time,
-                    _ => Some(Time::now()),
-                },
-                status,
-                ..Default::default()
-            }
-        };
-        let scheduled = old
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "PodScheduled")
-            .cloned()
-            .unwrap_or_else(|| condition("PodScheduled", true));
         let status = PodStatus {
-            phase: Some(phase),
-            conditions: vec![
-                scheduled,
-                condition("Initialized", initialized),
-                condition("ContainersReady", ready),
-                condition("Ready", ready),
-            ],
+            phase: Some(pod_status::pod_phase(
+                self.pod.spec.restart_policy(),
+                &init,
+                &statuses,
+                initialized,
+            )),
+            conditions: pod_status::pod_conditions(
+                &old.conditions,
+                initialized,
+                &statuses,
+                Time::now(),
+            ),
             message: None,
             reason: None,
             host_ip: Some(self.shared.config.node_ip.clone()),
