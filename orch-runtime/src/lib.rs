@@ -36,6 +36,8 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 #[cfg(feature = "cri")]
 pub mod cri;
 mod error;

@@ -6,8 +6,10 @@
 #![cfg(feature = "cri")]
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use orch_core::testing::wait_until;
+use orch_runtime::conformance::{wait_state, DEADLINE, STOPS_ON_TERM};
 use orch_runtime::cri::{CriRuntime, CriRuntimeConfig};
 use orch_runtime::runtime::*;
 use orch_runtime::testing::{ContainerdProcess, ContainerdProcessConfig, BUSYBOX_IMAGE};
@@ -15,8 +17,6 @@ use orch_runtime::testing::{ContainerdProcess, ContainerdProcessConfig, BUSYBOX_
 mod support;
 
 use support::sandbox_config;
-
-const DEADLINE: Duration = Duration::from_secs(30);
 
 struct Node {
     containerd: ContainerdProcess,
@@ -35,6 +35,17 @@ async fn node() -> Node {
     Node { containerd, rt, _dir: dir }
 }
 
+mod conformance {
+    orch_runtime::runtime_conformance_tests!(async {
+        let n = super::node().await;
+        orch_runtime::conformance::Subject::new(
+            n.rt.clone(),
+            orch_runtime::runtime::ImageSpec { image: super::BUSYBOX_IMAGE.into() },
+            (n.containerd, n._dir),
+        )
+    });
+}
+
 fn container(name: &str, command: &[&str]) -> ContainerConfig {
     ContainerConfig {
         metadata: ContainerMetadata { name: name.into(), attempt: 0 },
@@ -43,111 +54,6 @@ fn container(name: &str, command: &[&str]) -> ContainerConfig {
         labels: BTreeMap::from([("orch.io/container".to_string(), name.to_string())]),
         log_path: format!("{name}/0.log"),
         ..Default::default()
-    }
-}
-
-async fn wait_state(rt: &CriRuntime, id: &str, state: ContainerState) -> ContainerStatus {
-    let start = Instant::now();
-    loop {
-        let s = rt.container_status(id).await.unwrap();
-        if s.state == state {
-            return s;
-        }
-        assert!(start.elapsed() < DEADLINE, "container {id} never {state:?}: {s:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sandbox_and_container_lifecycle_with_exit_codes_and_logs() {
-    let n = node().await;
-    let rt = &n.rt;
-    let v = rt.version().await.unwrap();
-    assert_eq!(v.runtime_name, "containerd");
-    assert_eq!(v.runtime_api_version, "v1");
-    let image = rt.image_status(&ImageSpec { image: BUSYBOX_IMAGE.into() }).await.unwrap();
-    assert!(image.is_some_and(|i| i.repo_tags.iter().any(|t| t == BUSYBOX_IMAGE)));
-    assert!(rt
-        .image_status(&ImageSpec { image: "localhost/absent:1".into() })
-        .await
-        .unwrap()
-        .is_none());
-
-    let sandbox = sandbox_config("life");
-    let sid = rt.run_pod_sandbox(&sandbox).await.unwrap();
-    let status = rt.pod_sandbox_status(&sid).await.unwrap();
-    assert_eq!(status.state, PodSandboxState::Ready);
-    assert_eq!(status.metadata.name, "life");
-    assert_eq!(status.ip, "", "no CNI config: the sandbox shares the node's network");
-    let listed = rt
-        .list_pod_sandbox(&PodSandboxFilter {
-            label_selector: sandbox.labels.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(listed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [sid.as_str()]);
-
-    let mut cfg =
-        container("main", &["sh", "-c", "echo hello $GREETING; echo oops >&2; pwd; exit 3"]);
-    cfg.envs = vec![("GREETING".into(), "world".into())];
-    cfg.working_dir = "/tmp".into();
-    let cid = rt.create_container(&sid, &cfg, &sandbox).await.unwrap();
-    assert_eq!(rt.container_status(&cid).await.unwrap().state, ContainerState::Created);
-    rt.start_container(&cid).await.unwrap();
-    let done = wait_state(rt, &cid, ContainerState::Exited).await;
-    assert_eq!(done.exit_code, 3);
-    assert_eq!(done.reason, "Error");
-    // Both times set (containerd may stamp a very short run's start a
-    // little after its exit, so no order is asserted).
-    assert!(done.started_at > 0 && done.finished_at > 0, "{done:?}");
-    let log = std::fs::read_to_string(&done.log_path).unwrap();
-    assert!(log.contains(" stdout F hello world\n"), "{log}");
-    assert!(log.contains(" stderr F oops\n"), "{log}");
-    assert!(log.contains(" stdout F /tmp\n"), "{log}");
-
-    let ok = rt.create_container(&sid, &container("ok", &["true"]), &sandbox).await.unwrap();
-    rt.start_container(&ok).await.unwrap();
-    let done = wait_state(rt, &ok, ContainerState::Exited).await;
-    assert_eq!((done.exit_code, done.reason.as_str()), (0, "Completed"));
-
-    let by_label = rt
-        .list_containers(&ContainerFilter {
-            label_selector: BTreeMap::from([("orch.io/container".to_string(), "main".to_string())]),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(by_label.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), [cid.as_str()]);
-
-    rt.remove_container(&cid).await.unwrap();
-    rt.remove_container(&cid).await.unwrap(); // idempotent
-    assert!(matches!(rt.container_status(&cid).await, Err(orch_runtime::Error::NotFound { .. })));
-    let logs = rt.log_directory(&sandbox);
-    assert!(logs.is_dir());
-    rt.stop_pod_sandbox(&sid).await.unwrap();
-    assert_eq!(rt.pod_sandbox_status(&sid).await.unwrap().state, PodSandboxState::NotReady);
-    rt.remove_pod_sandbox(&sid).await.unwrap();
-    rt.remove_pod_sandbox(&sid).await.unwrap(); // idempotent
-    assert!(rt.list_pod_sandbox(&PodSandboxFilter::default()).await.unwrap().is_empty());
-    assert!(rt.list_containers(&ContainerFilter::default()).await.unwrap().is_empty());
-    assert!(!logs.exists(), "the pod's log directory goes with its sandbox");
-    drop(n.containerd);
-}
-
-/// Exits 0 on SIGTERM, once it has logged `trapped`.
-const STOPS_ON_TERM: &str = "trap 'exit 0' TERM; echo trapped; sleep 300 & wait";
-
-/// Waits until the container's log has a line ending in `text` (say, that
-/// its shell has installed a signal trap).
-async fn wait_logged(rt: &CriRuntime, id: &str, text: &str) {
-    let log_path = rt.container_status(id).await.unwrap().log_path;
-    let start = Instant::now();
-    while !std::fs::read_to_string(&log_path)
-        .is_ok_and(|log| log.lines().any(|l| l.ends_with(&format!(" {text}"))))
-    {
-        assert!(start.elapsed() < DEADLINE, "container {id} never logged {text:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -160,51 +66,45 @@ async fn running(n: &Node, pod: &str, cfg: ContainerConfig) -> (String, String) 
     (sid, cid)
 }
 
+/// What is containerd's own beyond the conformance suite: its version,
+/// image status, a sandbox on the node's network (no CNI), and the pod's
+/// log directory removed with its sandbox.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exec_sync_runs_in_the_container_with_its_exit_code() {
+async fn version_images_host_network_and_log_directory() {
+    let n = node().await;
+    let rt = &n.rt;
+    let v = rt.version().await.unwrap();
+    assert_eq!(v.runtime_name, "containerd");
+    assert_eq!(v.runtime_api_version, "v1");
+    let image = rt.image_status(&ImageSpec { image: BUSYBOX_IMAGE.into() }).await.unwrap();
+    assert!(image.is_some_and(|i| i.repo_tags.iter().any(|t| t == BUSYBOX_IMAGE)));
+    assert!(rt
+        .image_status(&ImageSpec { image: "localhost/absent:1".into() })
+        .await
+        .unwrap()
+        .is_none());
+    let sandbox = sandbox_config("life");
+    let sid = rt.run_pod_sandbox(&sandbox).await.unwrap();
+    let status = rt.pod_sandbox_status(&sid).await.unwrap();
+    assert_eq!(status.ip, "", "no CNI config: the sandbox shares the node's network");
+    let logs = rt.log_directory(&sandbox);
+    assert!(logs.is_dir());
+    rt.remove_pod_sandbox(&sid).await.unwrap();
+    assert!(!logs.exists(), "the pod's log directory goes with its sandbox");
+}
+
+/// ExecSync sees the container's own filesystem: the image's /var/www, not
+/// the host's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_sync_sees_the_images_filesystem() {
     let n = node().await;
     let (_, cid) = running(&n, "exec", container("main", &["sh", "-c", STOPS_ON_TERM])).await;
-    let cmd: Vec<String> =
-        ["sh", "-c", "echo out; echo err >&2; cat /etc/hostname 2>/dev/null; exit 7"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-    let r = n.rt.exec_sync(&cid, &cmd, Duration::from_secs(10)).await.unwrap();
-    assert_eq!(r.exit_code, 7);
-    assert!(String::from_utf8_lossy(&r.stdout).starts_with("out\n"), "{r:?}");
-    assert_eq!(String::from_utf8_lossy(&r.stderr), "err\n");
-    // The container's own filesystem: the image's /var/www, not the host's.
     let r = n
         .rt
         .exec_sync(&cid, &["cat".into(), "/var/www/index.html".into()], Duration::from_secs(10))
         .await
         .unwrap();
     assert_eq!((r.exit_code, String::from_utf8_lossy(&r.stdout).as_ref()), (0, "orch busybox\n"));
-    let missing = n.rt.exec_sync("no-such-container", &cmd, Duration::from_secs(5)).await;
-    assert!(matches!(missing, Err(orch_runtime::Error::NotFound { .. })), "{missing:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stop_sends_sigterm_then_sigkill_after_the_grace_period() {
-    let n = node().await;
-    // Stops on SIGTERM: exits 0 from its trap, well within the grace period.
-    let (sid, polite) =
-        running(&n, "stop", container("polite", &["sh", "-c", STOPS_ON_TERM])).await;
-    wait_logged(&n.rt, &polite, "trapped").await;
-    n.rt.stop_container(&polite, Duration::from_secs(20)).await.unwrap();
-    let s = n.rt.container_status(&polite).await.unwrap();
-    assert_eq!((s.state, s.exit_code), (ContainerState::Exited, 0), "{s:?}");
-    // Ignores SIGTERM: killed once the grace period is over.
-    let sandbox = sandbox_config("stop");
-    let ignores_term = "trap '' TERM; echo trapped; while true; do sleep 1; done";
-    let cfg = container("stubborn", &["sh", "-c", ignores_term]);
-    let stubborn = n.rt.create_container(&sid, &cfg, &sandbox).await.unwrap();
-    n.rt.start_container(&stubborn).await.unwrap();
-    wait_logged(&n.rt, &stubborn, "trapped").await;
-    n.rt.stop_container(&stubborn, Duration::from_secs(1)).await.unwrap();
-    let s = n.rt.container_status(&stubborn).await.unwrap();
-    assert_eq!((s.state, s.exit_code), (ContainerState::Exited, 137), "{s:?}");
-    n.rt.stop_container(&stubborn, Duration::from_secs(1)).await.unwrap(); // idempotent
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,11 +136,10 @@ async fn calls_fail_while_containerd_is_down_and_work_again_after_it_restarts() 
         other => panic!("a call to a stopped containerd answered: {other:?}"),
     }
     n.containerd.restart().unwrap();
-    let start = Instant::now();
-    while n.rt.version().await.is_err() {
-        assert!(start.elapsed() < DEADLINE, "no reconnect after the restart");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("a reconnect after the restart", DEADLINE, || async {
+        n.rt.version().await.is_ok()
+    })
+    .await;
     // The container kept running across the restart.
     assert_eq!(n.rt.container_status(&cid).await.unwrap().state, ContainerState::Running);
 }
@@ -348,11 +247,10 @@ async fn cleanup_kills_its_containers_and_nothing_a_stale_pid_names() {
     std::fs::write(stale.join("init.pid"), bystander.id().to_string()).unwrap();
 
     drop(n);
-    let start = Instant::now();
-    while !processes_in_cgroup_of(&cid).is_empty() {
-        assert!(start.elapsed() < DEADLINE, "the container's processes outlived containerd");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("the container's processes to die with containerd", DEADLINE, || async {
+        processes_in_cgroup_of(&cid).is_empty()
+    })
+    .await;
     assert!(bystander.try_wait().unwrap().is_none(), "the bystander named by a stale PID died");
     bystander.kill().unwrap();
     bystander.wait().unwrap();
