@@ -24,7 +24,9 @@
 //!   as 255, reason `Unknown`), and their output after the restart is lost.
 //! * CPU and memory limits are not enforced.
 
+mod command;
 mod logs;
+mod reaper;
 mod state;
 
 pub use logs::cri_line;
@@ -34,13 +36,11 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -51,6 +51,8 @@ use crate::runtime::{
     PodSandboxStatus, Runtime, VersionInfo,
 };
 use crate::{Error, Result};
+use command::container_command;
+use reaper::{mark_exited_unknown, reap_loop, start_ticks, PendingExit};
 use state::{ContainerRecord, RecordState, SandboxRecord};
 
 /// Settings of a [`ProcessRuntime`].
@@ -108,13 +110,6 @@ struct Inner {
     reaper_started: AtomicBool,
 }
 
-/// An exit seen but not yet reported: exit code, reason, message, and when.
-type PendingExit = (i32, &'static str, String, tokio::time::Instant);
-
-/// How long an exit waits for its output copiers (a background process that
-/// kept the container's stdout open would hold it forever).
-const OUTPUT_GRACE: Duration = Duration::from_secs(2);
-
 impl std::fmt::Debug for ProcessRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProcessRuntime")
@@ -127,13 +122,6 @@ impl std::fmt::Debug for ProcessRuntime {
 
 fn now_ns() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
-}
-
-/// Field 22 of `/proc/<pid>/stat`: the start time in clock ticks since boot.
-fn start_ticks(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_comm = stat.rsplit_once(')')?.1;
-    after_comm.split_whitespace().nth(19)?.parse().ok()
 }
 
 fn short_id() -> String {
@@ -251,150 +239,12 @@ impl ProcessRuntime {
         }
         tokio::spawn(reap_loop(Arc::downgrade(&self.inner), self.inner.exited.clone()));
     }
-
-    fn resolve_argv(&self, config: &ContainerConfig) -> Result<Vec<String>> {
-        if !config.command.is_empty() {
-            return Ok(config.command.iter().chain(config.args.iter()).cloned().collect());
-        }
-        let image = &config.image.image;
-        let entry = self.inner.config.images.get(image).or_else(|| {
-            let bare = image.rsplit_once(':').map_or(image.as_str(), |(n, _)| n);
-            self.inner.config.images.get(bare)
-        });
-        let mut argv = match entry {
-            Some(e) if !e.is_empty() => e.clone(),
-            _ if !image.is_empty() && !image.contains(':') => vec![image.clone()],
-            _ => {
-                return Err(Error::Runtime {
-                    call: "CreateContainer".into(),
-                    object: config.metadata.name.clone(),
-                    reason: format!(
-                        "image {image:?} has no entrypoint in the process runtime: set the container's command, or map the image in ProcessRuntimeConfig::images"
-                    ),
-                })
-            }
-        };
-        argv.extend(config.args.iter().cloned());
-        Ok(argv)
-    }
-}
-
-/// A command in a container's environment: a clean environment with `PATH`
-/// inherited, then `HOSTNAME`, `POD_IP`, `ORCH_IMAGE` and the container's
-/// env, in its working directory. Used for the container and for exec.
-fn container_command(
-    program: &str,
-    args: &[String],
-    record: &ContainerRecord,
-    sandbox: &SandboxRecord,
-) -> std::process::Command {
-    let mut cmd = std::process::Command::new(program);
-    cmd.args(args).env_clear();
-    if let Some(path) = std::env::var_os("PATH") {
-        cmd.env("PATH", path);
-    }
-    cmd.env("HOSTNAME", &sandbox.hostname)
-        .env("POD_IP", &sandbox.ip)
-        .env("ORCH_IMAGE", &record.image);
-    for (k, v) in &record.envs {
-        cmd.env(k, v);
-    }
-    if !record.working_dir.is_empty() {
-        cmd.current_dir(&record.working_dir);
-    }
-    cmd
-}
-
-fn mark_exited_unknown(c: &mut ContainerRecord) {
-    c.state = RecordState::Exited;
-    c.exit_code = 255;
-    c.finished_at = now_ns();
-    c.reason = "Unknown".into();
-    c.message = "the process exited while no runtime watched it".into();
-    c.pid = None;
 }
 
 impl Inner {
     fn save_container(&self, c: &ContainerRecord) {
         if let Err(e) = state::save(&self.container_dir, &c.id, c) {
             tracing::warn!(container = %c.id, error = %e, "could not persist container state");
-        }
-    }
-
-    /// Reaps exited container processes.
-    fn reap(&self) {
-        let running: Vec<(String, i32, Option<u64>)> = self
-            .containers
-            .lock()
-            .values()
-            .filter(|c| c.state == RecordState::Running)
-            .filter_map(|c| c.pid.map(|p| (c.id.clone(), p, c.start_ticks)))
-            .collect();
-        let mut any = false;
-        let running: Vec<(String, i32, Option<u64>)> = {
-            let pending = self.pending_exits.lock();
-            running.into_iter().filter(|(id, _, _)| !pending.contains_key(id)).collect()
-        };
-        for (id, pid, ticks) in running {
-            let outcome = match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(_, code)) => {
-                    Some((code, if code == 0 { "Completed" } else { "Error" }, String::new()))
-                }
-                Ok(WaitStatus::Signaled(_, sig, _)) => {
-                    Some((128 + sig as i32, "Error", format!("killed by {sig}")))
-                }
-                Err(Errno::ECHILD) => {
-                    // Not our child (adopted after a restart): is it still there?
-                    if start_ticks(pid).is_some() && start_ticks(pid) == ticks {
-                        None
-                    } else {
-                        Some((
-                            255,
-                            "Unknown",
-                            "the process exited while no runtime watched it".to_owned(),
-                        ))
-                    }
-                }
-                _ => None,
-            };
-            if let Some((code, reason, message)) = outcome {
-                // Anything the container left in its process group goes too.
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                self.pending_exits
-                    .lock()
-                    .insert(id, (code, reason, message, tokio::time::Instant::now()));
-            }
-        }
-        // Report exits once their output is fully in the log.
-        let pending: Vec<String> = self.pending_exits.lock().keys().cloned().collect();
-        for id in pending {
-            let copying =
-                self.streams.lock().get(&id).is_some_and(|s| s.open.load(Ordering::Acquire) > 0);
-            let Some((code, reason, message, seen)) = self.pending_exits.lock().get(&id).cloned()
-            else {
-                continue;
-            };
-            if copying && seen.elapsed() < OUTPUT_GRACE {
-                continue;
-            }
-            self.pending_exits.lock().remove(&id);
-            self.streams.lock().remove(&id);
-            let mut containers = self.containers.lock();
-            if let Some(c) = containers.get_mut(&id) {
-                c.state = RecordState::Exited;
-                c.exit_code = code;
-                c.finished_at = now_ns();
-                c.reason = reason.to_owned();
-                c.message = message;
-                c.pid = None;
-                let snapshot = c.clone();
-                drop(containers);
-                self.save_container(&snapshot);
-            }
-            any = true;
-        }
-        if any {
-            self.exited.notify_waiters();
         }
     }
 
@@ -412,64 +262,6 @@ impl Inner {
             .get(id)
             .cloned()
             .ok_or_else(|| Error::NotFound { what: format!("container {id}") })
-    }
-
-    /// Waits until the container is no longer running, at most `timeout`.
-    async fn wait_exit(&self, id: &str, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.exited.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            self.reap();
-            match self.containers.lock().get(id) {
-                Some(c) if c.state == RecordState::Running => {}
-                _ => return true,
-            }
-            // SIGCHLD wakes the reaper; poll too, for adopted non-children.
-            let step = tokio::time::Instant::now() + Duration::from_millis(20);
-            if tokio::time::timeout_at(deadline.min(step), &mut notified).await.is_err()
-                && tokio::time::Instant::now() >= deadline
-            {
-                return false;
-            }
-        }
-    }
-}
-
-/// Reaps as SIGCHLD arrives (and every second, for adopted processes that
-/// are not children); ends when the runtime is dropped.
-async fn reap_loop(weak: Weak<Inner>, output_done: Arc<Notify>) {
-    let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()).ok();
-    loop {
-        let done = output_done.notified();
-        tokio::pin!(done);
-        done.as_mut().enable();
-        let pending = match weak.upgrade() {
-            Some(inner) => {
-                inner.reap();
-                let pending = !inner.pending_exits.lock().is_empty();
-                pending
-            }
-            None => return,
-        };
-        // Exits waiting on their output are looked at again shortly.
-        let tick = if pending { Duration::from_millis(50) } else { Duration::from_secs(1) };
-        match sigchld.as_mut() {
-            Some(s) => {
-                tokio::select! {
-                    _ = s.recv() => {}
-                    _ = &mut done => {}
-                    _ = tokio::time::sleep(tick) => {}
-                }
-            }
-            None => {
-                tokio::select! {
-                    _ = &mut done => {}
-                    _ = tokio::time::sleep(tick.min(Duration::from_millis(100))) => {}
-                }
-            }
-        }
     }
 }
 
@@ -611,7 +403,7 @@ impl Runtime for ProcessRuntime {
                 reason: format!("sandbox {pod_sandbox_id} is not ready"),
             });
         }
-        let argv = self.resolve_argv(config)?;
+        let argv = command::resolve_argv(&self.inner.config.images, config)?;
         let id = short_id();
         let log_rel = if config.log_path.is_empty() {
             format!("{}/{}.log", config.metadata.name, config.metadata.attempt)
