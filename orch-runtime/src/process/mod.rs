@@ -108,6 +108,10 @@ struct Inner {
     pending_exits: Mutex<HashMap<String, PendingExit>>,
     exited: Arc<Notify>,
     reaper_started: AtomicBool,
+    /// Held while reaping: the reap loop and a stop's wait both reap, and a
+    /// second waitpid on a pid the first just reaped answers ECHILD, which
+    /// must not be taken for "exited while no runtime watched it".
+    reaping: Mutex<()>,
 }
 
 impl std::fmt::Debug for ProcessRuntime {
@@ -178,6 +182,7 @@ impl ProcessRuntime {
                 pending_exits: Mutex::new(HashMap::new()),
                 exited: Arc::new(Notify::new()),
                 reaper_started: AtomicBool::new(false),
+                reaping: Mutex::new(()),
             }),
         };
         Ok(runtime)

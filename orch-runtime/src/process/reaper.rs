@@ -41,6 +41,7 @@ pub(super) fn mark_exited_unknown(c: &mut ContainerRecord) {
 impl Inner {
     /// Reaps exited container processes.
     pub(super) fn reap(&self) {
+        let _reaping = self.reaping.lock();
         let running: Vec<(String, i32, Option<u64>)> = self
             .containers
             .lock()
