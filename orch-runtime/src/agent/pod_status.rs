@@ -246,132 +246,41 @@ mod tests {
 
     use ContainerState::{Created, Exited, Running};
 
+    /// What a container's status should show: (state, reason, ready,
+    /// started, restartCount, lastState's exit code).
+    type Shown = (&'static str, Option<&'static str>, bool, bool, i32, Option<i32>);
+
+    /// (name, hold-back reason, startup passed, readiness passed, attempts
+    /// newest first, what is shown)
+    type ContainerCase =
+        (&'static str, Option<&'static str>, bool, bool, Vec<ContainerStatus>, Shown);
+
     #[test]
     fn container_states() {
-        struct Case {
-            name: &'static str,
-            waiting: Option<&'static str>,
-            startup: bool,
-            readiness: bool,
-            attempts: Vec<ContainerStatus>,
-            state: &'static str,
-            reason: Option<&'static str>,
-            ready: bool,
-            started: bool,
-            restarts: i32,
-            last_exit: Option<i32>,
-        }
-        let cases = [
-            Case {
-                name: "no attempt yet",
-                waiting: None,
-                startup: true,
-                readiness: true,
-                attempts: vec![],
-                state: "waiting",
-                reason: Some("ContainerCreating"),
-                ready: false,
-                started: false,
-                restarts: 0,
-                last_exit: None,
-            },
-            Case {
-                name: "created, not started",
-                waiting: None,
-                startup: true,
-                readiness: true,
-                attempts: vec![attempt(Created, 0, 0)],
-                state: "waiting",
-                reason: Some("ContainerCreating"),
-                ready: false,
-                started: false,
-                restarts: 0,
-                last_exit: None,
-            },
-            Case {
-                name: "running without probes is ready",
-                waiting: None,
-                startup: true,
-                readiness: true,
-                attempts: vec![attempt(Running, 0, 0)],
-                state: "running",
-                reason: None,
-                ready: true,
-                started: true,
-                restarts: 0,
-                last_exit: None,
-            },
-            Case {
-                name: "running, readiness not yet passed",
-                waiting: None,
-                startup: true,
-                readiness: false,
-                attempts: vec![attempt(Running, 0, 0)],
-                state: "running",
-                reason: None,
-                ready: false,
-                started: true,
-                restarts: 0,
-                last_exit: None,
-            },
-            Case {
-                name: "running, startup not yet passed: neither started nor ready",
-                waiting: None,
-                startup: false,
-                readiness: true,
-                attempts: vec![attempt(Running, 0, 0)],
-                state: "running",
-                reason: None,
-                ready: false,
-                started: false,
-                restarts: 0,
-                last_exit: None,
-            },
-            Case {
-                name: "exited without a runtime reason is Error",
-                waiting: None,
-                startup: true,
-                readiness: true,
-                attempts: vec![attempt(Exited, 3, 0)],
-                state: "terminated",
-                reason: Some("Error"),
-                ready: false,
-                started: false,
-                restarts: 0,
-                last_exit: None,
-            },
-            Case {
-                name: "CrashLoopBackOff: waiting, the exited attempt is lastState",
-                waiting: Some("CrashLoopBackOff"),
-                startup: true,
-                readiness: true,
-                attempts: vec![attempt(Exited, 1, 2), attempt(Exited, 1, 1)],
-                state: "waiting",
-                reason: Some("CrashLoopBackOff"),
-                ready: false,
-                started: false,
-                restarts: 2,
-                last_exit: Some(1),
-            },
-            Case {
-                name: "restarted and running: the previous attempt is lastState",
-                waiting: None,
-                startup: true,
-                readiness: true,
-                attempts: vec![attempt(Running, 0, 1), attempt(Exited, 137, 0)],
-                state: "running",
-                reason: None,
-                ready: true,
-                started: true,
-                restarts: 1,
-                last_exit: Some(137),
-            },
+        let creating = Some("ContainerCreating");
+        #[rustfmt::skip]
+        let cases: Vec<ContainerCase> = vec![
+            ("no attempt yet", None, true, true, vec![],
+                ("waiting", creating, false, false, 0, None)),
+            ("created, not started", None, true, true, vec![attempt(Created, 0, 0)],
+                ("waiting", creating, false, false, 0, None)),
+            ("running without probes is ready", None, true, true, vec![attempt(Running, 0, 0)],
+                ("running", None, true, true, 0, None)),
+            ("running, readiness not yet passed", None, true, false, vec![attempt(Running, 0, 0)],
+                ("running", None, false, true, 0, None)),
+            ("running, startup not yet passed: neither started nor ready", None, false, true,
+                vec![attempt(Running, 0, 0)], ("running", None, false, false, 0, None)),
+            ("exited without a runtime reason is Error", None, true, true, vec![attempt(Exited, 3, 0)],
+                ("terminated", Some("Error"), false, false, 0, None)),
+            ("CrashLoopBackOff: waiting, the exited attempt is lastState", Some("CrashLoopBackOff"), true, true,
+                vec![attempt(Exited, 1, 2), attempt(Exited, 1, 1)],
+                ("waiting", Some("CrashLoopBackOff"), false, false, 2, Some(1))),
+            ("restarted and running: the previous attempt is lastState", None, true, true,
+                vec![attempt(Running, 0, 1), attempt(Exited, 137, 0)],
+                ("running", None, true, true, 1, Some(137))),
         ];
-        for case in cases {
-            let s = container_status(
-                &observed(case.waiting, case.startup, case.readiness),
-                &case.attempts,
-            );
+        for (name, waiting, startup, readiness, attempts, want) in cases {
+            let s = container_status(&observed(waiting, startup, readiness), &attempts);
             let st = s.state.as_ref().unwrap();
             let (state, reason) = match (&st.waiting, &st.running, &st.terminated) {
                 (Some(w), _, _) => ("waiting", w.reason.as_deref()),
@@ -379,15 +288,13 @@ mod tests {
                 (_, _, Some(t)) => ("terminated", t.reason.as_deref()),
                 _ => ("none", None),
             };
-            assert_eq!((state, reason), (case.state, case.reason), "{}", case.name);
-            assert_eq!(s.ready, case.ready, "{}: ready", case.name);
-            assert_eq!(s.started, Some(case.started), "{}: started", case.name);
-            assert_eq!(s.restart_count, case.restarts, "{}: restartCount", case.name);
             let last_exit =
                 s.last_state.as_ref().and_then(|l| l.terminated.as_ref()).map(|t| t.exit_code);
-            assert_eq!(last_exit, case.last_exit, "{}: lastState", case.name);
-            if let Some(l) = case.attempts.first() {
-                assert_eq!(s.container_id, Some(format!("process://{}", l.id)), "{}", case.name);
+            let shown =
+                (state, reason, s.ready, s.started == Some(true), s.restart_count, last_exit);
+            assert_eq!(shown, want, "{name}");
+            if let Some(l) = attempts.first() {
+                assert_eq!(s.container_id, Some(format!("process://{}", l.id)), "{name}");
             }
         }
     }
