@@ -15,6 +15,9 @@ use orch_core::{Api, Time};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+mod image_pull;
+mod probing;
+
 use super::env;
 use super::images::{credentials_for, pull_backoff, PullPolicy};
 use super::pod_status::{self, ContainerObservation};
@@ -234,80 +237,6 @@ impl Worker {
         let fresh = track.waiting.as_ref().is_none_or(|(r, _)| r != reason);
         track.waiting = Some((reason.to_owned(), message));
         fresh
-    }
-
-    /// Makes the container's image present per its `imagePullPolicy`, as
-    /// the kubelet: pulls with the registry's credentials, backs off after
-    /// failed pulls (`ErrImagePull`, then `ImagePullBackOff`), and never
-    /// pulls for `Never` (`ErrImageNeverPull`). True when the image is there.
-    async fn ensure_image(&mut self, c: &Container) -> bool {
-        use orch_core::controller::EventType::{Normal, Warning};
-        let rt = self.shared.runtime.clone();
-        let spec = ImageSpec { image: c.image.clone() };
-        let policy = PullPolicy::of(c);
-        if policy != PullPolicy::Always {
-            match rt.image_status(&spec).await {
-                Ok(Some(_)) => {
-                    let text =
-                        format!("Container image \"{}\" already present on machine", c.image);
-                    self.event(Normal, "Pulled", &text).await;
-                    return true;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    self.set_waiting(&c.name, "ErrImageInspect", e.to_string());
-                    return false;
-                }
-            }
-        }
-        if policy == PullPolicy::Never {
-            let message =
-                format!("Container image \"{}\" is not present with pull policy of Never", c.image);
-            if self.set_waiting(&c.name, "ErrImageNeverPull", message.clone()) {
-                self.event(Warning, "ErrImageNeverPull", &message).await;
-            }
-            return false;
-        }
-        let now = Instant::now();
-        let retry_at = self.tracks.get(&c.name).and_then(|t| t.pull_retry_at);
-        if let Some(at) = retry_at.filter(|at| now < *at) {
-            let message = format!("Back-off pulling image \"{}\"", c.image);
-            if self.set_waiting(&c.name, "ImagePullBackOff", message.clone()) {
-                self.event(Normal, "BackOff", &message).await;
-            }
-            self.next_wake = self.next_wake.min(at);
-            return false;
-        }
-        self.event(Normal, "Pulling", &format!("Pulling image \"{}\"", c.image)).await;
-        let auth = credentials_for(&self.shared.config.registry_credentials, &c.image);
-        let started = std::time::Instant::now();
-        match rt.pull_image(&spec, auth).await {
-            Ok(_) => {
-                let track = self.tracks.entry(c.name.clone()).or_default();
-                track.pull_failures = 0;
-                track.pull_retry_at = None;
-                let text = format!(
-                    "Successfully pulled image \"{}\" in {} ms",
-                    c.image,
-                    started.elapsed().as_millis()
-                );
-                self.event(Normal, "Pulled", &text).await;
-                true
-            }
-            Err(e) => {
-                let config = &self.shared.config;
-                let (initial, max) = (config.backoff_initial, config.backoff_max);
-                let track = self.tracks.entry(c.name.clone()).or_default();
-                track.pull_failures += 1;
-                let at = now + pull_backoff(track.pull_failures, initial, max);
-                track.pull_retry_at = Some(at);
-                track.waiting = Some(("ErrImagePull".into(), e.to_string()));
-                self.next_wake = self.next_wake.min(at);
-                let text = format!("Failed to pull image \"{}\": {e}", c.image);
-                self.event(Warning, "Failed", &text).await;
-                false
-            }
-        }
     }
 
     async fn start(&mut self, container: &Container, attempt: u32) -> crate::Result<()> {
@@ -534,68 +463,6 @@ impl Worker {
             }
         }
         Ok(true)
-    }
-
-    /// Runs the probes that are due; true if it killed the container.
-    async fn run_probes(&mut self, c: &Container, latest: &ContainerStatus) -> bool {
-        let started = ns_to_instant(latest.started_at);
-        let track = self.tracks.entry(c.name.clone()).or_default();
-        if track.probed.as_deref() != Some(latest.id.as_str()) {
-            track.probed = Some(latest.id.clone());
-            track.probes = [
-                (ProbeKind::Startup, &c.startup_probe),
-                (ProbeKind::Liveness, &c.liveness_probe),
-                (ProbeKind::Readiness, &c.readiness_probe),
-            ]
-            .into_iter()
-            .filter_map(|(k, p)| p.clone().map(|p| ProbeTracker::new(k, p, started)))
-            .collect();
-        }
-        let ip = self.sandbox.as_ref().map(|s| s.2.clone()).unwrap_or_default();
-        let startup_passed = track
-            .probes
-            .iter()
-            .find(|p| p.kind == ProbeKind::Startup)
-            .is_none_or(|p| p.passing == Some(true));
-        let mut kill = None;
-        let mut failed = Vec::new();
-        let now = Instant::now();
-        for p in &mut track.probes {
-            if p.kind != ProbeKind::Startup && !startup_passed {
-                continue;
-            }
-            if p.kind == ProbeKind::Startup && p.passing == Some(true) {
-                continue;
-            }
-            if now >= p.next_at {
-                let result = p.probe(&*self.shared.runtime, &latest.id, &ip, c).await;
-                p.record(result.is_ok(), Instant::now());
-                if let Err(why) = result {
-                    failed.push(format!("{} probe failed: {why}", p.kind.as_str()));
-                }
-                if p.passing == Some(false)
-                    && matches!(p.kind, ProbeKind::Liveness | ProbeKind::Startup)
-                {
-                    let what = p.kind.as_str().to_lowercase();
-                    kill = Some(format!(
-                        "Container {} failed {what} probe, will be restarted",
-                        c.name
-                    ));
-                }
-            }
-            self.next_wake = self.next_wake.min(p.next_at);
-        }
-        for message in failed {
-            self.event(orch_core::controller::EventType::Warning, "Unhealthy", &message).await;
-        }
-        if let Some(reason) = kill {
-            tracing::info!(pod = %self.pod.metadata.name, container = %c.name, "{reason}");
-            self.event(orch_core::controller::EventType::Normal, "Killing", &reason).await;
-            let _ = self.shared.runtime.stop_container(&latest.id, self.termination_grace()).await;
-            self.next_wake = Instant::now();
-            return true;
-        }
-        false
     }
 
     /// The container's status from its attempts and what the worker holds
