@@ -4,6 +4,7 @@ use std::process::Command;
 
 mod support;
 
+use orch_core::testing::wait_for;
 use support::{built_example, example_command};
 
 /// Runs an example with arguments: (exit code, stdout, stderr).
@@ -151,24 +152,65 @@ fn the_custom_plugin_example_places_the_pod_on_the_cheapest_node() {
     assert!(out.contains("web-0 was placed on spot-1"), "{out}");
 }
 
+/// How long each step of [`the_cluster_serves_its_store_to_etcdctl`] may take.
+const SERVE_ETCD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reads `lines` until `found` maps one to a value. Fails at once if they
+/// end first (the example exited); the timeout names the last line read.
+async fn line_where<T>(
+    what: &str,
+    lines: &std::sync::mpsc::Receiver<String>,
+    found: impl Fn(&str) -> Option<T>,
+) -> T {
+    use std::sync::mpsc::TryRecvError;
+    let mut last = String::new();
+    wait_for(what, SERVE_ETCD_DEADLINE, || {
+        let state = loop {
+            match lines.try_recv() {
+                Ok(line) => match found(&line) {
+                    Some(value) => break Ok(value),
+                    None => last = line,
+                },
+                Err(TryRecvError::Empty) => break Err(format!("last line {last:?}")),
+                Err(TryRecvError::Disconnected) => {
+                    panic!("the output ended while waiting for {what}; last line {last:?}")
+                }
+            }
+        };
+        std::future::ready(state)
+    })
+    .await
+}
+
+/// A child process killed when dropped, so that a failing wait leaves it
+/// not running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `--serve-etcd`: etcdctl (Debian's `etcd-client`) reads the running
 /// cluster's objects; Ctrl-C then stops everything cleanly.
-#[test]
-fn the_cluster_serves_its_store_to_etcdctl() {
+#[tokio::test]
+async fn the_cluster_serves_its_store_to_etcdctl() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
-    use std::time::{Duration, Instant};
 
     let path = built_example("cluster").expect("the cluster example is built with the tests");
     become_subreaper();
-    let mut child = Command::new(path)
+    let child = Command::new(path)
         .args(["--serve-etcd", "127.0.0.1:0"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("the example starts");
-    let stdout = child.stdout.take().expect("piped stdout");
+    let mut child = KillOnDrop(child);
+    let stdout = child.0.stdout.take().expect("piped stdout");
     let (tx, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -177,21 +219,11 @@ fn the_cluster_serves_its_store_to_etcdctl() {
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let endpoint = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(rest) = line.strip_prefix("etcd API on ") {
-                    break rest.split(':').take(2).collect::<Vec<_>>().join(":");
-                }
-            }
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the example never said where it serves the etcd API");
-            }
-        }
-    };
+    let endpoint = line_where("the example to say where it serves the etcd API", &lines, |line| {
+        let rest = line.strip_prefix("etcd API on ")?;
+        Some(rest.split(':').take(2).collect::<Vec<_>>().join(":"))
+    })
+    .await;
     let out = Command::new("etcdctl")
         .env("ETCDCTL_API", "3")
         .args([&format!("--endpoints={endpoint}"), "get", "--prefix", "/registry/", "--keys-only"])
@@ -199,32 +231,19 @@ fn the_cluster_serves_its_store_to_etcdctl() {
         .unwrap_or_else(|e| panic!("cannot run etcdctl (install the etcd-client package): {e}"));
     let keys = String::from_utf8_lossy(&out.stdout).into_owned();
     // Ctrl-C once the example listens for it.
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) if line.starts_with("running; Ctrl-C to stop") => break,
-            Ok(_) => {}
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the example never said it was running");
-            }
-        }
-    }
+    line_where("the example to say it is running", &lines, |line| {
+        line.starts_with("running; Ctrl-C to stop").then_some(())
+    })
+    .await;
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid")),
+        nix::unistd::Pid::from_raw(i32::try_from(child.0.id()).expect("a pid")),
         nix::sys::signal::Signal::SIGINT,
     )
     .expect("SIGINT delivered");
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waits") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the example did not stop on Ctrl-C");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_for("the example to stop on Ctrl-C", SERVE_ETCD_DEADLINE, || {
+        std::future::ready(child.0.try_wait().expect("waits").ok_or("running"))
+    })
+    .await;
     assert!(out.status.success(), "etcdctl: {}", String::from_utf8_lossy(&out.stderr));
     for node in ["node-1", "node-2", "node-3"] {
         assert!(keys.contains(&format!("/registry/core/nodes/{node}\n")), "{keys}");

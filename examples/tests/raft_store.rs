@@ -6,7 +6,7 @@
 //! `member remove`.
 
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod support;
 
@@ -14,6 +14,7 @@ mod support;
 mod etcdctl_session;
 
 use etcdctl_session::{etcdctl, ok};
+use orch_core::testing::{wait_for, wait_until};
 use support::example_command;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -133,15 +134,15 @@ impl Cluster {
     /// Waits until member `i` answers a linearizable read (so it has a
     /// leader and has caught up).
     async fn wait_ready(&self, i: usize) {
-        let start = Instant::now();
-        loop {
+        wait_for(format!("member {i} to be ready"), DEADLINE, || async {
             let (success, _, err) = etcdctl(&self.members[i].client, &["get", "/ready"], "").await;
             if success {
-                return;
+                Ok(())
+            } else {
+                Err(err)
             }
-            assert!(start.elapsed() < DEADLINE, "member {i} is not ready: {err}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await;
     }
 
     async fn wait_all_ready(&self) {
@@ -152,8 +153,7 @@ impl Cluster {
 
     /// The index of the member every running member names as leader.
     async fn leader(&self) -> usize {
-        let start = Instant::now();
-        loop {
+        wait_for("an agreed leader", DEADLINE, || async {
             let status = ok(&self.endpoints(), &["endpoint", "status", "--write-out=json"]).await;
             let status: serde_json::Value = serde_json::from_str(&status).expect("status JSON");
             let leaders: Vec<u64> = status
@@ -166,17 +166,17 @@ impl Cluster {
                 for s in status.as_array().into_iter().flatten() {
                     if s["Status"]["header"]["member_id"].as_u64() == Some(leaders[0]) {
                         let endpoint = s["Endpoint"].as_str().expect("an endpoint");
-                        return self
+                        return Ok(self
                             .members
                             .iter()
                             .position(|m| m.client == endpoint)
-                            .expect("the leader is a member");
+                            .expect("the leader is a member"));
                     }
                 }
             }
-            assert!(start.elapsed() < DEADLINE, "no agreed leader: {leaders:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            Err(format!("leaders {leaders:?}"))
+        })
+        .await
     }
 
     fn kill(&mut self, i: usize) {
@@ -188,19 +188,21 @@ impl Cluster {
 
     /// Stops member `i` as Ctrl-C does (SIGINT) and returns its exit
     /// status and stderr.
-    fn interrupt(&mut self, i: usize) -> (std::process::ExitStatus, String) {
+    async fn interrupt(&mut self, i: usize) -> (std::process::ExitStatus, String) {
         let mut child = self.members[i].child.take().expect("a running member");
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
-        let start = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                return (status, self.members[i].log_text());
-            }
-            assert!(start.elapsed() < DEADLINE, "member {i} did not stop on Ctrl-C");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let status = exited(format!("member {i} to stop on Ctrl-C"), &mut child).await;
+        (status, self.members[i].log_text())
     }
+}
+
+/// Waits for `child` to exit and returns its status.
+async fn exited(what: String, child: &mut Child) -> std::process::ExitStatus {
+    wait_for(what, DEADLINE, || {
+        std::future::ready(child.try_wait().expect("wait").ok_or("running"))
+    })
+    .await
 }
 
 impl Drop for Cluster {
@@ -290,17 +292,17 @@ async fn member_list_endpoint_status_and_a_clean_stop() {
     });
     // The watch is open once it has delivered a write (retried: etcdctl
     // may not have registered it when the first put lands).
-    let start = Instant::now();
-    'open: loop {
+    wait_until("the watch to deliver a write", DEADLINE, || async {
         ok(&cluster.members[stopping].client, &["put", "/w", "1"]).await;
         while let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
             if line == "PUT" {
-                break 'open;
+                return true;
             }
         }
-        assert!(start.elapsed() < DEADLINE, "the watch never delivered");
-    }
-    let (exit, err) = cluster.interrupt(stopping);
+        false
+    })
+    .await;
+    let (exit, err) = cluster.interrupt(stopping).await;
     let _ = watch.kill();
     let _ = watch.wait();
     assert!(exit.success(), "a member stops cleanly on Ctrl-C: {exit} {err}");
@@ -340,16 +342,16 @@ async fn killing_the_leader_loses_no_acknowledged_write_and_it_catches_up() {
     cluster.spawn(leader);
     cluster.wait_ready(leader).await;
     let own = &cluster.members[leader].client;
-    let start = Instant::now();
-    loop {
+    wait_for("the restarted member to catch up", DEADLINE, || async {
         let read = ok(own, &["get", "--prefix", "/w/", "--keys-only", "--consistency=s"]).await;
         let mine: Vec<&str> = read.lines().filter(|l| !l.is_empty()).collect();
         if mine == stored {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{mine:?}"))
         }
-        assert!(start.elapsed() < DEADLINE, "the restarted member did not catch up: {mine:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 }
 
 /// A member whose data dir is lost and that starts again empty is refused
@@ -365,14 +367,7 @@ async fn a_member_that_lost_its_data_dir_is_refused() {
     std::fs::remove_dir_all(&cluster.members[lost].dir).expect("remove the data dir");
     cluster.spawn(lost);
     let mut child = cluster.members[lost].child.take().expect("spawned");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(start.elapsed() < DEADLINE, "the member that lost its data dir kept running");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = exited("the member that lost its data dir to exit".into(), &mut child).await;
     let err = cluster.members[lost].log_text();
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("lost or replaced its data directory"), "{err}");
@@ -430,15 +425,15 @@ async fn members_are_added_and_removed_with_etcdctl() {
     cluster.spawn_with(new, &["--initial-cluster-state", "existing"]);
     cluster.wait_ready(new).await;
     let own = cluster.members[new].client.clone();
-    let start = Instant::now();
-    loop {
+    wait_for("the new member to catch up", DEADLINE, || async {
         let read = ok(&own, &["get", "/before", "--consistency=s"]).await;
         if read == "/before\n1\n" {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{read:?}"))
         }
-        assert!(start.elapsed() < DEADLINE, "the new member did not catch up: {read:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let list = ok(&own, &["member", "list"]).await;
     assert_eq!(list.lines().count(), 4, "{list}");
     assert!(list.lines().any(|l| l.contains(", started, m4, ")), "{list}");

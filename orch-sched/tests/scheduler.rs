@@ -13,6 +13,7 @@ use orch_core::kinds::pod::{
     TopologySpreadConstraint,
 };
 use orch_core::meta::LabelSelector;
+use orch_core::testing::{wait_for, wait_until};
 use orch_core::{Api, Event, Node, ObjectMeta, Pod, Quantity};
 use orch_sched::cache::{Cache, NodeInfo, PodInfo, Snapshot};
 use orch_sched::cycle::{schedule_pod, Scheduling};
@@ -145,25 +146,15 @@ impl Harness {
             .collect()
     }
 
-    async fn until<F, Fut>(&self, what: &str, mut check: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let start = std::time::Instant::now();
-        while !check().await {
-            assert!(
-                start.elapsed() < DEADLINE,
-                "timed out waiting for {what}: {:?}",
-                self.placement().await
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
     async fn bound(&self, n: usize) {
-        self.until(&format!("{n} pods bound"), || async {
-            self.placement().await.values().filter(|v| v.is_some()).count() == n
+        wait_for(format!("{n} pods bound"), DEADLINE, || async {
+            let placement = self.placement().await;
+            let bound = placement.values().filter(|v| v.is_some()).count();
+            if bound == n {
+                Ok(())
+            } else {
+                Err(format!("{placement:?}"))
+            }
         })
         .await;
     }
@@ -173,6 +164,20 @@ impl Harness {
         let list =
             events.list(&ListParams::default().fields(&format!("reason={reason}"))).await.unwrap();
         list.items.into_iter().filter_map(|e| e.message).collect()
+    }
+
+    /// Waits until an Event with this reason has a message that `wanted`
+    /// accepts; the timeout names the messages seen.
+    async fn event_where(&self, what: &str, reason: &str, wanted: impl Fn(&str) -> bool) {
+        wait_for(what, DEADLINE, || async {
+            let messages = self.events(reason).await;
+            if messages.iter().any(|m| wanted(m)) {
+                Ok(())
+            } else {
+                Err(format!("{reason} events: {messages:?}"))
+            }
+        })
+        .await;
     }
 }
 
@@ -214,7 +219,15 @@ async fn pods_spread_evenly_across_zones() {
         p.status.unwrap().conditions.into_iter().find(|c| c.type_ == "PodScheduled").unwrap();
     assert_eq!(cond.status, "True");
     // Events are recorded in the background, after the binding.
-    h.until("a Scheduled event per pod", || async { h.events("Scheduled").await.len() == 9 }).await;
+    wait_for("a Scheduled event per pod", DEADLINE, || async {
+        let messages = h.events("Scheduled").await;
+        if messages.len() == 9 {
+            Ok(())
+        } else {
+            Err(format!("{} Scheduled events: {messages:?}", messages.len()))
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,25 +253,23 @@ async fn anti_affinity_never_co_locates() {
     let placement = h.placement().await;
     let nodes: Vec<&String> = placement.values().flatten().collect();
     assert_eq!(nodes.iter().collect::<HashSet<_>>().len(), 4, "one per node: {placement:?}");
-    h.until("a FailedScheduling event for the fifth", || async {
-        // Existing pods' anti-affinity is checked first, as kube-scheduler.
-        h.events("FailedScheduling").await.iter().any(|m| {
-            m == "0/4 nodes are available: 4 node(s) didn't satisfy existing pods anti-affinity rules. \
-                  preemption: 0 nodes have lower-priority pods to evict."
-        })
+    // Existing pods' anti-affinity is checked first, as kube-scheduler.
+    h.event_where("a FailedScheduling event for the fifth", "FailedScheduling", |m| {
+        m == "0/4 nodes are available: 4 node(s) didn't satisfy existing pods anti-affinity rules. \
+              preemption: 0 nodes have lower-priority pods to evict."
     })
     .await;
     let unplaced = placement.iter().find(|(_, n)| n.is_none()).map(|(p, _)| p.clone()).unwrap();
     // The Event and the pod's condition are two writes: wait for the second.
-    let scheduled_condition = || async {
+    let cond = wait_for("the fifth pod's PodScheduled condition", DEADLINE, || async {
         let pod = h.pods().get(&unplaced).await.unwrap();
-        pod.status?.conditions.into_iter().find(|c| c.type_ == "PodScheduled")
-    };
-    h.until("the fifth pod's PodScheduled condition", || async {
-        scheduled_condition().await.is_some()
+        let conditions = pod.status.map(|s| s.conditions).unwrap_or_default();
+        match conditions.iter().find(|c| c.type_ == "PodScheduled") {
+            Some(c) => Ok(c.clone()),
+            None => Err(format!("conditions: {conditions:?}")),
+        }
     })
     .await;
-    let cond = scheduled_condition().await.unwrap();
     assert_eq!((cond.status.as_str(), cond.reason.as_deref()), ("False", Some("Unschedulable")));
 }
 
@@ -291,11 +302,8 @@ async fn taints_are_respected_and_new_nodes_unblock_pending_pods() {
     assert_eq!(placement["fits"].as_deref(), Some("small"));
     assert_eq!(placement["trainer"].as_deref(), Some("gpu"));
     assert_eq!(placement["too-big"], None);
-    h.until("the FailedScheduling message", || async {
-        h.events("FailedScheduling")
-            .await
-            .iter()
-            .any(|m| m.starts_with("0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {dedicated: gpu}."))
+    h.event_where("the FailedScheduling message", "FailedScheduling", |m| {
+        m.starts_with("0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {dedicated: gpu}.")
     })
     .await;
     // A node with room arrives: the pending pod is moved back and placed.
@@ -318,8 +326,12 @@ async fn preemption_evicts_the_lowest_priority_pods() {
     let mut urgent = pod("urgent", "1", "web");
     urgent.spec.priority = Some(100);
     h.pods().create(&urgent).await.unwrap();
-    h.until("urgent bound", || async {
-        h.placement().await.get("urgent").cloned().flatten().is_some()
+    wait_for("urgent bound", DEADLINE, || async {
+        let placement = h.placement().await;
+        match placement.get("urgent") {
+            Some(Some(_)) => Ok(()),
+            _ => Err(format!("{placement:?}")),
+        }
     })
     .await;
     let placement = h.placement().await;
@@ -359,8 +371,13 @@ async fn permit_can_hold_allow_and_time_out() {
     let mut held = pod("held", "100m", "a");
     held.metadata.labels.insert("gate".into(), "closed".into());
     let held = h.pods().create(&held).await.unwrap();
-    h.until("the pod to wait at permit", || async {
-        h.waiting.uids().contains(&held.metadata.uid)
+    wait_for("the pod to wait at permit", DEADLINE, || async {
+        let waiting = h.waiting.uids();
+        if waiting.contains(&held.metadata.uid) {
+            Ok(())
+        } else {
+            Err(format!("waiting: {waiting:?}"))
+        }
     })
     .await;
     assert!(h.waiting.allow(&held.metadata.uid, "Gate"));
@@ -369,8 +386,8 @@ async fn permit_can_hold_allow_and_time_out() {
     let mut timed_out = pod("timed-out", "100m", "a");
     timed_out.metadata.labels.insert("gate".into(), "closed".into());
     h.pods().create(&timed_out).await.unwrap();
-    h.until("the permit timeout to be reported", || async {
-        h.events("FailedScheduling").await.iter().any(|m| m.contains("timed out"))
+    h.event_where("the permit timeout to be reported", "FailedScheduling", |m| {
+        m.contains("timed out")
     })
     .await;
     assert_eq!(h.placement().await["timed-out"], None);
@@ -446,11 +463,10 @@ async fn a_leader_elected_scheduler_binds_while_it_holds_the_lease() {
     };
     let pods: Api<Pod> = Api::namespaced(store.clone(), "default");
     pods.create(&pod("p", "100m", "a")).await.unwrap();
-    let start = std::time::Instant::now();
-    while pods.get("p").await.unwrap().spec.node_name.is_none() {
-        assert!(start.elapsed() < DEADLINE, "not scheduled");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("p scheduled", DEADLINE, || async {
+        pods.get("p").await.unwrap().spec.node_name.is_some()
+    })
+    .await;
     assert_eq!(
         leases.get("scheduler").await.unwrap().spec.holder_identity.as_deref(),
         Some("sched-a")
@@ -492,23 +508,23 @@ async fn pods_created_while_the_scheduler_starts_are_scheduled_once() {
         let stop = CancellationToken::new();
         let running = tokio::spawn(scheduler.run(stop.clone()));
         creating.await.unwrap();
-        let start = std::time::Instant::now();
-        loop {
+        wait_for(format!("round {round}: every pod bound"), DEADLINE, || async {
             let list = pods.list(&ListParams::default()).await.unwrap().items;
-            if list.iter().filter(|p| p.spec.node_name.is_some()).count() == 30 {
-                break;
+            let bound = list.iter().filter(|p| p.spec.node_name.is_some()).count();
+            if bound == 30 {
+                Ok(())
+            } else {
+                Err(format!("{bound} of 30 bound"))
             }
-            assert!(start.elapsed() < DEADLINE, "round {round}: not every pod bound");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        })
+        .await;
         // Let a stale copy, if any, reach a scheduling attempt: one more pod
         // is scheduled after everything queued before it.
         pods.create(&pod("last", "1", "a")).await.unwrap();
-        let start = std::time::Instant::now();
-        while pods.get("last").await.unwrap().spec.node_name.is_none() {
-            assert!(start.elapsed() < DEADLINE, "round {round}: the last pod did not bind");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_until(format!("round {round}: the last pod to bind"), DEADLINE, || async {
+            pods.get("last").await.unwrap().spec.node_name.is_some()
+        })
+        .await;
         let events: Api<Event> = Api::namespaced(store.clone(), "default");
         let failed = events
             .list(&ListParams::default().fields("reason=FailedScheduling"))

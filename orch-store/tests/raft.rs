@@ -249,10 +249,11 @@ async fn a_durable_cluster_recovers_its_writes_after_a_restart() {
 /// may be older than its last acknowledged write).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_compact_the_log_and_bring_a_lagging_member_back() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use orch_core::store::conformance::collect_events;
     use orch_core::store::{KeyRange, PutRequest, RangeRequest, Store, WatchRequest};
+    use orch_core::testing::wait_for;
     use orch_store::{RaftOptions, RaftStore};
 
     const WRITES: usize = 300;
@@ -281,16 +282,16 @@ async fn snapshots_compact_the_log_and_bring_a_lagging_member_back() {
         r.serializable = true;
         r
     };
-    let start = Instant::now();
-    loop {
+    let own = wait_for("the lagging member to catch up", Duration::from_secs(30), || async {
         let own = lagging.range(prefix()).await.expect("a serializable read");
         if own.count == WRITES as i64 {
-            assert_eq!(own.header.revision, last, "the same revision as the leader's");
-            break;
+            Ok(own)
+        } else {
+            Err(format!("{} keys", own.count))
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "not caught up: {} keys", own.count);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
+    assert_eq!(own.header.revision, last, "the same revision as the leader's");
     let seen: Vec<i64> =
         collect_events(&mut events, WRITES).await.iter().map(|e| e.kv.mod_revision).collect();
     let want: Vec<i64> = (last - WRITES as i64 + 1..=last).collect();
@@ -322,9 +323,10 @@ async fn snapshots_compact_the_log_and_bring_a_lagging_member_back() {
 /// once the partition heals, it has the new writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_leader_is_replaced_and_never_serves_stale_reads() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use orch_core::store::{KeyRange, PutRequest, RangeRequest, Store};
+    use orch_core::testing::wait_for;
     use orch_store::RaftStore;
 
     let members = RaftStore::in_process(3).await.unwrap_or_else(|e| panic!("{e}"));
@@ -346,16 +348,12 @@ async fn a_partitioned_leader_is_replaced_and_never_serves_stale_reads() {
         panic!("a cut-off member answered a linearizable read: {:?}", r.kvs);
     }
     faults.heal();
-    let start = Instant::now();
-    loop {
-        let r = old.range(RangeRequest::new(KeyRange::key("/p"))).await;
-        if let Ok(r) = r {
-            assert_eq!(r.kvs[0].value, "after");
-            assert_eq!(r.kvs[0].mod_revision, written.header.revision);
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "no answer after healing: {r:?}");
-    }
+    let r = wait_for("an answer after healing", Duration::from_secs(30), || async {
+        old.range(RangeRequest::new(KeyRange::key("/p"))).await.map_err(|e| format!("{e:?}"))
+    })
+    .await;
+    assert_eq!(r.kvs[0].value, "after");
+    assert_eq!(r.kvs[0].mod_revision, written.header.revision);
     for m in &members {
         m.shutdown().await;
     }

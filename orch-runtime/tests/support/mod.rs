@@ -1,6 +1,8 @@
 //! What the runtime tests share.
 #![allow(dead_code)]
 
+// Not every test binary that includes this module uses it.
+#[allow(unused_imports)]
 pub use orch_runtime::conformance::sandbox_config;
 
 /// Limits of a running container's cgroup, read inside it with ExecSync:

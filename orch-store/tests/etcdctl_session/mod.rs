@@ -9,7 +9,9 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use orch_core::testing::wait_for;
 
 pub fn etcdctl_command(endpoints: &str, args: &[&str]) -> Command {
     let mut c = Command::new("etcdctl");
@@ -109,15 +111,13 @@ pub async fn watch_replays_history_then_follows(addr: &str) {
     // its kv: PUT /w/1 a; PUT /w/1 b (prev a); DELETE /w/1 (prev b).
     let want =
         ["PUT", "/w/1", "a", "PUT", "/w/1", "a", "/w/1", "b", "DELETE", "/w/1", "b", "/w/1", ""];
-    let deadline = Instant::now() + Duration::from_secs(20);
     let mut got = Vec::new();
-    while got.len() < want.len() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => got.push(line),
-            Err(_) => break,
-        }
-    }
+    wait_for("the watch's output", Duration::from_secs(20), || {
+        got.extend(lines.try_iter());
+        let state = if got.len() >= want.len() { Ok(()) } else { Err(format!("{got:?}")) };
+        std::future::ready(state)
+    })
+    .await;
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(got, want);
