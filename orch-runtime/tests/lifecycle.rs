@@ -4,7 +4,7 @@
 //! other; when it returns, the taint goes and its old pods are cleaned up.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::FutureExt;
 
@@ -36,16 +36,12 @@ fn agent(
     tokio::spawn(a.run(stop.clone()))
 }
 
-async fn until<F, Fut>(what: &str, mut check: F)
+async fn until<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    orch_core::testing::wait_until(what, DEADLINE, check).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,20 +22,21 @@ async fn deleting_a_deployment_cascades_in_background_and_foreground() {
     let outcome = c.deployments().delete("fg", &DeleteParams::foreground()).await.unwrap();
     assert!(!outcome.is_deleted(), "foreground deletion waits for dependents");
     // Until the deployment is gone, check that it is never gone before its pods.
-    let start = std::time::Instant::now();
-    loop {
+    orch_core::testing::wait_for("the foreground deletion to finish", DEADLINE, || async {
         let pods_left =
             c.pod_list().await.iter().filter(|p| p.metadata.name.starts_with("fg-")).count();
         match c.deployments().get_opt("fg").await.unwrap() {
-            Some(d) => assert!(d.metadata.is_deleting()),
+            Some(d) => {
+                assert!(d.metadata.is_deleting());
+                Err(format!("{pods_left} pods left"))
+            }
             None => {
                 assert_eq!(pods_left, 0, "the owner went before its dependents");
-                break;
+                Ok(())
             }
         }
-        assert!(start.elapsed() < DEADLINE, "foreground deletion did not finish");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
     assert!(c.replica_sets().list(&ListParams::default()).await.unwrap().items.is_empty());
 }
 

@@ -78,16 +78,12 @@ impl Cluster {
     }
 
     /// Polls `check` against the store until it holds; fails after the deadline.
-    async fn until<F, Fut>(&self, what: &str, mut check: F)
+    async fn until<F, Fut>(&self, what: &str, check: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let start = std::time::Instant::now();
-        while !check().await {
-            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        orch_core::testing::wait_until(what, DEADLINE, check).await
     }
 }
 
