@@ -36,6 +36,12 @@ fn agent(
     tokio::spawn(a.run(stop.clone()))
 }
 
+/// The status of the node's Ready condition.
+fn ready_status(n: &Node) -> Option<&str> {
+    let conditions = &n.status.as_ref()?.conditions;
+    orch_core::condition::find_condition(conditions, "Ready").map(|c| c.status.as_str())
+}
+
 async fn until<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
@@ -118,12 +124,7 @@ async fn pods_of_an_unreachable_node_are_evicted_and_recreated_elsewhere() {
     agent_a.await.unwrap().unwrap();
     until("node-a unreachable: Ready=Unknown and tainted", || async {
         let n = nodes.get("node-a").await.unwrap();
-        let ready = n
-            .status
-            .unwrap_or_default()
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "Unknown");
+        let ready = ready_status(&n) == Some("Unknown");
         ready && n.spec.taints.iter().any(|t| t.key == TAINT_UNREACHABLE && t.effect == "NoExecute")
     })
     .await;
@@ -146,12 +147,7 @@ async fn pods_of_an_unreachable_node_are_evicted_and_recreated_elsewhere() {
     let agent_a2 = agent(&store, &rt_a, "node-a", &stop_a2);
     until("node-a back: untainted and Ready", || async {
         let n = nodes.get("node-a").await.unwrap();
-        let ready = n
-            .status
-            .unwrap_or_default()
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
+        let ready = ready_status(&n) == Some("True");
         ready && !n.spec.taints.iter().any(|t| t.key == TAINT_UNREACHABLE)
     })
     .await;
