@@ -23,6 +23,17 @@ struct Expected {
     since: Instant,
 }
 
+/// How the cache holds an object an expectation names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Not in the cache.
+    Absent,
+    /// In the cache, not marked for deletion.
+    Live,
+    /// In the cache with a deletionTimestamp.
+    Terminating,
+}
+
 /// Pending creates and deletes per owner.
 #[derive(Debug, Default)]
 pub struct Expectations {
@@ -49,14 +60,17 @@ impl Expectations {
     }
 
     /// True if every expected create is in the cache and every expected
-    /// delete is gone (per `present`), or the expectations expired.
-    pub fn satisfied(&self, owner: &ObjectKey, present: impl Fn(&str) -> bool) -> bool {
+    /// delete has been seen — marked for deletion or gone — per `seen`, or
+    /// the expectations expired. As Kubernetes' `DeletionObserved`, a
+    /// deletion counts as soon as the Pod carries a deletionTimestamp, so a
+    /// scale-down does not wait out the Pods' grace periods.
+    pub fn satisfied(&self, owner: &ObjectKey, seen: impl Fn(&str) -> Seen) -> bool {
         let mut map = self.by_owner.lock();
         let Some(e) = map.get_mut(owner) else {
             return true;
         };
-        e.creates.retain(|n| !present(n));
-        e.deletes.retain(|n| present(n));
+        e.creates.retain(|n| seen(n) == Seen::Absent);
+        e.deletes.retain(|n| seen(n) == Seen::Live);
         if (e.creates.is_empty() && e.deletes.is_empty())
             || e.since.elapsed() > EXPECTATIONS_TIMEOUT
         {

@@ -21,7 +21,7 @@ use futures::future::join_all;
 use serde_json::json;
 
 use crate::controller_ref;
-use crate::expectations::Expectations;
+use crate::expectations::{Expectations, Seen};
 use crate::pod_readiness::{
     deletion_order, is_active, is_available, is_ready, seconds_until_available,
 };
@@ -306,7 +306,11 @@ impl Reconciler for ReplicaSetController {
         // the ReplicaSet would create one Pod too many.
         let namespace = rs.metadata.namespace.clone();
         let synced = self.expectations.satisfied(key, |name| {
-            self.pods.get(&ObjectKey::new(namespace.clone(), name)).is_some()
+            match self.pods.get(&ObjectKey::new(namespace.clone(), name)) {
+                None => Seen::Absent,
+                Some(p) if p.metadata.is_deleting() => Seen::Terminating,
+                Some(_) => Seen::Live,
+            }
         });
         let owned = self.claim_pods(&rs, &selector).await?;
         let active: Vec<Arc<Pod>> = owned.iter().filter(|p| is_active(p)).cloned().collect();

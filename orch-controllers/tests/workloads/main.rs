@@ -88,7 +88,8 @@ impl Cluster {
 }
 
 /// Binds each new Pod to `node-1` and reports it Running and Ready (or, for
-/// `broken:*` images, Running and not Ready); finishes graceful deletions.
+/// `broken:*` images, Running and not Ready); finishes graceful deletions
+/// (except for `slow-stop:*` images, whose Pods stay terminating).
 async fn fake_node_agent(store: Arc<MemStore>, stop: CancellationToken) {
     let api: Api<Pod> = Api::all(store);
     let mut events = watcher(api.clone(), WatcherConfig::default());
@@ -104,6 +105,11 @@ async fn fake_node_agent(store: Arc<MemStore>, stop: CancellationToken) {
         };
         for pod in pods {
             let ns_api: Api<Pod> = Api::namespaced(api.store().clone(), &pod.metadata.namespace);
+            let stops_slowly = pod.spec.containers.iter().any(|c| c.image.starts_with("slow-stop"));
+            if pod.metadata.is_deleting() && stops_slowly {
+                // Its containers "take the whole grace period": it stays terminating.
+                continue;
+            }
             if pod.metadata.is_deleting() {
                 // Graceful deletion: "stop the containers", then remove the pod.
                 let force = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };

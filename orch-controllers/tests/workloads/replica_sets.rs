@@ -159,3 +159,28 @@ fn scale_down_order_follows_kubernetes() {
     let names: Vec<&str> = pods.iter().map(|p| p.metadata.name.as_str()).collect();
     assert_eq!(names, ["unscheduled", "pending", "not-ready", "new-ready", "old-ready"]);
 }
+
+/// A scale-down counts a deletion as done once the Pod is marked (Kubernetes'
+/// `DeletionObserved`), so a second scale-down acts while the first Pod is
+/// still terminating instead of waiting out its grace period (or the 5-minute
+/// expectations timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_down_does_not_wait_for_terminating_pods_to_go() {
+    let c = Cluster::start();
+    let mut rs = replica_set("slow", 3);
+    rs.spec.template.spec.containers[0].image = "slow-stop:1".into();
+    rs.spec.template.spec.termination_grace_period_seconds = Some(3600);
+    c.replica_sets().create(&rs).await.unwrap();
+    let count = |pods: &[Pod], deleting: bool| {
+        pods.iter().filter(|p| p.metadata.is_deleting() == deleting).count()
+    };
+    c.until("3 pods", || async { count(&c.pod_list().await, false) == 3 }).await;
+    c.replica_sets().patch("slow", &json!({"spec": {"replicas": 2}})).await.unwrap();
+    c.until("one pod terminating", || async { count(&c.pod_list().await, true) == 1 }).await;
+    c.replica_sets().patch("slow", &json!({"spec": {"replicas": 1}})).await.unwrap();
+    c.until("a second pod terminating while the first still is", || async {
+        let pods = c.pod_list().await;
+        count(&pods, true) == 2 && count(&pods, false) == 1
+    })
+    .await;
+}
