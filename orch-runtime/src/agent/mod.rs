@@ -62,7 +62,8 @@ pub struct NodeAgentConfig {
     pub node_name: String,
     /// Labels on the Node (`kubernetes.io/hostname` is added).
     pub labels: BTreeMap<String, String>,
-    /// Taints on the Node.
+    /// Taints the Node registers with (kubelet's `--register-with-taints`):
+    /// added when missing; taints others set are kept.
     pub taints: Vec<Taint>,
     /// Capacity; default from the machine (cpu in millicores, memory in
     /// bytes) and 110 pods.
@@ -228,7 +229,19 @@ impl NodeAgent {
         let node = match api.get_opt(&c.node_name).await? {
             Some(mut existing) => {
                 existing.metadata.labels.extend(labels);
-                existing.spec.taints = c.taints.clone();
+                // Taints the agent registers with are added once; taints
+                // others put on the Node (the node lifecycle controller, an
+                // admin's cordon) stay, as the kubelet leaves them.
+                for taint in &c.taints {
+                    let present = existing
+                        .spec
+                        .taints
+                        .iter()
+                        .any(|t| t.key == taint.key && t.effect == taint.effect);
+                    if !present {
+                        existing.spec.taints.push(taint.clone());
+                    }
+                }
                 api.replace(&existing).await?
             }
             None => {
