@@ -1,17 +1,26 @@
 //! Validation as Kubernetes does it: DNS-1123 names, label and annotation
-//! syntax, and the per-kind checks the built-in kinds need.
+//! syntax, object metadata, and the helpers the per-kind checks build on.
+//!
+//! The per-kind checks live with their kinds
+//! ([`kinds::pod::validate`](crate::kinds::pod::validate) and so on for
+//! ReplicaSet, Deployment and Node) and are re-exported here as [`pod`],
+//! [`pod_spec`], [`replica_set`], [`deployment`] and [`node`].
 //!
 //! Checks collect [`FieldErrors`]: each names the JSON path of the field
 //! (`metadata.labels["app"]`, `spec.containers[0].name`) and what is wrong.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
-use crate::kinds::deployment::DeploymentSpec;
-use crate::kinds::pod::{Container, PodSpec, Probe};
 use crate::meta::ObjectMeta;
 use crate::quantity::Quantity;
-use crate::selector::LabelSelector;
-use crate::{Deployment, Error, Node, Pod, ReplicaSet};
+use crate::Error;
+
+// The per-kind rules, from their kinds (see the module docs).
+pub use crate::kinds::deployment::validate as deployment;
+pub use crate::kinds::node::validate as node;
+pub use crate::kinds::pod::validate as pod;
+pub use crate::kinds::pod::validate_spec as pod_spec;
+pub use crate::kinds::replica_set::validate as replica_set;
 
 /// Largest serialized object the Api stores: 1.5 MiB, etcd's default
 /// request limit, as Kubernetes.
@@ -208,7 +217,9 @@ pub fn labels(labels: &BTreeMap<String, String>, path: &str, errors: &mut FieldE
     }
 }
 
-fn quantities(map: &BTreeMap<String, Quantity>, path: &str, errors: &mut FieldErrors) {
+/// Checks that each quantity of a resource map (`requests`, `capacity`) parses
+/// and is not negative.
+pub(crate) fn quantities(map: &BTreeMap<String, Quantity>, path: &str, errors: &mut FieldErrors) {
     for (name, q) in map {
         match q.as_millis() {
             Err(e) => errors.push(format!("{path}.{name}"), e.to_string()),
@@ -217,226 +228,6 @@ fn quantities(map: &BTreeMap<String, Quantity>, path: &str, errors: &mut FieldEr
             }
             Ok(_) => {}
         }
-    }
-}
-
-fn probe(p: &Probe, path: &str, errors: &mut FieldErrors) {
-    let handlers = usize::from(p.exec.is_some())
-        + usize::from(p.http_get.is_some())
-        + usize::from(p.tcp_socket.is_some());
-    if handlers != 1 {
-        errors.push(path.to_owned(), "must specify exactly one of exec, httpGet, tcpSocket");
-    }
-    for (name, v, min) in [
-        ("initialDelaySeconds", p.initial_delay_seconds, 0),
-        ("periodSeconds", p.period_seconds, 1),
-        ("timeoutSeconds", p.timeout_seconds, 1),
-        ("successThreshold", p.success_threshold, 1),
-        ("failureThreshold", p.failure_threshold, 1),
-    ] {
-        if v.is_some_and(|v| v < min) {
-            errors.push(format!("{path}.{name}"), format!("must be at least {min}"));
-        }
-    }
-}
-
-fn container(c: &Container, path: &str, errors: &mut FieldErrors) {
-    if let Err(e) = dns1123_label(&c.name) {
-        errors.push(format!("{path}.name"), e);
-    }
-    if c.image.trim().is_empty() {
-        errors.push(format!("{path}.image"), "required");
-    }
-    for (i, p) in c.ports.iter().enumerate() {
-        if !(1..=65535).contains(&p.container_port) {
-            errors.push(format!("{path}.ports[{i}].containerPort"), "must be between 1 and 65535");
-        }
-        if p.host_port.is_some_and(|h| !(0..=65535).contains(&h)) {
-            errors.push(format!("{path}.ports[{i}].hostPort"), "must be between 0 and 65535");
-        }
-    }
-    for (i, e) in c.env.iter().enumerate() {
-        if e.name.is_empty() {
-            errors.push(format!("{path}.env[{i}].name"), "required");
-        }
-        if let Some(from) = &e.value_from {
-            let sources = usize::from(from.config_map_key_ref.is_some())
-                + usize::from(from.secret_key_ref.is_some())
-                + usize::from(from.field_ref.is_some());
-            if sources != 1 || e.value.is_some() {
-                errors.push(
-                    format!("{path}.env[{i}].valueFrom"),
-                    "must specify exactly one source, and no value",
-                );
-            }
-        }
-    }
-    if let Some(r) = &c.resources {
-        quantities(&r.requests, &format!("{path}.resources.requests"), errors);
-        quantities(&r.limits, &format!("{path}.resources.limits"), errors);
-        for (name, req) in &r.requests {
-            if let (Some(limit), Ok(req)) = (r.limits.get(name), req.as_millis()) {
-                if limit.as_millis().is_ok_and(|l| l < req) {
-                    errors.push(
-                        format!("{path}.resources.requests.{name}"),
-                        "must be less than or equal to the limit",
-                    );
-                }
-            }
-        }
-    }
-    for (name, p) in [
-        ("livenessProbe", &c.liveness_probe),
-        ("readinessProbe", &c.readiness_probe),
-        ("startupProbe", &c.startup_probe),
-    ] {
-        if let Some(p) = p {
-            probe(p, &format!("{path}.{name}"), errors);
-        }
-    }
-}
-
-/// Checks a Pod spec; `path` is its JSON path (`spec`, `spec.template.spec`).
-pub fn pod_spec(spec: &PodSpec, path: &str, errors: &mut FieldErrors) {
-    if spec.containers.is_empty() {
-        errors.push(format!("{path}.containers"), "at least one container is required");
-    }
-    let mut names = HashSet::new();
-    for (list, containers) in
-        [("initContainers", &spec.init_containers), ("containers", &spec.containers)]
-    {
-        for (i, c) in containers.iter().enumerate() {
-            let p = format!("{path}.{list}[{i}]");
-            container(c, &p, errors);
-            if !names.insert(c.name.as_str()) {
-                errors.push(format!("{p}.name"), format!("duplicate container name {:?}", c.name));
-            }
-        }
-    }
-    if let Some(node) = &spec.node_name {
-        if let Err(e) = dns1123_subdomain(node) {
-            errors.push(format!("{path}.nodeName"), e);
-        }
-    }
-    labels(&spec.node_selector, &format!("{path}.nodeSelector"), errors);
-    if spec.termination_grace_period_seconds.is_some_and(|s| s < 0) {
-        errors.push(
-            format!("{path}.terminationGracePeriodSeconds"),
-            "must be greater than or equal to 0",
-        );
-    }
-    for (i, t) in spec.tolerations.iter().enumerate() {
-        let op = t.operator.as_deref().unwrap_or("Equal");
-        if op != "Equal" && op != "Exists" {
-            errors.push(format!("{path}.tolerations[{i}].operator"), "must be Equal or Exists");
-        }
-        if op == "Exists" && t.value.as_deref().is_some_and(|v| !v.is_empty()) {
-            errors.push(
-                format!("{path}.tolerations[{i}].value"),
-                "must be empty when operator is Exists",
-            );
-        }
-        if let Some(effect) = &t.effect {
-            if !matches!(effect.as_str(), "" | "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
-                errors.push(
-                    format!("{path}.tolerations[{i}].effect"),
-                    "must be NoSchedule, PreferNoSchedule or NoExecute",
-                );
-            }
-        }
-    }
-    for (i, c) in spec.topology_spread_constraints.iter().enumerate() {
-        if c.max_skew < 1 {
-            errors.push(
-                format!("{path}.topologySpreadConstraints[{i}].maxSkew"),
-                "must be greater than 0",
-            );
-        }
-        if !matches!(c.when_unsatisfiable.as_str(), "DoNotSchedule" | "ScheduleAnyway") {
-            errors.push(
-                format!("{path}.topologySpreadConstraints[{i}].whenUnsatisfiable"),
-                "must be DoNotSchedule or ScheduleAnyway",
-            );
-        }
-    }
-}
-
-fn workload(
-    replicas: Option<i32>,
-    selector: &crate::meta::LabelSelector,
-    template_labels: &BTreeMap<String, String>,
-    template_spec: &PodSpec,
-    errors: &mut FieldErrors,
-) {
-    if replicas.is_some_and(|r| r < 0) {
-        errors.push("spec.replicas", "must be greater than or equal to 0");
-    }
-    labels(template_labels, "spec.template.metadata.labels", errors);
-    match LabelSelector::from_object(selector) {
-        Err(e) => errors.push("spec.selector", e.to_string()),
-        Ok(s) if s.is_empty() => {
-            errors.push("spec.selector", "empty selector is invalid for a workload")
-        }
-        Ok(s) if !s.matches(template_labels) => errors
-            .push("spec.template.metadata.labels", "`selector` does not match template `labels`"),
-        Ok(_) => {}
-    }
-    pod_spec(template_spec, "spec.template.spec", errors);
-}
-
-/// The Pod rules beyond metadata; run by the Api on create and update.
-pub fn pod(obj: &Pod, errors: &mut FieldErrors) {
-    pod_spec(&obj.spec, "spec", errors);
-}
-
-/// The ReplicaSet rules beyond metadata; run by the Api on create and update.
-pub fn replica_set(obj: &ReplicaSet, errors: &mut FieldErrors) {
-    let s = &obj.spec;
-    workload(s.replicas, &s.selector, &s.template.metadata.labels, &s.template.spec, errors);
-}
-
-/// The Deployment rules beyond metadata; run by the Api on create and update.
-pub fn deployment(obj: &Deployment, errors: &mut FieldErrors) {
-    let s: &DeploymentSpec = &obj.spec;
-    workload(s.replicas, &s.selector, &s.template.metadata.labels, &s.template.spec, errors);
-    if let Some(ru) = s.strategy.as_ref().and_then(|st| st.rolling_update.as_ref()) {
-        let desired = s.replicas();
-        let surge = ru.max_surge.as_ref().map(|v| v.scaled_value(desired, true));
-        let unavailable = ru.max_unavailable.as_ref().map(|v| v.scaled_value(desired, false));
-        if let Some(Err(e)) = &surge {
-            errors.push("spec.strategy.rollingUpdate.maxSurge", e.to_string());
-        }
-        if let Some(Err(e)) = &unavailable {
-            errors.push("spec.strategy.rollingUpdate.maxUnavailable", e.to_string());
-        }
-        if let (Some(Ok(0)), Some(Ok(0))) = (&surge, &unavailable) {
-            errors.push(
-                "spec.strategy.rollingUpdate.maxUnavailable",
-                "may not be 0 when maxSurge is 0",
-            );
-        }
-    }
-    if s.progress_deadline_seconds.is_some_and(|p| p <= s.min_ready_seconds.unwrap_or(0)) {
-        errors.push("spec.progressDeadlineSeconds", "must be greater than minReadySeconds");
-    }
-}
-
-/// The Node rules beyond metadata; run by the Api on create and update.
-pub fn node(obj: &Node, errors: &mut FieldErrors) {
-    for (i, t) in obj.spec.taints.iter().enumerate() {
-        if let Err(e) = label_key(&t.key) {
-            errors.push(format!("spec.taints[{i}].key"), e);
-        }
-        if !matches!(t.effect.as_str(), "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
-            errors.push(
-                format!("spec.taints[{i}].effect"),
-                "must be NoSchedule, PreferNoSchedule or NoExecute",
-            );
-        }
-    }
-    if let Some(status) = &obj.status {
-        quantities(&status.capacity, "status.capacity", errors);
-        quantities(&status.allocatable, "status.allocatable", errors);
     }
 }
 

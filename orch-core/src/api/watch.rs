@@ -1,4 +1,5 @@
-//! Typed watches: store events turned into Kubernetes watch events.
+//! Typed watches: [`Api::watch`], store events turned into Kubernetes watch
+//! events.
 
 use futures::stream::{self, BoxStream, StreamExt};
 
@@ -36,7 +37,28 @@ impl Filter {
     }
 }
 
-pub(super) async fn watch<K: Object>(
+impl<K: Object> Api<K> {
+    /// Watches objects from just after `resource_version` (`""` or `"0"`:
+    /// from now). Follow a [`list`](Self::list) with a watch from the list's
+    /// `resource_version` to see every later change exactly once.
+    ///
+    /// The stream yields [`WatchEvent`]s; it ends with [`Error::Gone`] when
+    /// the history it needs was compacted (relist, then watch again), and
+    /// yields [`Error::Decode`] for a stored value that does not fit `K`
+    /// without ending.
+    ///
+    /// Errors: [`Error::Selector`]; [`Error::Invalid`] for a resourceVersion
+    /// that is not a number.
+    pub async fn watch(
+        &self,
+        params: &WatchParams,
+        resource_version: &str,
+    ) -> Result<BoxStream<'static, Result<WatchEvent<K>>>> {
+        watch(self.clone(), params, resource_version).await
+    }
+}
+
+async fn watch<K: Object>(
     api: Api<K>,
     params: &WatchParams,
     resource_version: &str,

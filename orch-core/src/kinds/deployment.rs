@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::int_or_string::IntOrString;
 use crate::kinds::pod::PodTemplateSpec;
-use crate::kinds::replica_set::WorkloadCondition;
+use crate::kinds::replica_set::{validate_workload, WorkloadCondition};
 use crate::meta::{LabelSelector, ObjectMeta};
+use crate::validation::FieldErrors;
 
 /// A Deployment.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -35,8 +36,34 @@ crate::impl_resource!(Deployment {
     plural: "deployments",
     namespaced: true,
     status_subresource: true,
-    validate: crate::validation::deployment,
+    validate: validate,
 });
+
+/// The Deployment rules beyond metadata; run by the Api on create and update.
+pub fn validate(obj: &Deployment, errors: &mut FieldErrors) {
+    let s: &DeploymentSpec = &obj.spec;
+    validate_workload(s.replicas, &s.selector, &s.template, errors);
+    if let Some(ru) = s.strategy.as_ref().and_then(|st| st.rolling_update.as_ref()) {
+        let desired = s.replicas();
+        let surge = ru.max_surge.as_ref().map(|v| v.scaled_value(desired, true));
+        let unavailable = ru.max_unavailable.as_ref().map(|v| v.scaled_value(desired, false));
+        if let Some(Err(e)) = &surge {
+            errors.push("spec.strategy.rollingUpdate.maxSurge", e.to_string());
+        }
+        if let Some(Err(e)) = &unavailable {
+            errors.push("spec.strategy.rollingUpdate.maxUnavailable", e.to_string());
+        }
+        if let (Some(Ok(0)), Some(Ok(0))) = (&surge, &unavailable) {
+            errors.push(
+                "spec.strategy.rollingUpdate.maxUnavailable",
+                "may not be 0 when maxSurge is 0",
+            );
+        }
+    }
+    if s.progress_deadline_seconds.is_some_and(|p| p <= s.min_ready_seconds.unwrap_or(0)) {
+        errors.push("spec.progressDeadlineSeconds", "must be greater than minReadySeconds");
+    }
+}
 
 /// apps/v1 `DeploymentSpec`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::meta::ObjectMeta;
 use crate::quantity::Quantity;
 use crate::time::Time;
+use crate::validation::{label_key, quantities, FieldErrors};
 
 /// A Node: where pods run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -44,8 +45,27 @@ crate::impl_resource!(Node {
     namespaced: false,
     status_subresource: true,
     fields: node_field,
-    validate: crate::validation::node,
+    validate: validate,
 });
+
+/// The Node rules beyond metadata; run by the Api on create and update.
+pub fn validate(obj: &Node, errors: &mut FieldErrors) {
+    for (i, t) in obj.spec.taints.iter().enumerate() {
+        if let Err(e) = label_key(&t.key) {
+            errors.push(format!("spec.taints[{i}].key"), e);
+        }
+        if !matches!(t.effect.as_str(), "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
+            errors.push(
+                format!("spec.taints[{i}].effect"),
+                "must be NoSchedule, PreferNoSchedule or NoExecute",
+            );
+        }
+    }
+    if let Some(status) = &obj.status {
+        quantities(&status.capacity, "status.capacity", errors);
+        quantities(&status.allocatable, "status.allocatable", errors);
+    }
+}
 
 /// core/v1 `NodeSpec`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::kinds::pod::PodTemplateSpec;
+use crate::kinds::pod::{self, PodTemplateSpec};
 use crate::meta::{LabelSelector, ObjectMeta};
 use crate::time::Time;
+use crate::validation::{labels, FieldErrors};
 
 /// A ReplicaSet.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -34,8 +35,40 @@ crate::impl_resource!(ReplicaSet {
     plural: "replicasets",
     namespaced: true,
     status_subresource: true,
-    validate: crate::validation::replica_set,
+    validate: validate,
 });
+
+/// The ReplicaSet rules beyond metadata; run by the Api on create and update.
+pub fn validate(obj: &ReplicaSet, errors: &mut FieldErrors) {
+    let s = &obj.spec;
+    validate_workload(s.replicas, &s.selector, &s.template, errors);
+}
+
+/// The rules a workload with a Pod template has (ReplicaSet, Deployment):
+/// replicas, a selector that matches the template's labels, the template's
+/// Pod spec.
+pub(crate) fn validate_workload(
+    replicas: Option<i32>,
+    selector: &LabelSelector,
+    template: &PodTemplateSpec,
+    errors: &mut FieldErrors,
+) {
+    let template_labels = &template.metadata.labels;
+    if replicas.is_some_and(|r| r < 0) {
+        errors.push("spec.replicas", "must be greater than or equal to 0");
+    }
+    labels(template_labels, "spec.template.metadata.labels", errors);
+    match crate::selector::LabelSelector::from_object(selector) {
+        Err(e) => errors.push("spec.selector", e.to_string()),
+        Ok(s) if s.is_empty() => {
+            errors.push("spec.selector", "empty selector is invalid for a workload")
+        }
+        Ok(s) if !s.matches(template_labels) => errors
+            .push("spec.template.metadata.labels", "`selector` does not match template `labels`"),
+        Ok(_) => {}
+    }
+    pod::validate_spec(&template.spec, "spec.template.spec", errors);
+}
 
 /// apps/v1 `ReplicaSetSpec`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

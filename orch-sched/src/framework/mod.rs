@@ -41,7 +41,8 @@ impl std::fmt::Debug for Handle {
 /// Builds a plugin from its arguments (`null` if none were configured).
 pub type PluginFactory = Arc<dyn Fn(&Value, &Handle) -> Result<PluginSet, Error> + Send + Sync>;
 
-/// Plugins by name. [`Registry::default`] has every default plugin.
+/// Plugins by name. [`Registry::default`] has every default plugin;
+/// [`Registry::empty`] has none.
 #[derive(Clone)]
 pub struct Registry {
     factories: BTreeMap<String, PluginFactory>,
@@ -89,12 +90,6 @@ impl Registry {
     /// Registered names.
     pub fn names(&self) -> Vec<&str> {
         self.factories.keys().map(String::as_str).collect()
-    }
-}
-
-impl Default for Registry {
-    fn default() -> Self {
-        crate::plugins::default_registry()
     }
 }
 

@@ -1,5 +1,6 @@
 //! kube-scheduler's default plugins, named and weighted as there, one per
-//! file, and the [`default_registry`] that registers them.
+//! file, and the [`default_registry`] that registers them (which is also
+//! [`Registry::default`]).
 
 pub mod default_binder;
 pub mod default_preemption;
@@ -174,4 +175,11 @@ pub fn default_registry() -> Registry {
         PluginRef::named("DefaultBinder"),
     ]);
     r
+}
+
+/// The registry with every default plugin: [`default_registry`].
+impl Default for Registry {
+    fn default() -> Self {
+        default_registry()
+    }
 }

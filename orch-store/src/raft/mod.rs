@@ -39,6 +39,7 @@ mod network;
 mod peer;
 mod state_machine;
 mod status;
+mod store_error;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;

@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::command::{Command, Op};
-use super::forward::StoreError;
+use super::store_error::StoreError;
 use super::TypeConfig;
 use crate::MemStore;
 

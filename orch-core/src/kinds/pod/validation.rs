@@ -1,0 +1,153 @@
+//! The Pod's validation rules beyond metadata: its spec, containers and
+//! probes. [`validate_spec`] also checks the Pod templates of workloads.
+
+use std::collections::HashSet;
+
+use super::{Container, Pod, PodSpec, Probe};
+use crate::validation::{dns1123_label, dns1123_subdomain, labels, quantities, FieldErrors};
+
+/// The Pod rules beyond metadata; run by the Api on create and update.
+pub fn validate(obj: &Pod, errors: &mut FieldErrors) {
+    validate_spec(&obj.spec, "spec", errors);
+}
+
+/// Checks a Pod spec; `path` is its JSON path (`spec`, `spec.template.spec`).
+pub fn validate_spec(spec: &PodSpec, path: &str, errors: &mut FieldErrors) {
+    if spec.containers.is_empty() {
+        errors.push(format!("{path}.containers"), "at least one container is required");
+    }
+    let mut names = HashSet::new();
+    for (list, containers) in
+        [("initContainers", &spec.init_containers), ("containers", &spec.containers)]
+    {
+        for (i, c) in containers.iter().enumerate() {
+            let p = format!("{path}.{list}[{i}]");
+            container(c, &p, errors);
+            if !names.insert(c.name.as_str()) {
+                errors.push(format!("{p}.name"), format!("duplicate container name {:?}", c.name));
+            }
+        }
+    }
+    if let Some(node) = &spec.node_name {
+        if let Err(e) = dns1123_subdomain(node) {
+            errors.push(format!("{path}.nodeName"), e);
+        }
+    }
+    labels(&spec.node_selector, &format!("{path}.nodeSelector"), errors);
+    if spec.termination_grace_period_seconds.is_some_and(|s| s < 0) {
+        errors.push(
+            format!("{path}.terminationGracePeriodSeconds"),
+            "must be greater than or equal to 0",
+        );
+    }
+    for (i, t) in spec.tolerations.iter().enumerate() {
+        let op = t.operator.as_deref().unwrap_or("Equal");
+        if op != "Equal" && op != "Exists" {
+            errors.push(format!("{path}.tolerations[{i}].operator"), "must be Equal or Exists");
+        }
+        if op == "Exists" && t.value.as_deref().is_some_and(|v| !v.is_empty()) {
+            errors.push(
+                format!("{path}.tolerations[{i}].value"),
+                "must be empty when operator is Exists",
+            );
+        }
+        if let Some(effect) = &t.effect {
+            if !matches!(effect.as_str(), "" | "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
+                errors.push(
+                    format!("{path}.tolerations[{i}].effect"),
+                    "must be NoSchedule, PreferNoSchedule or NoExecute",
+                );
+            }
+        }
+    }
+    for (i, c) in spec.topology_spread_constraints.iter().enumerate() {
+        if c.max_skew < 1 {
+            errors.push(
+                format!("{path}.topologySpreadConstraints[{i}].maxSkew"),
+                "must be greater than 0",
+            );
+        }
+        if !matches!(c.when_unsatisfiable.as_str(), "DoNotSchedule" | "ScheduleAnyway") {
+            errors.push(
+                format!("{path}.topologySpreadConstraints[{i}].whenUnsatisfiable"),
+                "must be DoNotSchedule or ScheduleAnyway",
+            );
+        }
+    }
+}
+
+fn probe(p: &Probe, path: &str, errors: &mut FieldErrors) {
+    let handlers = usize::from(p.exec.is_some())
+        + usize::from(p.http_get.is_some())
+        + usize::from(p.tcp_socket.is_some());
+    if handlers != 1 {
+        errors.push(path.to_owned(), "must specify exactly one of exec, httpGet, tcpSocket");
+    }
+    for (name, v, min) in [
+        ("initialDelaySeconds", p.initial_delay_seconds, 0),
+        ("periodSeconds", p.period_seconds, 1),
+        ("timeoutSeconds", p.timeout_seconds, 1),
+        ("successThreshold", p.success_threshold, 1),
+        ("failureThreshold", p.failure_threshold, 1),
+    ] {
+        if v.is_some_and(|v| v < min) {
+            errors.push(format!("{path}.{name}"), format!("must be at least {min}"));
+        }
+    }
+}
+
+fn container(c: &Container, path: &str, errors: &mut FieldErrors) {
+    if let Err(e) = dns1123_label(&c.name) {
+        errors.push(format!("{path}.name"), e);
+    }
+    if c.image.trim().is_empty() {
+        errors.push(format!("{path}.image"), "required");
+    }
+    for (i, p) in c.ports.iter().enumerate() {
+        if !(1..=65535).contains(&p.container_port) {
+            errors.push(format!("{path}.ports[{i}].containerPort"), "must be between 1 and 65535");
+        }
+        if p.host_port.is_some_and(|h| !(0..=65535).contains(&h)) {
+            errors.push(format!("{path}.ports[{i}].hostPort"), "must be between 0 and 65535");
+        }
+    }
+    for (i, e) in c.env.iter().enumerate() {
+        if e.name.is_empty() {
+            errors.push(format!("{path}.env[{i}].name"), "required");
+        }
+        if let Some(from) = &e.value_from {
+            let sources = usize::from(from.config_map_key_ref.is_some())
+                + usize::from(from.secret_key_ref.is_some())
+                + usize::from(from.field_ref.is_some());
+            if sources != 1 || e.value.is_some() {
+                errors.push(
+                    format!("{path}.env[{i}].valueFrom"),
+                    "must specify exactly one source, and no value",
+                );
+            }
+        }
+    }
+    if let Some(r) = &c.resources {
+        quantities(&r.requests, &format!("{path}.resources.requests"), errors);
+        quantities(&r.limits, &format!("{path}.resources.limits"), errors);
+        for (name, req) in &r.requests {
+            if let (Some(limit), Ok(req)) = (r.limits.get(name), req.as_millis()) {
+                if limit.as_millis().is_ok_and(|l| l < req) {
+                    errors.push(
+                        format!("{path}.resources.requests.{name}"),
+                        "must be less than or equal to the limit",
+                    );
+                }
+            }
+        }
+    }
+    for (name, p) in [
+        ("livenessProbe", &c.liveness_probe),
+        ("readinessProbe", &c.readiness_probe),
+        ("startupProbe", &c.startup_probe),
+    ] {
+        if let Some(p) = p {
+            probe(p, &format!("{path}.{name}"), errors);
+        }
+    }
+}
