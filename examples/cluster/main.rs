@@ -1,0 +1,300 @@
+//! The embedded cluster: orch's main job in one process — the store, the
+//! ReplicaSet, Deployment, garbage-collector and node-lifecycle controllers
+//! and the scheduler under leader election, and `--nodes` node agents on the
+//! process runtime. It applies the manifests, shows the pods as they come
+//! up, and prints each pod's HTTP address once it is Ready.
+//!
+//! ```text
+//! cargo run --release --example cluster -- [--nodes N] [--manifest PATH]...
+//!     [--exit-when-ready [--timeout SECONDS]] [--demo]
+//! cargo run --release --features cri --example cluster -- --runtime cri
+//!     --cri-socket /run/containerd/containerd.sock [--exit-when-ready]
+//! ```
+//!
+//! With `--runtime cri` one node agent runs its pods on the CRI runtime at
+//! `--cri-socket` (containerd or CRI-O), and the default manifest serves
+//! HTTP with busybox's httpd from the image `localhost/busybox:latest`,
+//! which must be in the runtime (`ctr -n k8s.io images import`; orch's
+//! `BusyboxImage` builds one around Debian's busybox-static).
+//!
+//! The `myapp` image runs orch's demo HTTP server (this program, re-run
+//! with `--serve-http`): `GET /` answers with the pod name and the image tag.
+//!
+//! On a terminal the pod table (with each pod's address) is redrawn in
+//! place with the last Events below it; piped, a pod's row is printed only
+//! when it changes, as `kubectl get -w` does (`display.rs`). The parts:
+//! `wiring.rs` starts and stops the store, node agents and control plane,
+//! `readiness.rs` waits for the workloads, `demo.rs` is `--demo`.
+//!
+//! Exit codes: 0 done; 1 not ready in time, or unschedulable (with the
+//! scheduler's reason); 2 a bad manifest (nothing from it is applied).
+
+mod demo;
+mod display;
+mod readiness;
+mod wiring;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use orch_core::manifest::{self, Registry};
+use orch_core::store::Store;
+
+use display::Display;
+use readiness::{all_pods, wait_ready, Workloads};
+use wiring::Cluster;
+
+#[derive(Parser, Debug)]
+#[command(about = "An embedded orch control plane with node agents, in one process")]
+struct Args {
+    /// Node agents to run (default 3; with `--runtime cri`, 1).
+    #[arg(long)]
+    nodes: Option<usize>,
+    /// Where node agents run containers: `process` (local processes, no
+    /// root, no images) or `cri` (a CRI runtime such as containerd at
+    /// `--cri-socket`; built with `--features cri`).
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Process)]
+    runtime: RuntimeKind,
+    /// The CRI runtime's socket, with `--runtime cri`.
+    #[arg(long, value_name = "PATH", default_value = "/run/containerd/containerd.sock")]
+    cri_socket: PathBuf,
+    /// A manifest to apply (YAML or JSON, multi-document); repeatable.
+    #[arg(long = "manifest", value_name = "PATH")]
+    manifests: Vec<PathBuf>,
+    /// Exit 0 once every workload is ready; exit 1 with the reasons if not in time.
+    #[arg(long)]
+    exit_when_ready: bool,
+    /// Seconds to wait for readiness.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// Once ready: kill a replica's process, roll out a new version, roll back.
+    #[arg(long)]
+    demo: bool,
+    /// Also serve the cluster's store over etcd's v3 gRPC API on this address
+    /// (e.g. 127.0.0.1:2379; port 0 picks one), for `etcdctl --endpoints=ADDR`.
+    #[arg(long, value_name = "ADDR")]
+    serve_etcd: Option<std::net::SocketAddr>,
+    /// The store: `raft`, a replicated, durable RaftStore with its members
+    /// in this process, or `mem`, a MemStore (not durable).
+    #[arg(long, value_enum, default_value_t = StoreKind::Raft)]
+    store: StoreKind,
+    /// RaftStore members (1, 3 or 5).
+    #[arg(long, default_value_t = 3)]
+    store_members: usize,
+    /// Where RaftStore members keep their logs and snapshots (default: a
+    /// temporary directory removed on exit). Started again on the same
+    /// directory, the cluster finds its objects again.
+    #[arg(long, value_name = "DIR")]
+    store_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum RuntimeKind {
+    Process,
+    Cri,
+}
+
+impl Args {
+    /// The node count, or why the arguments do not go together.
+    fn checked_nodes(&self) -> Result<usize, String> {
+        match self.runtime {
+            RuntimeKind::Process => Ok(self.nodes.unwrap_or(3)),
+            RuntimeKind::Cri if self.demo => {
+                Err("--demo kills a container's process: it needs --runtime process".into())
+            }
+            // One CRI runtime is one machine: agents sharing it would share
+            // its host ports.
+            RuntimeKind::Cri => match self.nodes {
+                None | Some(1) => Ok(1),
+                Some(n) => Err(format!("--nodes {n}: --runtime cri runs one node on its runtime")),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum StoreKind {
+    Raft,
+    Mem,
+}
+
+fn default_manifest(runtime: RuntimeKind) -> PathBuf {
+    let file = match runtime {
+        RuntimeKind::Process => "manifests/web.yaml",
+        RuntimeKind::Cri => "manifests/web-busybox.yaml",
+    };
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file)
+}
+
+async fn run(args: Args) -> ExitCode {
+    let registry = Registry::builtin();
+    // Read and check every manifest before applying anything.
+    let mut objects = Vec::new();
+    for path in &args.manifests {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        let docs = match manifest::parse(&text, &registry) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        for d in &docs {
+            if let Err(e) = registry.validate(d) {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+            for field in &d.unknown_fields {
+                eprintln!("warning: {}: document {}: field {field} is not modelled by orch and is ignored", path.display(), d.document);
+            }
+        }
+        objects.extend(docs);
+    }
+    let mut cluster = match Cluster::start(&args).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "cluster up: {} node(s) on the {} runtime, control plane leader-elected, store: {}",
+        cluster.nodes,
+        match args.runtime {
+            RuntimeKind::Process => "process",
+            RuntimeKind::Cri => "CRI",
+        },
+        cluster.backend.describe()
+    );
+    if let Some(addr) = args.serve_etcd {
+        if let Err(e) = cluster.serve_etcd(addr).await {
+            eprintln!("error: {e}");
+            cluster.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    }
+    let store: Arc<dyn Store> = cluster.store.clone();
+    let mut display = Display::new(std::io::stdout().is_terminal());
+    tokio::spawn(display.events().watch(store.clone(), cluster.stop.clone()));
+    for o in &objects {
+        match registry.create(store.clone(), o).await {
+            Ok(obj) => {
+                println!("applied {} {}/{}", obj.kind, obj.metadata.namespace, obj.metadata.name)
+            }
+            // A store kept from an earlier run (--store-dir) has it already.
+            Err(e @ orch_core::Error::AlreadyExists { .. }) => println!("unchanged: {e}"),
+            Err(e) => {
+                eprintln!("error: document {}: {e}", o.document);
+                cluster.shutdown().await;
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let workloads = Workloads::from(&objects);
+    let code = if args.exit_when_ready || args.demo {
+        match wait_ready(&store, &workloads, &mut display, Duration::from_secs(args.timeout)).await
+        {
+            Err(reasons) => {
+                display.finish();
+                for r in reasons {
+                    eprintln!("not ready: {r}");
+                }
+                ExitCode::FAILURE
+            }
+            Ok(()) if !display.failures.is_empty() => {
+                display.finish();
+                for f in &display.failures {
+                    eprintln!("error: {f}");
+                }
+                ExitCode::FAILURE
+            }
+            Ok(()) => {
+                let answered = display.answered.len();
+                display.note(format!(
+                    "all workloads ready; {answered} pod address(es) answered with their pod names"
+                ));
+                if args.demo {
+                    match demo::demo(&cluster, &workloads, &mut display).await {
+                        Ok(()) => {
+                            display.note("demo complete");
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => {
+                            display.finish();
+                            eprintln!("demo failed: {e}");
+                            ExitCode::FAILURE
+                        }
+                    }
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+        }
+    } else {
+        // Listen for Ctrl-C before saying so (the handler is registered here).
+        let mut interrupt =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+                Ok(s) => s,
+                Err(e) => {
+                    display.finish();
+                    eprintln!("error: cannot listen for Ctrl-C: {e}");
+                    cluster.shutdown().await;
+                    return ExitCode::FAILURE;
+                }
+            };
+        display.note("running; Ctrl-C to stop");
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => break,
+                _ = tick.tick() => display.show(&all_pods(&store).await),
+            }
+        }
+        ExitCode::SUCCESS
+    };
+    display.finish();
+    println!("shutting down");
+    cluster.shutdown().await;
+    code
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.iter().any(|a| a == "--serve-http") {
+        // Running as the `myapp` image inside a pod.
+        return match orch_runtime::testing::demo_server::run(&argv) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("myapp: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let mut args = Args::parse();
+    if let Err(e) = args.checked_nodes() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    if args.manifests.is_empty() {
+        args.manifests.push(default_manifest(args.runtime));
+    }
+    let rt =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    rt.block_on(run(args))
+}
