@@ -185,4 +185,3 @@ pub async fn demo(
     rollback(store, &target.namespace, &target.name, None).await.map_err(|e| e.to_string())?;
     target.rolled_to(&old_image, "3/3", display).await
 }
-
