@@ -33,10 +33,12 @@
 mod command;
 mod forward;
 mod identity;
+mod lease_clock;
 mod log_store;
 mod member;
 mod network;
 mod peer;
+mod proposal;
 mod state_machine;
 mod status;
 mod store_error;
@@ -44,7 +46,7 @@ mod store_error;
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::Path;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -65,6 +67,7 @@ pub use member::MemberConfig;
 
 pub use network::NetworkFaults;
 use network::{Network, Router};
+use proposal::{propose_batches, Queued};
 use state_machine::{Applied, StateMachine};
 
 openraft::declare_raft_types!(
@@ -99,7 +102,7 @@ pub(crate) struct Member {
     raft: Raft<TypeConfig>,
     store: MemStore,
     network: Network,
-    /// Writes waiting to be proposed (see [`propose_batches`]).
+    /// Writes waiting to be proposed (see `proposal::propose_batches`).
     proposals: tokio::sync::mpsc::UnboundedSender<Queued>,
     /// Stops the gRPC peer server, for a member in its own process.
     peer_server: Mutex<Option<oneshot::Sender<()>>>,
@@ -185,7 +188,7 @@ impl Member {
             peer_server: Mutex::new(None),
         });
         tokio::spawn(propose_batches(Arc::downgrade(&member), queue));
-        tokio::spawn(expire_leases(Arc::downgrade(&member)));
+        tokio::spawn(lease_clock::expire_leases(Arc::downgrade(&member)));
         Ok(member)
     }
 
@@ -410,122 +413,6 @@ impl RaftStore {
             let _ = stop.send(());
         }
         let _ = self.member.raft.shutdown().await;
-    }
-
-    /// Proposes a write through the leader and returns what applying it
-    /// produced. Retries (for up to 10 s) while leadership moves.
-    async fn propose(&self, op: Op) -> Result<Applied> {
-        let start = tokio::time::Instant::now();
-        loop {
-            match self.member.propose(op.clone()).await {
-                Ok(applied) => return Ok(applied),
-                Err(Proposal::Retry(why)) if start.elapsed() < LEADER_WAIT => {
-                    tracing::debug!(%why, "retrying a proposal at the new leader");
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-                Err(Proposal::Retry(why)) => return Err(unavailable(why)),
-                Err(Proposal::Failed(e)) => return Err(e),
-            }
-        }
-    }
-}
-
-/// Why a proposal did not produce a result.
-enum Proposal {
-    /// Nothing was proposed (no leader, or it moved): try again.
-    Retry(String),
-    Failed(Error),
-}
-
-/// A write waiting for the next batch, with where to send its outcome.
-type Queued = (Op, oneshot::Sender<std::result::Result<Applied, Proposal>>);
-
-/// Most writes proposed as one log entry.
-const MAX_BATCH: usize = 512;
-
-impl Member {
-    /// Queues a write for this member's next proposal and waits for what
-    /// applying it produced (at the leader).
-    async fn propose(&self, op: Op) -> std::result::Result<Applied, Proposal> {
-        let (reply, outcome) = oneshot::channel();
-        self.proposals
-            .send((op, reply))
-            .map_err(|_| Proposal::Retry(format!("member {} stopped", self.id)))?;
-        outcome.await.map_err(|_| Proposal::Retry(format!("member {} stopped", self.id)))?
-    }
-}
-
-/// Proposes queued writes in batches: the writes that arrive while one
-/// batch is being replicated and made durable go into the next log entry
-/// together, so one fsync serves them all. A follower's batches are
-/// forwarded to the leader, which answers with what applying them
-/// produced.
-async fn propose_batches(
-    member: Weak<Member>,
-    mut queue: tokio::sync::mpsc::UnboundedReceiver<Queued>,
-) {
-    while let Some(first) = queue.recv().await {
-        let Some(member) = member.upgrade() else { return };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(q) => batch.push(q),
-                Err(_) => break,
-            }
-        }
-        let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().unzip();
-        let written =
-            member.ask_leader(PeerRequest::Write(Command { member: member.id, ops })).await;
-        drop(member);
-        let outcomes: Vec<std::result::Result<Applied, Proposal>> = match written {
-            Ok(PeerReply::Written(applied)) if applied.len() == replies.len() => {
-                applied.into_iter().map(Ok).collect()
-            }
-            Ok(_) => {
-                let why = "the leader's answer did not match the writes proposed";
-                replies.iter().map(|_| Err(Proposal::Failed(unavailable(why)))).collect()
-            }
-            Err(ForwardError::NotLeader(why) | ForwardError::NotSent(why)) => {
-                replies.iter().map(|_| Err(Proposal::Retry(why.clone()))).collect()
-            }
-            // The leader may have appended them before it stopped answering.
-            Err(ForwardError::Unreachable(why)) => {
-                let why = format!(
-                    "the leader stopped answering ({why}); the write may or may not have been \
-                     applied"
-                );
-                replies.iter().map(|_| Err(Proposal::Failed(unavailable(&why)))).collect()
-            }
-            Err(e) => {
-                let why = e.to_string();
-                replies.iter().map(|_| Err(Proposal::Failed(unavailable(&why)))).collect()
-            }
-        };
-        for (reply, outcome) in replies.into_iter().zip(outcomes) {
-            let _ = reply.send(outcome);
-        }
-    }
-}
-
-/// The leader's lease clock: revokes expired leases through the log, and
-/// restarts every TTL when this member becomes leader.
-async fn expire_leases(member: Weak<Member>) {
-    let mut was_leader = false;
-    loop {
-        tokio::time::sleep(LEASE_CHECK_INTERVAL).await;
-        let Some(m) = member.upgrade() else { return };
-        let leader = m.raft.metrics().borrow().current_leader == Some(m.id);
-        if leader && !was_leader {
-            m.store.refresh_leases();
-        }
-        was_leader = leader;
-        if !leader {
-            continue;
-        }
-        for id in m.store.expired_leases() {
-            // A concurrent revoke may win: fine.
-            let _ = m.propose(Op::LeaseRevoke { id }).await;
-        }
     }
 }
 
