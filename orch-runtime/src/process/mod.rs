@@ -23,6 +23,11 @@
 //!   children: their exit is noticed but the exit code is unknown (reported
 //!   as 255, reason `Unknown`), and their output after the restart is lost.
 //! * CPU and memory limits are not enforced.
+//!
+//! This file is the `Runtime` impl, one method per CRI call (about 350 of
+//! its ~620 lines); the parts that stand alone are beside it: process start
+//! (`command.rs`), exits (`reaper.rs`), logs (`logs.rs`), records
+//! (`state.rs`).
 
 mod command;
 mod logs;
