@@ -19,7 +19,10 @@ pub mod taint_toleration;
 use std::sync::Arc;
 
 use crate::framework::config::PluginRef;
-use crate::framework::{NodeScore, PluginSet, Registry, MAX_NODE_SCORE};
+use crate::framework::{
+    BindPlugin, FilterPlugin, Handle, NodeScore, PluginSet, PreFilterPlugin, PreScorePlugin,
+    Registry, ScorePlugin, MAX_NODE_SCORE,
+};
 
 /// kube-scheduler's `DefaultNormalizeScore`: scales so the highest score is
 /// 100; with `reverse`, the lowest raw score gets 100.
@@ -48,116 +51,95 @@ fn no_args(plugin: &str, args: &serde_json::Value) -> Result<(), crate::Error> {
     }
 }
 
+/// Registers a plugin that takes no args (any given are refused with
+/// `PluginArgs`); `make` builds its extension points.
+fn register_argless(r: &mut Registry, name: &'static str, make: fn(&Handle) -> PluginSet) {
+    // Names are distinct constants here, so registering cannot collide.
+    let _ = r.register(name, move |args: &serde_json::Value, h: &Handle| {
+        no_args(name, args)?;
+        Ok(make(h))
+    });
+}
+
+/// The extension points of a plugin that filters and scores with state it
+/// computes once per pod (PreFilter, Filter, PreScore, Score).
+fn with_pre_filter_and_pre_score<P>(p: Arc<P>) -> PluginSet
+where
+    P: PreFilterPlugin + FilterPlugin + PreScorePlugin + ScorePlugin + 'static,
+{
+    PluginSet {
+        pre_filter: Some(p.clone()),
+        filter: Some(p.clone()),
+        pre_score: Some(p.clone()),
+        score: Some(p),
+        ..Default::default()
+    }
+}
+
 /// Every default plugin, and the default profile's `multiPoint` set with
 /// kube-scheduler's score weights: TaintToleration 3, NodeAffinity 2,
 /// PodTopologySpread 2, InterPodAffinity 2, NodeResourcesFit 1,
 /// NodeResourcesBalancedAllocation 1, ImageLocality 1.
 pub fn default_registry() -> Registry {
     let mut r = Registry::empty();
-    let reg = |r: &mut Registry,
-               name: &'static str,
-               f: fn(
-        &serde_json::Value,
-        &crate::framework::Handle,
-    ) -> Result<PluginSet, crate::Error>| {
-        // Names are distinct constants here, so registering cannot collide.
-        let _ = r.register(name, f);
-    };
-    reg(&mut r, "PrioritySort", |a, _| {
-        no_args("PrioritySort", a)?;
-        Ok(PluginSet {
-            queue_sort: Some(Arc::new(priority_sort::PrioritySort)),
-            ..Default::default()
-        })
+    register_argless(&mut r, "PrioritySort", |_| PluginSet {
+        queue_sort: Some(Arc::new(priority_sort::PrioritySort)),
+        ..Default::default()
     });
-    reg(&mut r, "NodeUnschedulable", |a, _| {
-        no_args("NodeUnschedulable", a)?;
-        Ok(PluginSet {
-            filter: Some(Arc::new(node_unschedulable::NodeUnschedulable)),
-            ..Default::default()
-        })
+    register_argless(&mut r, "NodeUnschedulable", |_| PluginSet {
+        filter: Some(Arc::new(node_unschedulable::NodeUnschedulable)),
+        ..Default::default()
     });
-    reg(&mut r, "NodeName", |a, _| {
-        no_args("NodeName", a)?;
-        Ok(PluginSet { filter: Some(Arc::new(node_name::NodeName)), ..Default::default() })
+    register_argless(&mut r, "NodeName", |_| PluginSet {
+        filter: Some(Arc::new(node_name::NodeName)),
+        ..Default::default()
     });
-    reg(&mut r, "TaintToleration", |a, _| {
-        no_args("TaintToleration", a)?;
+    register_argless(&mut r, "TaintToleration", |_| {
         let p = Arc::new(taint_toleration::TaintToleration);
-        Ok(PluginSet { filter: Some(p.clone()), score: Some(p), ..Default::default() })
+        PluginSet { filter: Some(p.clone()), score: Some(p), ..Default::default() }
     });
-    reg(&mut r, "NodeAffinity", |a, _| {
-        no_args("NodeAffinity", a)?;
+    register_argless(&mut r, "NodeAffinity", |_| {
         let p = Arc::new(node_affinity::NodeAffinity);
-        Ok(PluginSet {
+        PluginSet {
             pre_filter: Some(p.clone()),
             filter: Some(p.clone()),
             score: Some(p),
             ..Default::default()
-        })
+        }
     });
-    reg(&mut r, "NodePorts", |a, _| {
-        no_args("NodePorts", a)?;
-        Ok(PluginSet { filter: Some(Arc::new(node_ports::NodePorts)), ..Default::default() })
+    register_argless(&mut r, "NodePorts", |_| PluginSet {
+        filter: Some(Arc::new(node_ports::NodePorts)),
+        ..Default::default()
     });
-    reg(&mut r, "NodeResourcesFit", |a, _| {
+    // Names are distinct constants here, so registering cannot collide.
+    let _ = r.register("NodeResourcesFit", |a, _| {
         let p = Arc::new(node_resources_fit::NodeResourcesFit::from_args(a)?);
         Ok(PluginSet { filter: Some(p.clone()), score: Some(p), ..Default::default() })
     });
-    reg(&mut r, "NodeResourcesBalancedAllocation", |a, _| {
-        no_args("NodeResourcesBalancedAllocation", a)?;
-        Ok(PluginSet {
-            score: Some(Arc::new(
-                node_resources_balanced_allocation::NodeResourcesBalancedAllocation,
-            )),
-            ..Default::default()
-        })
+    register_argless(&mut r, "NodeResourcesBalancedAllocation", |_| PluginSet {
+        score: Some(Arc::new(node_resources_balanced_allocation::NodeResourcesBalancedAllocation)),
+        ..Default::default()
     });
-    reg(&mut r, "ImageLocality", |a, _| {
-        no_args("ImageLocality", a)?;
+    register_argless(&mut r, "ImageLocality", |_| {
         let p = Arc::new(image_locality::ImageLocality);
-        Ok(PluginSet { pre_score: Some(p.clone()), score: Some(p), ..Default::default() })
+        PluginSet { pre_score: Some(p.clone()), score: Some(p), ..Default::default() }
     });
-    reg(&mut r, "PodTopologySpread", |a, _| {
-        no_args("PodTopologySpread", a)?;
-        let p = Arc::new(pod_topology_spread::PodTopologySpread);
-        Ok(PluginSet {
-            pre_filter: Some(p.clone()),
-            filter: Some(p.clone()),
-            pre_score: Some(p.clone()),
-            score: Some(p),
-            ..Default::default()
-        })
+    register_argless(&mut r, "PodTopologySpread", |_| {
+        with_pre_filter_and_pre_score(Arc::new(pod_topology_spread::PodTopologySpread))
     });
-    reg(&mut r, "InterPodAffinity", |a, _| {
-        no_args("InterPodAffinity", a)?;
-        let p = Arc::new(inter_pod_affinity::InterPodAffinity);
-        Ok(PluginSet {
-            pre_filter: Some(p.clone()),
-            filter: Some(p.clone()),
-            pre_score: Some(p.clone()),
-            score: Some(p),
-            ..Default::default()
-        })
+    register_argless(&mut r, "InterPodAffinity", |_| {
+        with_pre_filter_and_pre_score(Arc::new(inter_pod_affinity::InterPodAffinity))
     });
-    reg(&mut r, "DefaultPreemption", |a, h| {
-        no_args("DefaultPreemption", a)?;
-        Ok(PluginSet {
-            post_filter: Some(Arc::new(default_preemption::DefaultPreemption::new(
-                h.store.clone(),
-            ))),
-            ..Default::default()
-        })
+    register_argless(&mut r, "DefaultPreemption", |h| PluginSet {
+        post_filter: Some(Arc::new(default_preemption::DefaultPreemption::new(h.store.clone()))),
+        ..Default::default()
     });
-    reg(&mut r, "DefaultBinder", |a, h| {
-        no_args("DefaultBinder", a)?;
-        Ok(PluginSet {
-            bind: h.store.clone().map(|s| {
-                Arc::new(default_binder::DefaultBinder::new(s))
-                    as Arc<dyn crate::framework::BindPlugin>
-            }),
-            ..Default::default()
-        })
+    register_argless(&mut r, "DefaultBinder", |h| PluginSet {
+        bind: h
+            .store
+            .clone()
+            .map(|s| Arc::new(default_binder::DefaultBinder::new(s)) as Arc<dyn BindPlugin>),
+        ..Default::default()
     });
     r.set_defaults(vec![
         PluginRef::named("PrioritySort"),
