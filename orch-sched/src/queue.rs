@@ -6,7 +6,11 @@
 //!   (1 s doubling per attempt up to 10 s, configurable);
 //! * **unschedulable**: pods no node fitted; a relevant cluster event (node
 //!   added or changed, a pod deleted, …) moves them back, and a periodic
-//!   flush moves any that waited longer than 5 minutes.
+//!   flush moves any that waited longer than 5 minutes;
+//! * **gated**: pods a PreEnqueue plugin turned away (Kubernetes'
+//!   `SchedulingGated`). They are parked, not dropped: every cluster event
+//!   and every update of the pod asks the PreEnqueue plugins again, and a
+//!   pod they let in goes to activeQ. The periodic flush leaves them.
 //!
 //! A pod that failed while a cluster event happened during its cycle goes to
 //! backoffQ rather than unschedulable, so the event is not lost.
@@ -79,7 +83,12 @@ enum Place {
     Active,
     Backoff(Instant),
     Unschedulable(Instant),
+    Gated,
 }
+
+/// Asks the PreEnqueue plugins whether a pod may be queued (`true`) or
+/// stays gated.
+pub type PreEnqueueGate = Arc<dyn Fn(&PodInfo) -> bool + Send + Sync>;
 
 struct State {
     active: BinaryHeap<Active>,
@@ -100,6 +109,7 @@ pub struct SchedulingQueue {
     state: Mutex<State>,
     notify: Notify,
     sort: Arc<dyn QueueSortPlugin>,
+    gate: Option<PreEnqueueGate>,
     config: QueueConfig,
 }
 
@@ -128,8 +138,21 @@ impl SchedulingQueue {
             }),
             notify: Notify::new(),
             sort,
+            gate: None,
             config,
         }
+    }
+
+    /// Runs `gate` (the PreEnqueue plugins) on every pod added and on every
+    /// gated pod at each cluster event; a pod it turns away is parked.
+    #[must_use]
+    pub fn with_pre_enqueue(mut self, gate: PreEnqueueGate) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    fn admits(&self, pod: &PodInfo) -> bool {
+        self.gate.as_ref().is_none_or(|gate| gate(pod))
     }
 
     fn backoff(&self, attempts: u32) -> Duration {
@@ -150,8 +173,10 @@ impl SchedulingQueue {
     }
 
     /// Adds a new pending pod, or updates the pod of one already queued (a
-    /// changed unschedulable pod gets another chance at once).
+    /// changed unschedulable or gated pod gets another chance at once). A
+    /// pod the PreEnqueue gate turns away is parked as gated.
     pub fn add(&self, pod: Arc<PodInfo>) {
+        let admitted = self.admits(&pod);
         let mut s = self.state.lock();
         let uid = pod.uid().to_owned();
         if s.in_flight.contains_key(&uid) {
@@ -161,6 +186,10 @@ impl SchedulingQueue {
             Some((existing, _)) => QueuedPodInfo { pod, ..existing.clone() },
             None => QueuedPodInfo { pod, enqueued_at: Instant::now(), attempts: 0 },
         };
+        if !admitted {
+            s.pods.insert(uid, (info, Place::Gated));
+            return;
+        }
         self.push_active(&mut s, info);
         drop(s);
         self.notify.notify_one();
@@ -267,11 +296,21 @@ impl SchedulingQueue {
     }
 
     /// A cluster event that may make unschedulable pods fit: they move to
-    /// backoffQ (if still backing off) or activeQ.
+    /// backoffQ (if still backing off) or activeQ; gated pods the
+    /// PreEnqueue gate now lets in move to activeQ.
     pub fn move_all_to_active_or_backoff(&self) {
         let mut s = self.state.lock();
         s.move_cycle += 1;
         let now = Instant::now();
+        let gated: Vec<QueuedPodInfo> = s
+            .pods
+            .values()
+            .filter(|(i, p)| *p == Place::Gated && self.admits(&i.pod))
+            .map(|(i, _)| i.clone())
+            .collect();
+        for info in gated {
+            self.push_active(&mut s, info);
+        }
         let waiting: Vec<(QueuedPodInfo, Instant)> = s
             .pods
             .values()
@@ -314,7 +353,8 @@ impl SchedulingQueue {
         }
     }
 
-    /// (activeQ, backoffQ, unschedulable) sizes.
+    /// (activeQ, backoffQ, unschedulable) sizes; gated pods count as
+    /// unschedulable (they are in kube-scheduler's unschedulable pool too).
     pub fn lengths(&self) -> (usize, usize, usize) {
         let s = self.state.lock();
         let mut counts = (0, 0, 0);
@@ -322,7 +362,7 @@ impl SchedulingQueue {
             match p {
                 Place::Active => counts.0 += 1,
                 Place::Backoff(_) => counts.1 += 1,
-                Place::Unschedulable(_) => counts.2 += 1,
+                Place::Unschedulable(_) | Place::Gated => counts.2 += 1,
             }
         }
         counts

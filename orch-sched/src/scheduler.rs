@@ -144,7 +144,13 @@ impl Scheduler {
                 reason: "at least one profile is needed".into(),
             })?
             .clone();
-        let queue = SchedulingQueue::new(Arc::new(FrameworkSort(first)), config.queue);
+        let profiles = frameworks.clone();
+        let queue = SchedulingQueue::new(Arc::new(FrameworkSort(first)), config.queue)
+            .with_pre_enqueue(Arc::new(move |pod: &PodInfo| {
+                profiles
+                    .get(pod.pod.spec.scheduler_name())
+                    .is_none_or(|f| f.run_pre_enqueue(pod).is_success())
+            }));
         Ok(Scheduler {
             shared: Arc::new(Shared {
                 api_store: store.clone(),
@@ -322,10 +328,9 @@ impl Shared {
             // A pod the cache holds was placed already: an unassigned copy of
             // it is stale (an event that was also in the initial list, or
             // one from before its binding).
-            let info = Arc::new(PodInfo::new(pod));
-            if self.frameworks[info.pod.spec.scheduler_name()].run_pre_enqueue(&info).is_success() {
-                self.queue.add(info);
-            }
+            // The queue asks the PreEnqueue plugins, and parks a pod they
+            // turn away until a cluster event or an update of the pod.
+            self.queue.add(Arc::new(PodInfo::new(pod)));
         }
     }
 

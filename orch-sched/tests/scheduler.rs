@@ -393,6 +393,52 @@ async fn permit_can_hold_allow_and_time_out() {
     assert_eq!(h.placement().await["timed-out"], None);
 }
 
+/// Lets pods in only while its flag is up: state outside the cluster, such
+/// as a quota kept elsewhere. Counts the times it was asked.
+struct Quota(Arc<std::sync::atomic::AtomicBool>, Arc<std::sync::atomic::AtomicUsize>);
+
+impl orch_sched::framework::PreEnqueuePlugin for Quota {
+    fn pre_enqueue(&self, _pod: &PodInfo) -> Status {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            Status::success()
+        } else {
+            Status::unresolvable("the quota is closed")
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_pre_enqueue_turns_away_is_parked_until_a_cluster_event_lets_it_in() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (open, asked) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+    let mut registry = Registry::default();
+    let (flag, count) = (open.clone(), asked.clone());
+    registry
+        .register("Quota", move |_, _| {
+            let quota = Quota(flag.clone(), count.clone());
+            Ok(PluginSet { pre_enqueue: Some(Arc::new(quota)), ..Default::default() })
+        })
+        .unwrap();
+    let mut profile = ProfileConfig::default();
+    profile.plugins.multi_point.enabled.push(PluginRef::named("Quota"));
+    let h = Harness::start(vec![node("n1", "8", &[])], registry, profile).await;
+    h.pods().create(&pod("gated", "100m", "a")).await.unwrap();
+    wait_until("the scheduler to ask PreEnqueue", DEADLINE, || async {
+        asked.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    // Turned away: it waits, unbound, with no scheduling attempt.
+    assert_eq!(h.placement().await["gated"], None);
+    assert!(h.events("FailedScheduling").await.is_empty(), "a gated pod is not attempted");
+
+    // The quota opens; the next cluster event asks again and lets it in.
+    open.store(true, Ordering::SeqCst);
+    let nodes: Api<Node> = Api::all(h.store.clone());
+    nodes.create(&node("n3", "8", &[])).await.unwrap();
+    h.bound(1).await;
+}
+
 fn arbitrary_node(i: usize, cpu_cores: u32, mem_gib: u32, pods: u32) -> NodeInfo {
     let mut n = node(&format!("n{i}"), &cpu_cores.to_string(), &[]);
     let alloc = &mut n.status.as_mut().unwrap().allocatable;

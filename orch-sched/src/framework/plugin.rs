@@ -41,7 +41,9 @@ pub const MAX_NODE_SCORE: i64 = 100;
 
 /// Decides whether a pod may enter the active queue at all.
 pub trait PreEnqueuePlugin: Send + Sync {
-    /// `Success` to queue it; otherwise it waits as unschedulable.
+    /// `Success` to queue it; otherwise it is parked as gated (Kubernetes'
+    /// `SchedulingGated`) and asked again at every cluster event (a node
+    /// added or changed, a pod deleted, …) and every update of the pod.
     fn pre_enqueue(&self, pod: &PodInfo) -> Status;
 }
 
