@@ -167,6 +167,22 @@ pub trait Object: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
         let _ = errors;
     }
 
+    /// Records what an update may not change, `old` being the stored
+    /// object (Kubernetes' `ValidateUpdate`: immutable fields, fields that
+    /// may only grow or shrink). Runs on every update of the desired state
+    /// (`replace`, `patch`), after [`validate`](Self::validate); not on
+    /// status writes. The default allows any change.
+    fn validate_update(&self, old: &Self, errors: &mut FieldErrors) {
+        let _ = (old, errors);
+    }
+
+    /// Normalizes the object before every write is validated (what
+    /// Kubernetes does in its conversion and `PrepareForCreate`/
+    /// `PrepareForUpdate`): a Secret's `stringData` is merged into `data`.
+    /// Runs before and after the mutating admission hooks. The default
+    /// changes nothing.
+    fn prepare_for_write(&mut self) {}
+
     /// Seconds a deletion waits for the object to wind down before it is
     /// removed, or `None` to remove it at once. Pods bound to a node return
     /// their `terminationGracePeriodSeconds` (as Kubernetes: the node agent
@@ -217,7 +233,11 @@ pub trait Resource: Object {
 /// `kind` and `metadata` fields. An optional `fields:` function
 /// `fn(&Self, &str) -> Option<String>` adds field-selector fields beyond
 /// `metadata.name` and `metadata.namespace`; an optional `validate:` function
-/// `fn(&Self, &mut FieldErrors)` adds validation rules. See the [module docs](crate::resource).
+/// `fn(&Self, &mut FieldErrors)` adds validation rules; optional
+/// `validate_update:` (`fn(&Self, &Self, &mut FieldErrors)`, new then old),
+/// `prepare_for_write:` (`fn(&mut Self)`) and `graceful_deletion:`
+/// (`fn(&Self) -> Option<i64>`) fill the [`Object`] methods of those names,
+/// in that order. See the [module docs](crate::resource).
 #[macro_export]
 macro_rules! impl_resource {
     ($ty:ty {
@@ -229,6 +249,8 @@ macro_rules! impl_resource {
         status_subresource: $status:literal
         $(, fields: $fields:path)?
         $(, validate: $validate:path)?
+        $(, validate_update: $validate_update:path)?
+        $(, prepare_for_write: $prepare:path)?
         $(, graceful_deletion: $grace:path)?
         $(,)?
     }) => {
@@ -261,6 +283,16 @@ macro_rules! impl_resource {
             $(
                 fn validate(&self, errors: &mut $crate::validation::FieldErrors) {
                     $validate(self, errors)
+                }
+            )?
+            $(
+                fn validate_update(&self, old: &Self, errors: &mut $crate::validation::FieldErrors) {
+                    $validate_update(self, old, errors)
+                }
+            )?
+            $(
+                fn prepare_for_write(&mut self) {
+                    $prepare(self)
                 }
             )?
             $(

@@ -29,6 +29,12 @@ pub const MAX_OBJECT_BYTES: usize = 1536 * 1024;
 /// Largest total size of an object's annotations (keys plus values): 256 KiB.
 pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 
+/// Kubernetes' reason for a field an update may not change.
+pub const IMMUTABLE: &str = "field is immutable";
+/// Kubernetes' reason for the data of an `immutable: true` ConfigMap or
+/// Secret.
+pub const IMMUTABLE_WHEN_SET: &str = "field is immutable when `immutable` is set";
+
 /// Field errors found while validating one object.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FieldErrors(pub Vec<(String, String)>);

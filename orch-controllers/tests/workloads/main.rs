@@ -120,8 +120,7 @@ async fn fake_node_agent(store: Arc<MemStore>, stop: CancellationToken) {
                 continue;
             }
             let broken = pod.spec.containers.iter().any(|c| c.image.starts_with("broken"));
-            let _ =
-                ns_api.patch(&pod.metadata.name, &json!({"spec": {"nodeName": "node-1"}})).await;
+            let _ = ns_api.bind(&pod.metadata.name, "node-1", &Default::default()).await;
             let status = PodStatus {
                 phase: Some(PodPhase::Running),
                 conditions: vec![PodCondition {

@@ -51,7 +51,7 @@ impl<K: Object> Api<K> {
                 let name = format!("{}{}", obj.meta().generate_name, random_suffix());
                 obj.meta_mut().name = name;
             }
-            let admitted = self.admit(Operation::Create, obj.clone(), None).await?;
+            let admitted = self.admit(Operation::Create, obj.clone(), None, true).await?;
             let object = self.object_name(&namespace, &admitted.meta().name);
             let key = self.key(&namespace, &admitted.meta().name);
             let value = self.encode(&admitted, &object)?;

@@ -18,8 +18,11 @@ impl<K: Object> Api<K> {
     /// adds one), it gets a `deletionTimestamp` instead and goes when the
     /// last finalizer is removed. Kinds with graceful deletion (a Pod bound
     /// to a node) also get a `deletionTimestamp` and `deletionGracePeriodSeconds`
-    /// (from `params.grace_period_seconds`, else the kind's default) and go
-    /// when deleted again with a grace period of 0, as Kubernetes.
+    /// (from `params.grace_period_seconds`, else the kind's default, whatever
+    /// the object's finalizers or the propagation policy) and go when
+    /// deleted again with a grace period of 0, as Kubernetes. Deleting a
+    /// terminating object again with a shorter grace period shortens it; a
+    /// longer one changes nothing.
     ///
     /// Errors: [`Error::NotFound`]; [`Error::Conflict`] if a precondition
     /// fails; [`Error::AdmissionDenied`].
@@ -82,22 +85,45 @@ impl<K: Object> Api<K> {
                 }
             }
             let key = self.key(&namespace, name);
-            // Graceful deletion (bound Pods): mark it; the node agent finishes.
-            let grace = params
-                .grace_period_seconds
-                .or_else(|| current.graceful_deletion_seconds())
-                .filter(|g| *g > 0);
-            let graceful = grace.is_some() && current.graceful_deletion_seconds().is_some();
-            if graceful && meta.finalizers.is_empty() {
-                if meta.deletion_timestamp.is_some() {
-                    return Ok(DeleteOutcome::Finalizing(current));
+            // Graceful deletion (bound Pods): the grace period asked for, else
+            // the kind's; finalizers or a propagation policy do not change it.
+            let kind_grace = current.graceful_deletion_seconds();
+            let grace = kind_grace.map(|g| params.grace_period_seconds.unwrap_or(g).max(0));
+            let graceful = grace.is_some_and(|g| g > 0);
+            if meta.deletion_timestamp.is_some() && !added {
+                // Already deleting: a shorter grace period shortens it (as
+                // kube-apiserver allows), anything else changes nothing.
+                let shorter =
+                    grace.filter(|g| meta.deletion_grace_period_seconds.is_none_or(|d| g < &d));
+                match shorter {
+                    Some(g) if graceful || !meta.finalizers.is_empty() => {
+                        meta.deletion_grace_period_seconds = Some(g);
+                        let put = TxnOp::Put(PutRequest::new(
+                            key.clone(),
+                            self.encode(&Self::unversioned(&next), &object)?,
+                        ));
+                        if let Some(rv) = self.write_if_unchanged(key, kv.mod_revision, put).await?
+                        {
+                            next.meta_mut().resource_version = rv.to_string();
+                            return Ok(DeleteOutcome::Finalizing(next));
+                        }
+                        continue;
+                    }
+                    _ if graceful || !meta.finalizers.is_empty() => {
+                        return Ok(DeleteOutcome::Finalizing(current));
+                    }
+                    // Grace 0 on a terminating Pod without finalizers: delete now.
+                    _ => {}
                 }
+            }
+            if graceful && meta.finalizers.is_empty() {
                 meta.deletion_timestamp = Some(Time::now());
                 meta.deletion_grace_period_seconds = grace;
                 meta.generation += 1;
-                let mut stored = next.clone();
-                stored.meta_mut().resource_version.clear();
-                let put = TxnOp::Put(PutRequest::new(key.clone(), self.encode(&stored, &object)?));
+                let put = TxnOp::Put(PutRequest::new(
+                    key.clone(),
+                    self.encode(&Self::unversioned(&next), &object)?,
+                ));
                 if let Some(revision) = self.write_if_unchanged(key, kv.mod_revision, put).await? {
                     next.meta_mut().resource_version = revision.to_string();
                     return Ok(DeleteOutcome::Finalizing(next));
@@ -115,16 +141,18 @@ impl<K: Object> Api<K> {
             } else {
                 if meta.deletion_timestamp.is_none() {
                     meta.deletion_timestamp = Some(Time::now());
-                    meta.deletion_grace_period_seconds =
-                        Some(params.grace_period_seconds.unwrap_or(0));
+                    // A kind without graceful deletion waits for nothing but
+                    // its finalizers (Kubernetes sets 0).
+                    meta.deletion_grace_period_seconds = Some(grace.unwrap_or(0));
                     meta.generation += 1;
-                } else if !added {
-                    // Already deleting and nothing to add: nothing to write.
-                    return Ok(DeleteOutcome::Finalizing(current));
                 }
-                let mut stored = next.clone();
-                stored.meta_mut().resource_version.clear();
-                (TxnOp::Put(PutRequest::new(key.clone(), self.encode(&stored, &object)?)), true)
+                (
+                    TxnOp::Put(PutRequest::new(
+                        key.clone(),
+                        self.encode(&Self::unversioned(&next), &object)?,
+                    )),
+                    true,
+                )
             };
             if let Some(revision) = self.write_if_unchanged(key, kv.mod_revision, op).await? {
                 next.meta_mut().resource_version = revision.to_string();

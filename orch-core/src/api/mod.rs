@@ -13,7 +13,13 @@
 //! * `delete` of an object with finalizers sets `deletionTimestamp`; the
 //!   object goes when an update removes its last finalizer.
 //! * Every write runs the mutating admission hooks, the built-in validation
-//!   (names, labels, size ≤ 1.5 MiB, per-kind rules) and the validating hooks.
+//!   (names, labels, size ≤ 1.5 MiB, per-kind rules and, on updates, what
+//!   may not change: a Pod's spec but for images and added tolerations, a
+//!   workload's selector, an immutable ConfigMap's or Secret's data) and
+//!   the validating hooks. A Secret's `stringData` is merged into `data`.
+//! * A continue token only pages through the list it came from: one whose
+//!   key lies outside the list (another namespace's, another kind's) is
+//!   refused with `Invalid`.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -224,6 +230,14 @@ impl<K: Object> Api<K> {
         Ok(obj)
     }
 
+    /// `obj` as it is stored: without its resourceVersion (that is the
+    /// key's `mod_revision`).
+    fn unversioned(obj: &K) -> K {
+        let mut stored = obj.clone();
+        stored.meta_mut().resource_version.clear();
+        stored
+    }
+
     fn encode(&self, obj: &K, object: &str) -> Result<Bytes> {
         let bytes = serde_json::to_vec(obj).map_err(|e| Error::Invalid {
             object: object.to_owned(),
@@ -285,8 +299,20 @@ impl<K: Object> Api<K> {
         Ok(())
     }
 
-    /// Mutating hooks, built-in validation, validating hooks.
-    async fn admit(&self, op: Operation, mut obj: K, old: Option<&Value>) -> Result<K> {
+    /// Mutating hooks, built-in validation, validating hooks, as
+    /// kube-apiserver orders them; the kind's [`Object::prepare_for_write`]
+    /// before and after the mutating hooks. `old` is the stored object of
+    /// an update; `desired` says the update writes the desired state (not
+    /// only the status), so the kind's [`Object::validate_update`] rules
+    /// apply.
+    async fn admit(
+        &self,
+        op: Operation,
+        mut obj: K,
+        old: Option<&Value>,
+        desired: bool,
+    ) -> Result<K> {
+        obj.prepare_for_write();
         let (namespace, name) = (obj.meta().namespace.clone(), obj.meta().name.clone());
         let object = self.object_name(&namespace, &name);
         let req = AdmissionRequest {
@@ -307,6 +333,7 @@ impl<K: Object> Api<K> {
                 })?;
             }
             obj = Self::from_value(value, &object)?;
+            obj.prepare_for_write();
             if obj.meta().name != name || obj.meta().namespace != namespace {
                 return Err(Error::Invalid {
                     object,
@@ -318,6 +345,9 @@ impl<K: Object> Api<K> {
         let mut errors = FieldErrors::default();
         validation::object_meta(obj.meta(), self.resource.namespaced, &mut errors);
         obj.validate(&mut errors);
+        if let Some(old) = old.filter(|_| desired) {
+            obj.validate_update(&Self::from_value(old.clone(), &object)?, &mut errors);
+        }
         errors.into_result(&object)?;
         if !self.admission.validating.is_empty() {
             let value = Self::to_value(&obj, &object)?;

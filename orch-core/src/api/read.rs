@@ -37,14 +37,16 @@ impl<K: Object> Api<K> {
     /// [`Error::Gone`].
     ///
     /// Errors: [`Error::Selector`] for a bad selector or a field this kind
-    /// does not support.
+    /// does not support; [`Error::Invalid`] (field `continue`) for a token
+    /// this store did not hand out for this list — one from another
+    /// namespace's or kind's list included, as kube-apiserver refuses them.
     pub async fn list(&self, params: &ListParams) -> Result<ObjectList<K>> {
         let labels: LabelSelector = params.label_selector.as_deref().unwrap_or("").parse()?;
         let fields: FieldSelector = params.field_selector.as_deref().unwrap_or("").parse()?;
         let prefix = self.resource.key_prefix(self.namespace.as_deref());
         let end = crate::store::prefix_end(prefix.as_bytes());
         let (mut revision, mut start) = match &params.continue_token {
-            Some(token) => decode_continue(token)?,
+            Some(token) => decode_continue(token, prefix.as_bytes())?,
             None => (0, Bytes::from(prefix.clone())),
         };
         let limit = params.limit.map(|l| l.max(1) as usize);
@@ -120,15 +122,90 @@ fn encode_continue(revision: i64, start: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn decode_continue(token: &str) -> Result<(i64, Bytes)> {
-    let invalid = || Error::Invalid {
+/// The revision and start key of a continue token, which must lie inside
+/// `prefix` (the list's keys): a token can never read past its list.
+fn decode_continue(token: &str, prefix: &[u8]) -> Result<(i64, Bytes)> {
+    let invalid = |why: &str| Error::Invalid {
         object: "list".into(),
         field: "continue".into(),
-        reason: format!("{token:?} is not a continue token from this store"),
+        reason: format!("{token:?} is not a continue token for this list: {why}"),
     };
-    let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-    let split = raw.iter().position(|b| *b == b'\n').ok_or_else(invalid)?;
-    let revision =
-        std::str::from_utf8(&raw[..split]).ok().and_then(|r| r.parse().ok()).ok_or_else(invalid)?;
-    Ok((revision, Bytes::copy_from_slice(&raw[split + 1..])))
+    let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid("not base64url"))?;
+    let split = raw.iter().position(|b| *b == b'\n').ok_or_else(|| invalid("no revision"))?;
+    let revision = std::str::from_utf8(&raw[..split])
+        .ok()
+        .and_then(|r| r.parse::<i64>().ok())
+        .filter(|r| *r > 0)
+        .ok_or_else(|| invalid("no revision"))?;
+    let start = &raw[split + 1..];
+    if !start.starts_with(prefix) {
+        return Err(invalid("its key lies outside the list"));
+    }
+    Ok((revision, Bytes::copy_from_slice(start)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PREFIX: &[u8] = b"/registry/pods/default/";
+
+    #[test]
+    fn a_token_round_trips_inside_its_list() {
+        let start = b"/registry/pods/default/web-1\0";
+        let token = encode_continue(12, start);
+        let (revision, key) = decode_continue(&token, PREFIX).unwrap();
+        assert_eq!((revision, &key[..]), (12, &start[..]));
+    }
+
+    #[test]
+    fn a_token_from_another_namespace_or_kind_is_refused() {
+        for start in [
+            &b"/registry/pods/kube-system/a"[..],
+            b"/registry/pods/default",
+            b"/registry/secrets/default/a",
+            b"/registry/pods/",
+            b"",
+        ] {
+            let err = decode_continue(&encode_continue(5, start), PREFIX).unwrap_err();
+            assert!(
+                matches!(&err, Error::Invalid { field, .. } if field == "continue"),
+                "{start:?}: {err}"
+            );
+        }
+    }
+
+    proptest! {
+        /// No token, made of any bytes, decodes to a key outside the list.
+        #[test]
+        fn no_token_yields_a_key_outside_the_prefix(
+            raw in proptest::collection::vec(any::<u8>(), 0..80),
+            revision in any::<i64>(),
+            tail in proptest::collection::vec(any::<u8>(), 0..24),
+            text in ".{0,60}",
+        ) {
+            let mut framed = revision.to_string().into_bytes();
+            framed.push(b'\n');
+            framed.extend_from_slice(&raw);
+            let mut inside = PREFIX.to_vec();
+            inside.extend_from_slice(&tail);
+            for token in [
+                URL_SAFE_NO_PAD.encode(&raw),
+                URL_SAFE_NO_PAD.encode(&framed),
+                encode_continue(revision, &inside),
+                text.clone(),
+            ] {
+                if let Ok((r, key)) = decode_continue(&token, PREFIX) {
+                    prop_assert!(key.starts_with(PREFIX), "{token:?} gave {key:?}");
+                    prop_assert!(r > 0);
+                }
+            }
+            // A well-formed token inside the list is accepted.
+            if revision > 0 {
+                let (r, key) = decode_continue(&encode_continue(revision, &inside), PREFIX).unwrap();
+                prop_assert_eq!((r, &key[..]), (revision, &inside[..]));
+            }
+        }
+    }
 }

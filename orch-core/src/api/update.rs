@@ -111,7 +111,8 @@ impl<K: Object> Api<K> {
             let merged = self.merge_update(&current, proposed, part, &object)?;
             let mut obj = Self::from_value(merged, &object)?;
             self.check_type_meta(&mut obj, &object)?;
-            let mut obj = self.admit(Operation::Update, obj, Some(&current)).await?;
+            let mut obj =
+                self.admit(Operation::Update, obj, Some(&current), part == Part::Main).await?;
             if part == Part::Main
                 && desired_state_changed(&current, &Self::to_value(&obj, &object)?)
             {
@@ -207,7 +208,7 @@ impl<K: Object> Api<K> {
                 return Err(Error::Invalid {
                     object: object.to_owned(),
                     field: format!("metadata.{field}"),
-                    reason: format!("may not change ({stored:?} to {given:?})"),
+                    reason: format!("field is immutable ({stored:?} to {given:?})"),
                 });
             }
         }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::byte_string::ByteString;
 use crate::meta::ObjectMeta;
+use crate::validation::{FieldErrors, IMMUTABLE_WHEN_SET};
 
 /// A ConfigMap.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,4 +39,21 @@ crate::impl_resource!(ConfigMap {
     plural: "configmaps",
     namespaced: true,
     status_subresource: false,
+    validate_update: validate_update,
 });
+
+/// An `immutable` ConfigMap refuses changes to `data`, `binaryData` and to
+/// `immutable` itself, with Kubernetes' message.
+pub fn validate_update(new: &ConfigMap, old: &ConfigMap, errors: &mut FieldErrors) {
+    if old.immutable == Some(true) {
+        if new.data != old.data {
+            errors.push("data", IMMUTABLE_WHEN_SET);
+        }
+        if new.binary_data != old.binary_data {
+            errors.push("binaryData", IMMUTABLE_WHEN_SET);
+        }
+        if new.immutable != Some(true) {
+            errors.push("immutable", IMMUTABLE_WHEN_SET);
+        }
+    }
+}

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::int_or_string::IntOrString;
 use crate::kinds::pod::PodTemplateSpec;
-use crate::kinds::replica_set::{validate_workload, WorkloadCondition};
+use crate::kinds::replica_set::{selector_unchanged, validate_workload, WorkloadCondition};
 use crate::meta::{LabelSelector, ObjectMeta};
 use crate::validation::FieldErrors;
 
@@ -37,7 +37,13 @@ crate::impl_resource!(Deployment {
     namespaced: true,
     status_subresource: true,
     validate: validate,
+    validate_update: validate_update,
 });
+
+/// apps/v1: `spec.selector` may not change after create.
+pub fn validate_update(new: &Deployment, old: &Deployment, errors: &mut FieldErrors) {
+    selector_unchanged(&new.spec.selector, &old.spec.selector, errors);
+}
 
 /// The Deployment rules beyond metadata; run by the Api on create and update.
 pub fn validate(obj: &Deployment, errors: &mut FieldErrors) {

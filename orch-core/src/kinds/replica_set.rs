@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::kinds::pod::{self, PodTemplateSpec};
 use crate::meta::{LabelSelector, ObjectMeta};
 use crate::time::Time;
-use crate::validation::{labels, FieldErrors};
+use crate::validation::{labels, FieldErrors, IMMUTABLE};
 
 /// A ReplicaSet.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -36,7 +36,25 @@ crate::impl_resource!(ReplicaSet {
     namespaced: true,
     status_subresource: true,
     validate: validate,
+    validate_update: validate_update,
 });
+
+/// apps/v1: `spec.selector` may not change after create.
+pub fn validate_update(new: &ReplicaSet, old: &ReplicaSet, errors: &mut FieldErrors) {
+    selector_unchanged(&new.spec.selector, &old.spec.selector, errors);
+}
+
+/// The apps/v1 rule of Deployment and ReplicaSet: the selector is fixed
+/// at create (a changed one would orphan the Pods it selected).
+pub(crate) fn selector_unchanged(
+    new: &LabelSelector,
+    old: &LabelSelector,
+    errors: &mut FieldErrors,
+) {
+    if new != old {
+        errors.push("spec.selector", IMMUTABLE);
+    }
+}
 
 /// The ReplicaSet rules beyond metadata; run by the Api on create and update.
 pub fn validate(obj: &ReplicaSet, errors: &mut FieldErrors) {

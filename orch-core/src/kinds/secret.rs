@@ -6,9 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::byte_string::ByteString;
 use crate::meta::ObjectMeta;
+use crate::validation::{FieldErrors, IMMUTABLE, IMMUTABLE_WHEN_SET};
 
-/// A Secret. orch stores `stringData` as given; unlike Kubernetes it does
-/// not merge it into `data` on write.
+/// A Secret. As Kubernetes, `stringData` is write-only: on every write its
+/// entries are merged into `data` (a key in both takes the `stringData`
+/// value) and it is stored empty.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Secret {
@@ -42,4 +44,29 @@ crate::impl_resource!(Secret {
     plural: "secrets",
     namespaced: true,
     status_subresource: false,
+    validate_update: validate_update,
+    prepare_for_write: merge_string_data,
 });
+
+/// Moves `stringData` into `data`, as Kubernetes does on every write.
+pub fn merge_string_data(secret: &mut Secret) {
+    for (key, value) in std::mem::take(&mut secret.string_data) {
+        secret.data.insert(key, ByteString(value.into_bytes()));
+    }
+}
+
+/// An `immutable` Secret refuses changes to `data`, `type` and to
+/// `immutable` itself, with Kubernetes' message.
+pub fn validate_update(new: &Secret, old: &Secret, errors: &mut FieldErrors) {
+    if new.type_.as_deref().unwrap_or("Opaque") != old.type_.as_deref().unwrap_or("Opaque") {
+        errors.push("type", IMMUTABLE);
+    }
+    if old.immutable == Some(true) {
+        if new.data != old.data {
+            errors.push("data", IMMUTABLE_WHEN_SET);
+        }
+        if new.immutable != Some(true) {
+            errors.push("immutable", IMMUTABLE_WHEN_SET);
+        }
+    }
+}

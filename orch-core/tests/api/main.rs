@@ -6,6 +6,7 @@ mod admission;
 mod custom_kinds;
 mod delete;
 mod reads;
+mod update_rules;
 mod validation;
 mod writes;
 

@@ -74,6 +74,45 @@ async fn list_filters_by_label_and_field_selectors_and_pages() {
 }
 
 #[tokio::test]
+async fn a_continue_token_reads_only_inside_its_own_list() {
+    use base64::Engine;
+    let (store, default) = setup();
+    let other: Api<Pod> = Api::namespaced(store.clone(), "other");
+    for name in ["a", "b", "c"] {
+        default.create(&pod(name)).await.unwrap();
+        other.create(&pod(name)).await.unwrap();
+    }
+    // A token handed out for `other` is refused by `default`'s list.
+    let page = other.list(&ListParams::default().limit(1)).await.unwrap();
+    let token = page.continue_token.expect("more pages");
+    let reused = default.list(&ListParams::default().continue_from(token)).await;
+    assert!(
+        matches!(&reused, Err(Error::Invalid { field, .. }) if field == "continue"),
+        "{reused:?}"
+    );
+    // So is a crafted one naming another namespace's (or kind's) keys.
+    let revision = page.resource_version;
+    for start in ["/registry/pods/other/", "/registry/secrets/default/", "/registry/"] {
+        let crafted =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{revision}\n{start}"));
+        let read = default.list(&ListParams::default().continue_from(crafted)).await;
+        assert!(
+            matches!(&read, Err(Error::Invalid { field, .. }) if field == "continue"),
+            "{start}: {read:?}"
+        );
+    }
+    // A token of `default`'s own list pages through `default` only.
+    let first = default.list(&ListParams::default().limit(1)).await.unwrap();
+    let rest = default
+        .list(&ListParams::default().continue_from(first.continue_token.unwrap()))
+        .await
+        .unwrap();
+    let namespaces: Vec<&str> =
+        first.items.iter().chain(&rest.items).map(|p| p.metadata.namespace.as_str()).collect();
+    assert_eq!(namespaces, ["default"; 3]);
+}
+
+#[tokio::test]
 async fn watch_delivers_added_modified_deleted_from_a_list() {
     let (_, api) = setup();
     api.create(&pod("before")).await.unwrap();
@@ -81,9 +120,7 @@ async fn watch_delivers_added_modified_deleted_from_a_list() {
     let mut w = api.watch(&WatchParams::default(), &list.resource_version).await.unwrap();
 
     let created = api.create(&pod("web-0")).await.unwrap();
-    let mut changed = created.clone();
-    changed.spec.node_name = Some("node-1".into());
-    let changed = api.replace(&changed).await.unwrap();
+    let changed = api.bind("web-0", "node-1", &Preconditions::default()).await.unwrap();
     // A bound pod is deleted gracefully: marked first, removed by a second,
     // forced delete (the node agent's).
     let marked = api.delete("web-0", &DeleteParams::default()).await.unwrap();
@@ -118,12 +155,14 @@ async fn watch_delivers_added_modified_deleted_from_a_list() {
 async fn watch_with_selectors_turns_matching_changes_into_added_and_deleted() {
     let (_, api) = setup();
     let mut w =
-        api.watch(&WatchParams::default().fields("spec.nodeName=node-1"), "").await.unwrap();
+        api.watch(&WatchParams::default().fields("status.phase=Running"), "").await.unwrap();
     let p = api.create(&pod("web-0")).await.unwrap();
-    let bound = api.patch("web-0", &json!({"spec": {"nodeName": "node-1"}})).await.unwrap();
+    let running = json!({"status": {"phase": "Running"}});
+    let bound = api.patch_status("web-0", &running).await.unwrap();
     let relabelled =
         api.patch("web-0", &json!({"metadata": {"labels": {"x": "y"}}})).await.unwrap();
-    let moved = api.patch("web-0", &json!({"spec": {"nodeName": "node-2"}})).await.unwrap();
+    let done = json!({"status": {"phase": "Succeeded"}});
+    let moved = api.patch_status("web-0", &done).await.unwrap();
     assert_ne!(p.metadata.resource_version, bound.metadata.resource_version);
     match next_event(&mut w).await {
         WatchEvent::Added(p) => assert_eq!(p, bound, "starts matching: Added"),

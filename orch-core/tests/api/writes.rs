@@ -149,13 +149,16 @@ async fn merge_patch_follows_rfc_7386() {
     let patched = api
         .patch(
             "web-0",
-            &json!({"metadata": {"labels": {"app": null, "tier": "a"}}, "spec": {"nodeName": "node-1"}}),
+            &json!({
+                "metadata": {"labels": {"app": null, "tier": "a"}},
+                "spec": {"tolerations": [{"key": "a", "operator": "Exists"}]},
+            }),
         )
         .await
         .unwrap();
     assert!(!patched.metadata.labels.contains_key("app"), "null removes");
     assert_eq!(patched.metadata.labels["tier"], "a");
-    assert_eq!(patched.spec.node_name.as_deref(), Some("node-1"));
+    assert_eq!(patched.spec.tolerations[0].key.as_deref(), Some("a"));
     assert_eq!(patched.spec.containers, created.spec.containers, "untouched fields stay");
     assert_eq!(patched.metadata.generation, 2);
 

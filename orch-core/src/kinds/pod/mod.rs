@@ -18,7 +18,7 @@ pub use status::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
     ContainerStatus, PodCondition, PodPhase, PodStatus,
 };
-pub use validation::{validate, validate_spec};
+pub use validation::{validate, validate_spec, validate_update};
 
 /// A Pod: one or more containers run together on one node.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -81,6 +81,7 @@ crate::impl_resource!(Pod {
     status_subresource: true,
     fields: pod_field,
     validate: validation::validate,
+    validate_update: validation::validate_update,
     graceful_deletion: pod_grace,
 });
 

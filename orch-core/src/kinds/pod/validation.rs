@@ -11,6 +11,40 @@ pub fn validate(obj: &Pod, errors: &mut FieldErrors) {
     validate_spec(&obj.spec, "spec", errors);
 }
 
+/// What an update may change in a running Pod's spec, as Kubernetes'
+/// `ValidatePodUpdate`: the containers' and init containers' images and
+/// added tolerations; everything else is fixed at create (the node through
+/// the binding only). (`activeDeadlineSeconds`, which Kubernetes also lets
+/// shrink, is not modelled.)
+pub fn validate_update(new: &Pod, old: &Pod, errors: &mut FieldErrors) {
+    let (new, old) = (&new.spec, &old.spec);
+    let mut allowed = old.clone();
+    for (list, from) in [
+        (&mut allowed.containers, &new.containers),
+        (&mut allowed.init_containers, &new.init_containers),
+    ] {
+        if list.len() == from.len() {
+            for (a, n) in list.iter_mut().zip(from) {
+                a.image.clone_from(&n.image);
+            }
+        }
+    }
+    let kept = old.tolerations.iter().all(|t| new.tolerations.contains(t));
+    if kept {
+        allowed.tolerations.clone_from(&new.tolerations);
+    } else {
+        errors.push("spec.tolerations", "existing tolerations may not be removed or changed");
+    }
+    if allowed != *new && kept {
+        errors.push(
+            "spec",
+            "pod updates may not change fields other than `spec.containers[*].image`, \
+             `spec.initContainers[*].image` and `spec.tolerations` (only additions to existing \
+             tolerations): field is immutable",
+        );
+    }
+}
+
 /// Checks a Pod spec; `path` is its JSON path (`spec`, `spec.template.spec`).
 pub fn validate_spec(spec: &PodSpec, path: &str, errors: &mut FieldErrors) {
     if spec.containers.is_empty() {
