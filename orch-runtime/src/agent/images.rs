@@ -1,12 +1,35 @@
 //! Images for the node agent, as the kubelet's image manager: the
 //! `imagePullPolicy` (and its default), which registry credentials go with
-//! an image, and the back-off between failed pulls.
+//! an image, the back-off between failed pulls, and the images the Node's
+//! status reports.
 
 use std::time::Duration;
 
+use orch_core::kinds::node::ContainerImage;
 use orch_core::kinds::pod::Container;
 
-use crate::runtime::AuthConfig;
+use crate::runtime::{AuthConfig, Image};
+
+/// Most images a Node's status lists (the kubelet's `--node-status-max-images`
+/// default).
+pub const NODE_STATUS_MAX_IMAGES: usize = 50;
+
+/// The runtime's images as a Node's `status.images`, as the kubelet reports
+/// them: largest first (ties by name), at most [`NODE_STATUS_MAX_IMAGES`],
+/// each named by its tags (its ID if it has none); sizes in bytes. The
+/// scheduler's ImageLocality plugin scores nodes on these.
+pub fn node_images(images: &[Image]) -> Vec<ContainerImage> {
+    let mut listed: Vec<ContainerImage> = images
+        .iter()
+        .map(|i| ContainerImage {
+            names: if i.repo_tags.is_empty() { vec![i.id.clone()] } else { i.repo_tags.clone() },
+            size_bytes: i64::try_from(i.size).unwrap_or(i64::MAX),
+        })
+        .collect();
+    listed.sort_by(|a, b| b.size_bytes.cmp(&a.size_bytes).then_with(|| a.names.cmp(&b.names)));
+    listed.truncate(NODE_STATUS_MAX_IMAGES);
+    listed
+}
 
 /// Kubernetes' `imagePullPolicy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,5 +164,41 @@ mod tests {
         assert_eq!(pull_backoff(2, i, m), Duration::from_secs(20));
         assert_eq!(pull_backoff(6, i, m), Duration::from_secs(300));
         assert_eq!(pull_backoff(60, i, m), Duration::from_secs(300));
+    }
+}
+
+#[cfg(test)]
+mod node_image_tests {
+    use super::*;
+
+    fn image(id: &str, tags: &[&str], size: u64) -> Image {
+        Image { id: id.into(), repo_tags: tags.iter().map(|t| t.to_string()).collect(), size }
+    }
+
+    #[test]
+    fn largest_first_named_by_tags_or_id() {
+        let listed = node_images(&[
+            image("sha256:a", &["small:1"], 10),
+            image("sha256:b", &[], 30),
+            image("sha256:c", &["big:1", "big:latest"], 20),
+        ]);
+        let names: Vec<&[String]> = listed.iter().map(|i| &i.names[..]).collect();
+        assert_eq!(
+            names,
+            [
+                &["sha256:b".to_string()][..],
+                &["big:1".into(), "big:latest".into()],
+                &["small:1".into()]
+            ]
+        );
+        assert_eq!(listed.iter().map(|i| i.size_bytes).collect::<Vec<_>>(), [30, 20, 10]);
+    }
+
+    #[test]
+    fn at_most_the_kubelets_fifty() {
+        let many: Vec<Image> = (0..80).map(|i| image(&format!("id{i}"), &[], i)).collect();
+        let listed = node_images(&many);
+        assert_eq!(listed.len(), NODE_STATUS_MAX_IMAGES);
+        assert_eq!(listed[0].size_bytes, 79, "the largest are kept");
     }
 }

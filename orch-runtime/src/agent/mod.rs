@@ -224,7 +224,7 @@ impl NodeAgent {
                 operating_system: std::env::consts::OS.into(),
                 architecture: std::env::consts::ARCH.into(),
             }),
-            images: Vec::new(),
+            images: self.images().await,
         };
         let node = match api.get_opt(&c.node_name).await? {
             Some(mut existing) => {
@@ -262,22 +262,42 @@ impl NodeAgent {
         Ok(())
     }
 
-    /// Reports Ready again if someone (the node lifecycle controller) marked
-    /// the node otherwise while the agent was away.
-    async fn assert_ready(&self) -> Result<()> {
+    /// The runtime's images, as the Node reports them (none if the runtime
+    /// cannot list them now: the next heartbeat tries again).
+    async fn images(&self) -> Vec<orch_core::kinds::node::ContainerImage> {
+        match self.shared.runtime.list_images().await {
+            Ok(listed) => images::node_images(&listed),
+            Err(e) => {
+                tracing::warn!(node = %self.shared.config.node_name, error = %e, "listing images failed");
+                Vec::new()
+            }
+        }
+    }
+
+    /// The heartbeat's status update: reports Ready again if someone (the
+    /// node lifecycle controller) marked the node otherwise while the agent
+    /// was away, and the runtime's images when they changed. Writes only
+    /// when something changed.
+    async fn update_status(&self) -> Result<()> {
         let api: Api<Node> = Api::all(self.shared.store.clone());
         let Some(mut node) = api.get_opt(&self.shared.config.node_name).await? else {
             return Ok(());
         };
+        let images = self.images().await;
         let status = node.status.get_or_insert_with(Default::default);
-        match find_condition(&status.conditions, "Ready") {
-            Some(c) if c.status != "True" => {
-                let now = Time::now();
-                set_condition(&mut status.conditions, ready_condition(now), now);
-            }
-            _ => return Ok(()),
+        let mut changed = false;
+        if find_condition(&status.conditions, "Ready").is_some_and(|c| c.status != "True") {
+            let now = Time::now();
+            set_condition(&mut status.conditions, ready_condition(now), now);
+            changed = true;
         }
-        api.replace_status(&node).await?;
+        if status.images != images {
+            status.images = images;
+            changed = true;
+        }
+        if changed {
+            api.replace_status(&node).await?;
+        }
         Ok(())
     }
 
@@ -329,8 +349,8 @@ impl NodeAgent {
                     if let Err(e) = agent.renew_lease().await {
                         tracing::warn!(node = %agent.shared.config.node_name, error = %e, "renewing the node lease failed");
                     }
-                    if let Err(e) = agent.assert_ready().await {
-                        tracing::warn!(node = %agent.shared.config.node_name, error = %e, "reporting Ready failed");
+                    if let Err(e) = agent.update_status().await {
+                        tracing::warn!(node = %agent.shared.config.node_name, error = %e, "updating the node status failed");
                     }
                 }
             })

@@ -1,10 +1,10 @@
 //! The agent registers its Node and renews its lease.
 
 use orch_core::kinds::node::Taint;
-use orch_core::testing::wait_until;
+use orch_core::testing::{wait_for, wait_until};
 use orch_core::{Api, Lease, Node};
 
-use crate::{Node1, DEADLINE};
+use crate::{bound_pod, Node1, DEADLINE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_registers_its_node_and_renews_its_lease() {
@@ -78,5 +78,31 @@ async fn re_registration_keeps_the_taints_others_set() {
     .await;
     let taints = nodes.get("node-1").await.unwrap().spec.taints;
     assert_eq!(taints, vec![own, cordon], "the agent's own once, the cordon kept");
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+on_both_runtimes!(the_node_reports_the_images_on_it, node_images_case);
+
+/// The Node's `status.images` lists the runtime's images, the one a pod
+/// just ran included (ImageLocality scores on it).
+async fn node_images_case(n: Node1) {
+    let container = n.sh("c", "sleep 30");
+    let image = container.image.clone();
+    n.pods().create(&bound_pod("img-0", vec![container])).await.unwrap();
+    n.running_and_ready("img-0").await;
+    let nodes = Api::<Node>::all(n.store.clone());
+    wait_for(format!("status.images to name {image}"), DEADLINE, || async {
+        let node = nodes.get("node-1").await.unwrap();
+        let images = node.status.unwrap_or_default().images;
+        let named = images.iter().any(|i| {
+            i.names.iter().any(|name| *name == image || name.ends_with(&format!("/{image}")))
+        });
+        if named {
+            Ok(())
+        } else {
+            Err(format!("{images:?}"))
+        }
+    })
+    .await;
     n.delete_all_and_check_no_leftovers().await;
 }
