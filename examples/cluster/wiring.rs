@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orch_controllers::{
-    DeploymentController, GarbageCollector, NodeLifecycleConfig, NodeLifecycleController,
-    ReplicaSetController,
+    DeploymentController, GarbageCollector, NodeLifecycleConfig, NodeLifecycleController, PodGc,
+    PodGcConfig, ReplicaSetController,
 };
 use orch_core::api::ListParams;
 use orch_core::controller::{InformerFactory, LeaderElectionConfig, LeaderElector};
@@ -262,6 +262,9 @@ impl Cluster {
                         ));
                         parts.push(tokio::spawn(
                             GarbageCollector::new(f.clone()).builtin_kinds().run(leading.clone()),
+                        ));
+                        parts.push(tokio::spawn(
+                            PodGc::new(&f, PodGcConfig::default()).run(leading.clone()),
                         ));
                         let nl = Arc::new(NodeLifecycleController::new(
                             &f,

@@ -9,6 +9,8 @@
 //!   carries out foreground and orphan deletion.
 //! * [`NodeLifecycleController`] marks nodes that stop renewing their Lease
 //!   unreachable and evicts their pods.
+//! * [`PodGc`] deletes terminated pods beyond a threshold and pods no node
+//!   agent will finish (their node gone, or none).
 //!
 //! Their errors are orch-core's [`Error`](orch_core::Error): everything a
 //! controller can meet is a failed Api call, retried by the runner's
@@ -65,12 +67,14 @@ pub mod deployment;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod node_lifecycle;
+pub mod pod_gc;
 pub mod pod_readiness;
 pub mod replica_set;
 
 pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;
 pub use node_lifecycle::{NodeLifecycleConfig, NodeLifecycleController};
+pub use pod_gc::{PodGc, PodGcConfig};
 pub use replica_set::ReplicaSetController;
 
 use orch_core::meta::OwnerReference;
