@@ -16,7 +16,7 @@
 //! backoffQ rather than unschedulable, so the event is not lost.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,10 +98,34 @@ struct State {
     /// Latest info per queued uid, and where it is. Heap entries whose uid is
     /// no longer `Active` here (or whose pod was replaced) are stale and skipped.
     pods: HashMap<String, (QueuedPodInfo, Place)>,
+    /// The uids of `pods` that are unschedulable or gated: what a cluster
+    /// event looks at, without walking every queued pod.
+    parked: HashSet<String>,
     /// uid → the move cycle when it was popped.
     in_flight: HashMap<String, u64>,
     move_cycle: u64,
     closed: bool,
+}
+
+impl State {
+    fn put(&mut self, uid: String, info: QueuedPodInfo, place: Place) {
+        if matches!(place, Place::Unschedulable(_) | Place::Gated) {
+            self.parked.insert(uid.clone());
+        } else {
+            self.parked.remove(&uid);
+        }
+        self.pods.insert(uid, (info, place));
+    }
+
+    fn take(&mut self, uid: &str) -> Option<(QueuedPodInfo, Place)> {
+        self.parked.remove(uid);
+        self.pods.remove(uid)
+    }
+
+    /// The parked pods (unschedulable or gated), with where they are.
+    fn parked(&self) -> Vec<(QueuedPodInfo, Place)> {
+        self.parked.iter().filter_map(|uid| self.pods.get(uid).cloned()).collect()
+    }
 }
 
 /// The scheduling queue. Cheap to share behind an `Arc`.
@@ -132,6 +156,7 @@ impl SchedulingQueue {
                 active: BinaryHeap::new(),
                 backoff: BinaryHeap::new(),
                 pods: HashMap::new(),
+                parked: HashSet::new(),
                 in_flight: HashMap::new(),
                 move_cycle: 0,
                 closed: false,
@@ -162,14 +187,14 @@ impl SchedulingQueue {
 
     fn push_active(&self, s: &mut State, info: QueuedPodInfo) {
         let uid = info.pod.uid().to_owned();
-        s.pods.insert(uid, (info.clone(), Place::Active));
+        s.put(uid, info.clone(), Place::Active);
         s.active.push(Active { info, sort: self.sort.clone() });
     }
 
     fn push_backoff(s: &mut State, info: QueuedPodInfo, until: Instant) {
         let uid = info.pod.uid().to_owned();
         s.backoff.push(Reverse((until, uid.clone())));
-        s.pods.insert(uid, (info, Place::Backoff(until)));
+        s.put(uid, info, Place::Backoff(until));
     }
 
     /// Adds a new pending pod, or updates the pod of one already queued (a
@@ -187,7 +212,7 @@ impl SchedulingQueue {
             None => QueuedPodInfo { pod, enqueued_at: Instant::now(), attempts: 0 },
         };
         if !admitted {
-            s.pods.insert(uid, (info, Place::Gated));
+            s.put(uid, info, Place::Gated);
             return;
         }
         self.push_active(&mut s, info);
@@ -197,7 +222,7 @@ impl SchedulingQueue {
 
     /// Removes a pod (deleted, or bound by someone else).
     pub fn delete(&self, uid: &str) {
-        self.state.lock().pods.remove(uid);
+        self.state.lock().take(uid);
     }
 
     /// Waits for the next pod to schedule; `None` after [`close`](Self::close).
@@ -219,7 +244,7 @@ impl SchedulingQueue {
                     if current != Some((true, Place::Active)) {
                         continue; // stale heap entry
                     }
-                    let Some((mut info, _)) = s.pods.remove(&uid) else { continue };
+                    let Some((mut info, _)) = s.take(&uid) else { continue };
                     info.attempts += 1;
                     let cycle = s.move_cycle;
                     s.in_flight.insert(uid, cycle);
@@ -274,7 +299,7 @@ impl SchedulingQueue {
             let until = Instant::now() + self.backoff(info.attempts);
             Self::push_backoff(&mut s, info, until);
         } else {
-            s.pods.insert(uid, (info, Place::Unschedulable(Instant::now())));
+            s.put(uid, info, Place::Unschedulable(Instant::now()));
         }
         drop(s);
         self.notify.notify_one();
@@ -299,32 +324,29 @@ impl SchedulingQueue {
     /// backoffQ (if still backing off) or activeQ; gated pods the
     /// PreEnqueue gate now lets in move to activeQ.
     pub fn move_all_to_active_or_backoff(&self) {
+        self.move_to_active_or_backoff(|_| true);
+    }
+
+    /// A cluster event that only some unschedulable pods can benefit from
+    /// (kube-scheduler's queueing hints): those `wanted` accepts move as in
+    /// [`move_all_to_active_or_backoff`](Self::move_all_to_active_or_backoff);
+    /// gated pods are asked again whatever `wanted` says.
+    pub fn move_to_active_or_backoff(&self, wanted: impl Fn(&PodInfo) -> bool) {
         let mut s = self.state.lock();
         s.move_cycle += 1;
         let now = Instant::now();
-        let gated: Vec<QueuedPodInfo> = s
-            .pods
-            .values()
-            .filter(|(i, p)| *p == Place::Gated && self.admits(&i.pod))
-            .map(|(i, _)| i.clone())
-            .collect();
-        for info in gated {
-            self.push_active(&mut s, info);
-        }
-        let waiting: Vec<(QueuedPodInfo, Instant)> = s
-            .pods
-            .values()
-            .filter_map(|(i, p)| match p {
-                Place::Unschedulable(since) => Some((i.clone(), *since)),
-                _ => None,
-            })
-            .collect();
-        for (info, since) in waiting {
-            let until = since + self.backoff(info.attempts);
-            if until > now {
-                Self::push_backoff(&mut s, info, until);
-            } else {
-                self.push_active(&mut s, info);
+        for (info, place) in s.parked() {
+            match place {
+                Place::Gated if self.admits(&info.pod) => self.push_active(&mut s, info),
+                Place::Unschedulable(since) if wanted(&info.pod) => {
+                    let until = since + self.backoff(info.attempts);
+                    if until > now {
+                        Self::push_backoff(&mut s, info, until);
+                    } else {
+                        self.push_active(&mut s, info);
+                    }
+                }
+                _ => {}
             }
         }
         drop(s);
@@ -338,10 +360,10 @@ impl SchedulingQueue {
         let mut s = self.state.lock();
         let now = Instant::now();
         let old: Vec<QueuedPodInfo> = s
-            .pods
-            .values()
+            .parked()
+            .into_iter()
             .filter(|(_, p)| matches!(p, Place::Unschedulable(since) if now.duration_since(*since) >= self.config.max_unschedulable))
-            .map(|(i, _)| i.clone())
+            .map(|(i, _)| i)
             .collect();
         let moved = !old.is_empty();
         for info in old {

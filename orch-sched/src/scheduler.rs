@@ -298,6 +298,23 @@ pub async fn run_leader_elected(
     Ok(())
 }
 
+/// True if `assigned`, newly on a node, may let `waiting` in: it matches one
+/// of `waiting`'s required pod-affinity terms or the selector of one of its
+/// topology spread constraints (kube-scheduler's queueing hints of
+/// InterPodAffinity and PodTopologySpread for an assigned pod's add).
+fn could_unblock(waiting: &PodInfo, assigned: &Pod) -> bool {
+    waiting.required_affinity.iter().any(|t| t.matches(assigned))
+        || waiting.pod.spec.topology_spread_constraints.iter().any(|c| {
+            c.label_selector
+                .as_ref()
+                .and_then(|s| orch_core::selector::LabelSelector::from_object(s).ok())
+                .is_some_and(|s| {
+                    assigned.metadata.namespace == waiting.pod.metadata.namespace
+                        && s.matches(&assigned.metadata.labels)
+                })
+        })
+}
+
 /// The first profile's QueueSort, for the shared queue.
 struct FrameworkSort(Arc<Framework>);
 
@@ -318,7 +335,17 @@ impl Shared {
                 self.pod_deleted(&pod);
             } else {
                 self.queue.delete(&pod.metadata.uid);
-                self.cache.lock().upsert_pod(pod);
+                let mut cache = self.cache.lock();
+                let before = cache.confirmed_pod(&pod.metadata.uid);
+                cache.upsert_pod(pod.clone());
+                drop(cache);
+                // kube-scheduler's AssignedPodAdd/Update: a pod newly on a
+                // node, or relabelled there, may satisfy a waiting pod's
+                // affinity or even out its topology spread.
+                let changed = before.is_none_or(|b| b.metadata.labels != pod.metadata.labels);
+                if changed {
+                    self.queue.move_to_active_or_backoff(|waiting| could_unblock(waiting, &pod));
+                }
             }
         } else if !pod.metadata.is_deleting()
             && !is_terminal(&pod)

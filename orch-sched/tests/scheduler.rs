@@ -393,6 +393,38 @@ async fn permit_can_hold_allow_and_time_out() {
     assert_eq!(h.placement().await["timed-out"], None);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_placed_on_a_node_requeues_the_pods_whose_affinity_it_satisfies() {
+    let h = Harness::start(
+        vec![node("n1", "8", &[]), node("n2", "8", &[])],
+        Registry::default(),
+        ProfileConfig::default(),
+    )
+    .await;
+    let mut web = pod("web", "100m", "web");
+    web.spec.affinity = Some(Affinity {
+        pod_affinity: Some(PodAffinity {
+            required: vec![PodAffinityTerm {
+                label_selector: Some(app_selector("db")),
+                topology_key: "kubernetes.io/hostname".into(),
+                ..Default::default()
+            }],
+            preferred: vec![],
+        }),
+        ..Default::default()
+    });
+    h.pods().create(&web).await.unwrap();
+    h.event_where("web to be found unschedulable", "FailedScheduling", |m| m.contains("affinity"))
+        .await;
+    // A db pod bound by someone else (created on n2): web can go beside it,
+    // long before the 5-minute flush of unschedulable pods.
+    let mut db = pod("db", "100m", "db");
+    db.spec.node_name = Some("n2".into());
+    h.pods().create(&db).await.unwrap();
+    h.bound(2).await;
+    assert_eq!(h.placement().await["web"].as_deref(), Some("n2"));
+}
+
 /// Lets pods in only while its flag is up: state outside the cluster, such
 /// as a quota kept elsewhere. Counts the times it was asked.
 struct Quota(Arc<std::sync::atomic::AtomicBool>, Arc<std::sync::atomic::AtomicUsize>);

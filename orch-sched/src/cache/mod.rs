@@ -210,6 +210,11 @@ impl Cache {
         }
     }
 
+    /// The pod as last seen bound (not merely assumed), if it is.
+    pub fn confirmed_pod(&self, uid: &str) -> Option<Arc<Pod>> {
+        self.pods.get(uid).filter(|s| !s.assumed).map(|s| s.pod.pod.clone())
+    }
+
     /// True if the pod is placed on a node here: assumed or seen bound.
     pub fn contains_pod(&self, uid: &str) -> bool {
         self.pods.contains_key(uid)
