@@ -1,5 +1,6 @@
-//! Liveness and readiness probes (httpGet and exec): a failing liveness
-//! probe restarts the container, readiness drives the Ready condition.
+//! Liveness, readiness and startup probes (exec, httpGet over HTTP and
+//! HTTPS, tcpSocket): a failing liveness probe restarts the container,
+//! readiness drives the Ready condition, startup holds both until it passes.
 
 use std::time::Duration;
 
@@ -188,5 +189,184 @@ async fn readiness_case(n: Node1) {
         std::future::ready(Err(format!("the last version's status: {last:?}")))
     })
     .await;
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+/// A readiness probe of the pod's container against a server the test runs
+/// on loopback.
+fn probe_at(action: Probe) -> Probe {
+    Probe { period_seconds: Some(1), failure_threshold: Some(1), ..action }
+}
+
+async fn ready_is(n: &Node1, pod: &str, want: &str) {
+    wait_until(format!("{pod} Ready={want}"), DEADLINE, || async {
+        condition(&n.pod(pod).await, "Ready").as_deref() == Some(want)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_readiness_probe_follows_the_listener() {
+    let n = Node1::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepting = tokio::spawn(async move {
+        loop {
+            let _ = listener.accept().await;
+        }
+    });
+    let mut c = sh("app", "sleep 60");
+    c.readiness_probe = Some(probe_at(Probe {
+        tcp_socket: Some(orch_core::kinds::pod::TcpSocketAction {
+            port: IntOrString::Int(i32::from(port)),
+            host: Some("127.0.0.1".into()),
+        }),
+        ..Default::default()
+    }));
+    n.pods().create(&bound_pod("tcp", vec![c])).await.unwrap();
+    ready_is(&n, "tcp", "True").await;
+    // The listener goes: connections are refused, the pod is not Ready.
+    accepting.abort();
+    let _ = accepting.await;
+    ready_is(&n, "tcp", "False").await;
+    let unhealthy = n.event_messages("Unhealthy").await;
+    assert!(
+        unhealthy.iter().any(|m| m.contains(&format!("dial tcp 127.0.0.1:{port}"))),
+        "{unhealthy:?}"
+    );
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+/// An HTTPS server with a self-signed certificate (rcgen) answering 200 to
+/// every request; the count of requests it answered.
+async fn https_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let (acceptor, count) = (acceptor.clone(), count.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let mut buf = [0u8; 1024];
+                let _ = tls.read(&mut buf).await;
+                if tls.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok").await.is_ok() {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (port, served)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_probe_speaks_tls_without_verifying_the_certificate() {
+    let n = Node1::start().await;
+    let (port, served) = https_server().await;
+    let https = |scheme: &str| {
+        probe_at(Probe {
+            http_get: Some(HttpGetAction {
+                port: IntOrString::Int(i32::from(port)),
+                host: Some("127.0.0.1".into()),
+                scheme: Some(scheme.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    };
+    let mut c = sh("app", "sleep 60");
+    c.readiness_probe = Some(https("HTTPS"));
+    n.pods().create(&bound_pod("tls", vec![c])).await.unwrap();
+    ready_is(&n, "tls", "True").await;
+    assert!(served.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    // Plain HTTP to the same server is not an HTTP answer: not Ready.
+    let mut plain = sh("app", "sleep 60");
+    plain.readiness_probe = Some(https("HTTP"));
+    n.pods().create(&bound_pod("plain", vec![plain])).await.unwrap();
+    wait_until("an Unhealthy Event for the plain probe", DEADLINE, || async {
+        let unhealthy = n.event_messages("Unhealthy").await;
+        unhealthy.iter().any(|m| {
+            m.starts_with(&format!(
+                "plain: Readiness probe failed: Get \"http://127.0.0.1:{port}/\""
+            ))
+        })
+    })
+    .await;
+    assert_eq!(condition(&n.pod("plain").await, "Ready").as_deref(), Some("False"));
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_startup_probe_holds_readiness_and_liveness_until_it_passes() {
+    let n = Node1::start().await;
+    let started = n._dir.path().join("started");
+    let mut c = sh("app", "sleep 60");
+    c.startup_probe = Some(Probe {
+        exec: Some(ExecAction {
+            command: vec!["test".into(), "-f".into(), started.display().to_string()],
+        }),
+        period_seconds: Some(1),
+        failure_threshold: Some(60),
+        ..Default::default()
+    });
+    // A liveness probe that would kill it at once, were it run before startup.
+    c.liveness_probe = Some(Probe {
+        exec: Some(ExecAction { command: vec!["false".into()] }),
+        period_seconds: Some(1),
+        failure_threshold: Some(1),
+        ..Default::default()
+    });
+    n.pods().create(&bound_pod("slow-start", vec![c])).await.unwrap();
+    wait_until("an Unhealthy Event for the startup probe", DEADLINE, || async {
+        let unhealthy = n.event_messages("Unhealthy").await;
+        unhealthy.iter().any(|m| m.starts_with("slow-start: Startup probe failed: "))
+    })
+    .await;
+    let p = n.pod("slow-start").await;
+    let cs = &p.status.as_ref().unwrap().container_statuses[0];
+    assert_eq!((cs.restart_count, cs.ready, cs.started), (0, false, Some(false)), "{cs:?}");
+    let liveness = n.event_messages("Unhealthy").await;
+    assert!(!liveness.iter().any(|m| m.contains("Liveness")), "liveness ran early: {liveness:?}");
+
+    // Startup passes: the container is started and Ready; liveness runs
+    // from then on and restarts it.
+    std::fs::write(&started, "").unwrap();
+    wait_until("a restart by the liveness probe after startup", DEADLINE, || async {
+        let p = n.pod("slow-start").await;
+        p.status.is_some_and(|s| s.container_statuses.first().is_some_and(|c| c.restart_count >= 1))
+    })
+    .await;
+    n.delete_all_and_check_no_leftovers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_startup_probe_past_its_failure_threshold_restarts_the_container() {
+    let n = Node1::start().await;
+    let mut c = sh("app", "trap 'exit 0' TERM; sleep 60 & wait");
+    c.startup_probe = Some(Probe {
+        exec: Some(ExecAction { command: vec!["false".into()] }),
+        period_seconds: Some(1),
+        failure_threshold: Some(2),
+        ..Default::default()
+    });
+    n.pods().create(&bound_pod("never-starts", vec![c])).await.unwrap();
+    wait_until("a restart after the startup probe's failures", DEADLINE, || async {
+        let p = n.pod("never-starts").await;
+        p.status.is_some_and(|s| s.container_statuses.first().is_some_and(|c| c.restart_count >= 1))
+    })
+    .await;
+    let p = n.pod("never-starts").await;
+    assert_eq!(condition(&p, "Ready").as_deref(), Some("False"));
     n.delete_all_and_check_no_leftovers().await;
 }
