@@ -15,7 +15,7 @@ use orch_core::controller::{
     ObjectKey, Reconciler, WatcherConfig, WatcherEvent, WorkQueue,
 };
 use orch_core::kinds::pod::{Container, PodSpec};
-use orch_core::store::Store;
+use orch_core::store::{KeyRange, RangeRequest, Store};
 use orch_core::testing::{wait_until, FaultyStore};
 use orch_core::{Api, ConfigMap, Error, Event, Lease, ObjectMeta, OwnerReference, Pod, ReplicaSet};
 use orch_store::{MemStore, MemStoreConfig};
@@ -434,7 +434,7 @@ async fn repeated_events_are_aggregated_into_one_object() {
     let p = pods.create(&pod("web-0")).await.unwrap();
     let recorder = EventRecorder::new(store.clone(), "kubelet", Some("node-1"));
     let reference = object_reference(&p);
-    for _ in 0..200 {
+    for _ in 0..20 {
         recorder
             .record(
                 &reference,
@@ -443,17 +443,19 @@ async fn repeated_events_are_aggregated_into_one_object() {
                 "Back-off restarting failed container",
             )
             .await
-            .unwrap();
+            .unwrap()
+            .expect("within the spam filter's burst");
     }
     recorder
         .record(&reference, EventType::Normal, "Started", "Started container web")
         .await
-        .unwrap();
+        .unwrap()
+        .expect("within the spam filter's burst");
     let events: Api<Event> = Api::namespaced(store, "default");
     let list = events.list(&ListParams::default()).await.unwrap();
     assert_eq!(list.items.len(), 2, "one object per distinct event");
     let backoff = list.items.iter().find(|e| e.reason.as_deref() == Some("BackOff")).unwrap();
-    assert_eq!(backoff.count, Some(200));
+    assert_eq!(backoff.count, Some(20));
     assert_eq!(backoff.type_.as_deref(), Some("Warning"));
     assert_eq!(backoff.involved_object.uid, p.metadata.uid);
     assert_eq!(backoff.source.as_ref().unwrap().host.as_deref(), Some("node-1"));
@@ -462,6 +464,65 @@ async fn repeated_events_are_aggregated_into_one_object() {
         .await
         .unwrap();
     assert_eq!(by_object.items.len(), 1);
+}
+
+#[tokio::test]
+async fn the_spam_filter_lets_25_events_per_object_through_then_one_per_refill() {
+    let store = Arc::new(MemStore::new());
+    let pods: Api<Pod> = Api::namespaced(store.clone(), "default");
+    let (noisy, quiet) =
+        (pods.create(&pod("noisy")).await.unwrap(), pods.create(&pod("quiet")).await.unwrap());
+    let recorder = EventRecorder::new(store.clone(), "kubelet", Some("node-1"));
+    let (noisy, quiet) = (object_reference(&noisy), object_reference(&quiet));
+    let mut written = 0;
+    for i in 0..40 {
+        let message = format!("attempt {i}");
+        let r = recorder.record(&noisy, EventType::Warning, "BackOff", &message);
+        written += usize::from(r.await.unwrap().is_some());
+    }
+    assert_eq!(written, orch_core::controller::SPAM_BURST as usize);
+    // Another object has a bucket of its own.
+    let other = recorder.record(&quiet, EventType::Normal, "Started", "ok");
+    assert!(other.await.unwrap().is_some());
+    let events: Api<Event> = Api::namespaced(store.clone(), "default");
+    assert_eq!(events.list(&ListParams::default()).await.unwrap().items.len(), 26);
+
+    // A bucket refills: one event per refill period.
+    let refilling =
+        EventRecorder::new(store, "kubelet", None).spam_filter(1, Duration::from_millis(200));
+    let again = || refilling.record(&quiet, EventType::Normal, "Pulled", "pulled");
+    assert!(again().await.unwrap().is_some());
+    assert!(again().await.unwrap().is_none(), "the bucket is empty");
+    wait_until("the bucket to refill", Duration::from_secs(10), || async {
+        again().await.unwrap().is_some()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn events_expire_after_their_ttl_through_a_store_lease() {
+    let store = Arc::new(MemStore::new());
+    let pods: Api<Pod> = Api::namespaced(store.clone(), "default");
+    let p = pods.create(&pod("web-0")).await.unwrap();
+    let recorder =
+        EventRecorder::new(store.clone(), "kubelet", None).event_ttl(Some(Duration::from_secs(1)));
+    let event = recorder
+        .record(&object_reference(&p), EventType::Normal, "Started", "Started container web")
+        .await
+        .unwrap()
+        .unwrap();
+    // Attached to a lease in the store, as kube-apiserver writes Events.
+    use orch_core::Resource;
+    let key = Event::api_resource().key("default", &event.metadata.name);
+    let kv = store.range(RangeRequest::new(KeyRange::key(key.clone()))).await.unwrap();
+    assert_ne!(kv.kvs[0].lease, 0, "the Event's key has a lease");
+    let events: Api<Event> = Api::namespaced(store.clone(), "default");
+    wait_until("the Event to expire", Duration::from_secs(20), || async {
+        events.get_opt(&event.metadata.name).await.unwrap().is_none()
+    })
+    .await;
+    // The Pod, written without a TTL, stays.
+    assert!(pods.get_opt("web-0").await.unwrap().is_some());
 }
 
 // ---- finalizers

@@ -3,7 +3,7 @@
 use super::Api;
 use crate::admission::Operation;
 use crate::resource::Object;
-use crate::store::{Compare, PutRequest, TxnOp, TxnRequest};
+use crate::store::{Compare, TxnOp, TxnRequest};
 use crate::time::Time;
 use crate::{Error, Result};
 
@@ -55,14 +55,16 @@ impl<K: Object> Api<K> {
             let object = self.object_name(&namespace, &admitted.meta().name);
             let key = self.key(&namespace, &admitted.meta().name);
             let value = self.encode(&admitted, &object)?;
+            let put = self.put_request(key.clone(), value).await?;
             let resp = self
                 .store
                 .txn(TxnRequest {
-                    compare: vec![Compare::absent(key.clone())],
-                    success: vec![TxnOp::Put(PutRequest::new(key, value))],
+                    compare: vec![Compare::absent(key)],
+                    success: vec![TxnOp::Put(put)],
                     failure: vec![],
                 })
-                .await?;
+                .await
+                .inspect_err(|e| self.lease_failed(e))?;
             if resp.succeeded {
                 let mut created = admitted;
                 created.meta_mut().resource_version = resp.header.revision.to_string();

@@ -4,7 +4,7 @@
 use super::{Api, DeleteOutcome, DeleteParams, PropagationPolicy, MAX_RETRIES};
 use crate::admission::{AdmissionRequest, Operation};
 use crate::resource::Object;
-use crate::store::{DeleteRangeRequest, KeyRange, PutRequest, TxnOp};
+use crate::store::{DeleteRangeRequest, KeyRange, TxnOp};
 use crate::time::Time;
 use crate::{Error, Result};
 
@@ -98,10 +98,13 @@ impl<K: Object> Api<K> {
                 match shorter {
                     Some(g) if graceful || !meta.finalizers.is_empty() => {
                         meta.deletion_grace_period_seconds = Some(g);
-                        let put = TxnOp::Put(PutRequest::new(
-                            key.clone(),
-                            self.encode(&Self::unversioned(&next), &object)?,
-                        ));
+                        let put = TxnOp::Put(
+                            self.put_request(
+                                key.clone(),
+                                self.encode(&Self::unversioned(&next), &object)?,
+                            )
+                            .await?,
+                        );
                         if let Some(rv) = self.write_if_unchanged(key, kv.mod_revision, put).await?
                         {
                             next.meta_mut().resource_version = rv.to_string();
@@ -120,10 +123,10 @@ impl<K: Object> Api<K> {
                 meta.deletion_timestamp = Some(Time::now());
                 meta.deletion_grace_period_seconds = grace;
                 meta.generation += 1;
-                let put = TxnOp::Put(PutRequest::new(
-                    key.clone(),
-                    self.encode(&Self::unversioned(&next), &object)?,
-                ));
+                let put = TxnOp::Put(
+                    self.put_request(key.clone(), self.encode(&Self::unversioned(&next), &object)?)
+                        .await?,
+                );
                 if let Some(revision) = self.write_if_unchanged(key, kv.mod_revision, put).await? {
                     next.meta_mut().resource_version = revision.to_string();
                     return Ok(DeleteOutcome::Finalizing(next));
@@ -147,10 +150,13 @@ impl<K: Object> Api<K> {
                     meta.generation += 1;
                 }
                 (
-                    TxnOp::Put(PutRequest::new(
-                        key.clone(),
-                        self.encode(&Self::unversioned(&next), &object)?,
-                    )),
+                    TxnOp::Put(
+                        self.put_request(
+                            key.clone(),
+                            self.encode(&Self::unversioned(&next), &object)?,
+                        )
+                        .await?,
+                    ),
                     true,
                 )
             };

@@ -50,6 +50,7 @@ mod create;
 mod delete;
 mod params;
 mod read;
+mod ttl;
 mod update;
 mod watch;
 
@@ -57,6 +58,7 @@ pub use delete::{FINALIZER_FOREGROUND, FINALIZER_ORPHAN};
 pub use params::{
     DeleteOutcome, DeleteParams, ListParams, Preconditions, PropagationPolicy, WatchParams,
 };
+pub use ttl::{TtlLeases, DEFAULT_EVENT_TTL};
 pub use watch::WatchEvent;
 
 use std::marker::PhantomData;
@@ -68,7 +70,9 @@ use serde_json::Value;
 use crate::admission::{AdmissionChain, AdmissionRequest, Operation};
 use crate::dynamic::DynamicObject;
 use crate::resource::{ApiResource, Object, Resource};
-use crate::store::{Compare, KeyRange, KeyValue, RangeRequest, Store, TxnOp, TxnRequest};
+use crate::store::{
+    Compare, KeyRange, KeyValue, PutRequest, RangeRequest, Store, TxnOp, TxnRequest,
+};
 use crate::validation::{self, FieldErrors, MAX_OBJECT_BYTES};
 use crate::{Error, Result};
 
@@ -93,6 +97,7 @@ pub struct Api<K> {
     resource: Arc<ApiResource>,
     namespace: Option<String>,
     admission: AdmissionChain,
+    ttl: Option<Arc<TtlLeases>>,
     _kind: PhantomData<fn() -> K>,
 }
 
@@ -103,6 +108,7 @@ impl<K> Clone for Api<K> {
             resource: self.resource.clone(),
             namespace: self.namespace.clone(),
             admission: self.admission.clone(),
+            ttl: self.ttl.clone(),
             _kind: PhantomData,
         }
     }
@@ -146,6 +152,7 @@ impl<K: Object> Api<K> {
             namespace: namespace.filter(|_| resource.namespaced).map(str::to_owned),
             resource: Arc::new(resource),
             admission: AdmissionChain::default(),
+            ttl: None,
             _kind: PhantomData,
         }
     }
@@ -154,6 +161,16 @@ impl<K: Object> Api<K> {
     #[must_use]
     pub fn with_admission(mut self, chain: AdmissionChain) -> Self {
         self.admission = chain;
+        self
+    }
+
+    /// The same Api with objects that expire: every create and update
+    /// attaches the object to one of `leases`' store leases, so it is
+    /// deleted `leases.ttl()` after its last write (kube-apiserver's
+    /// `--event-ttl`; see [`TtlLeases`]).
+    #[must_use]
+    pub fn with_ttl(mut self, leases: Arc<TtlLeases>) -> Self {
+        self.ttl = Some(leases);
         self
     }
 
@@ -228,6 +245,23 @@ impl<K: Object> Api<K> {
         })?;
         obj.meta_mut().resource_version = kv.mod_revision.to_string();
         Ok(obj)
+    }
+
+    /// A put of `value` at `key`, attached to the TTL lease if this Api has
+    /// one.
+    async fn put_request(&self, key: impl Into<Bytes>, value: Bytes) -> Result<PutRequest> {
+        let mut put = PutRequest::new(key, value);
+        if let Some(ttl) = &self.ttl {
+            put.lease = ttl.lease(self.store.as_ref()).await?;
+        }
+        Ok(put)
+    }
+
+    /// Forgets the TTL lease a failed write named, if it was gone.
+    fn lease_failed(&self, error: &Error) {
+        if let Some(ttl) = &self.ttl {
+            ttl.forget(error);
+        }
     }
 
     /// `obj` as it is stored: without its resourceVersion (that is the
@@ -380,7 +414,8 @@ impl<K: Object> Api<K> {
                 success: vec![op],
                 failure: vec![],
             })
-            .await?;
+            .await
+            .inspect_err(|e| self.lease_failed(e))?;
         Ok(resp.succeeded.then_some(resp.header.revision))
     }
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{Api, Part, MAX_RETRIES};
 use crate::admission::Operation;
 use crate::resource::Object;
-use crate::store::{DeleteRangeRequest, KeyRange, PutRequest, TxnOp};
+use crate::store::{DeleteRangeRequest, KeyRange, TxnOp};
 use crate::{Error, Result};
 
 impl<K: Object> Api<K> {
@@ -137,7 +137,7 @@ impl<K: Object> Api<K> {
                     unchanged.meta_mut().resource_version = kv.mod_revision.to_string();
                     return Ok(unchanged);
                 }
-                (TxnOp::Put(PutRequest::new(key.clone(), value)), obj)
+                (TxnOp::Put(self.put_request(key.clone(), value).await?), obj)
             };
             if let Some(revision) = self.write_if_unchanged(key, kv.mod_revision, op).await? {
                 result.meta_mut().resource_version = revision.to_string();

@@ -1,14 +1,23 @@
-//! The events recorder: Event objects about other objects, with repeats
-//! aggregated into one object's `count` (as client-go's recorder), so a
-//! crash loop updates one Event instead of writing thousands.
+//! The events recorder: Event objects about other objects, as client-go's
+//! recorder writes them:
+//!
+//! * repeats are aggregated into one object's `count`, so a crash loop
+//!   updates one Event instead of writing thousands;
+//! * a spam filter per involved object (client-go's
+//!   `EventSourceObjectSpamFilter`): a token bucket of 25 events that refills
+//!   one every 5 minutes; events past it are dropped;
+//! * Events expire an hour after their last write (kube-apiserver's
+//!   `--event-ttl`, through a store lease; see [`TtlLeases`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::json;
+use tokio::time::Instant;
 
-use crate::api::Api;
+use crate::api::{Api, TtlLeases, DEFAULT_EVENT_TTL};
 use crate::kinds::event::{Event, EventSource, ObjectReference};
 use crate::meta::ObjectMeta;
 use crate::resource::Resource;
@@ -51,12 +60,27 @@ pub fn object_reference<K: Resource>(obj: &K) -> ObjectReference {
 /// Distinct events a recorder remembers for aggregation.
 const MAX_AGGREGATES: usize = 4096;
 
+/// An involved object, as the recorder keys it: kind, namespace, name, uid.
+type Involved = (String, String, String, String);
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Aggregate {
-    involved: (String, String, String, String),
+    involved: Involved,
     type_: EventType,
     reason: String,
     message: String,
+}
+
+/// client-go's spam filter: a bucket of this many events per object…
+pub const SPAM_BURST: u32 = 25;
+/// …that refills one event every this long (client-go's qps of 1/300).
+pub const SPAM_REFILL: Duration = Duration::from_secs(300);
+
+/// One object's token bucket.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
 }
 
 /// Writes Events on behalf of one component. Cheap to clone.
@@ -67,6 +91,12 @@ pub struct EventRecorder {
     host: Option<String>,
     /// Event name and count of each aggregate written by this recorder.
     seen: Arc<Mutex<HashMap<Aggregate, (String, i32)>>>,
+    /// The spam filter's buckets, by involved object (kind, namespace,
+    /// name, uid).
+    buckets: Arc<Mutex<HashMap<Involved, Bucket>>>,
+    burst: u32,
+    refill: Duration,
+    ttl: Option<Arc<TtlLeases>>,
 }
 
 impl std::fmt::Debug for EventRecorder {
@@ -87,12 +117,56 @@ impl EventRecorder {
             component: component.to_owned(),
             host: host.map(str::to_owned),
             seen: Arc::new(Mutex::new(HashMap::new())),
+            buckets: Arc::new(Mutex::new(HashMap::new())),
+            burst: SPAM_BURST,
+            refill: SPAM_REFILL,
+            ttl: Some(Arc::new(TtlLeases::new(DEFAULT_EVENT_TTL))),
+        }
+    }
+
+    /// The same recorder with another spam filter: `burst` events per
+    /// object, refilled one per `refill` (defaults [`SPAM_BURST`],
+    /// [`SPAM_REFILL`]).
+    #[must_use]
+    pub fn spam_filter(mut self, burst: u32, refill: Duration) -> Self {
+        self.burst = burst;
+        self.refill = refill;
+        self
+    }
+
+    /// The same recorder with Events that expire `ttl` after their last
+    /// write (default one hour), or never with `None`.
+    #[must_use]
+    pub fn event_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.ttl = ttl.map(|t| Arc::new(TtlLeases::new(t)));
+        self
+    }
+
+    /// Takes one token of `object`'s bucket; false if it is empty.
+    fn allow(&self, object: &Involved) -> bool {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock();
+        if buckets.len() >= MAX_AGGREGATES && !buckets.contains_key(object) {
+            // Bounded memory, as the aggregates.
+            buckets.clear();
+        }
+        let burst = f64::from(self.burst);
+        let bucket = buckets.entry(object.clone()).or_insert(Bucket { tokens: burst, at: now });
+        let refilled = now.duration_since(bucket.at).as_secs_f64() / self.refill.as_secs_f64();
+        bucket.tokens = (bucket.tokens + refilled).min(burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 
     /// Records an event about `involved`. A repeat of the same type, reason
     /// and message about the same object raises the existing Event's `count`
-    /// and `lastTimestamp` instead of creating another.
+    /// and `lastTimestamp` instead of creating another. `None` if the spam
+    /// filter dropped it (the object's bucket is empty).
     ///
     /// Errors: the Api's.
     pub async fn record(
@@ -101,13 +175,16 @@ impl EventRecorder {
         type_: EventType,
         reason: &str,
         message: &str,
-    ) -> Result<Event> {
+    ) -> Result<Option<Event>> {
         let namespace = if involved.namespace.is_empty() {
             "default".to_owned()
         } else {
             involved.namespace.clone()
         };
-        let api: Api<Event> = Api::namespaced(self.store.clone(), &namespace);
+        let mut api: Api<Event> = Api::namespaced(self.store.clone(), &namespace);
+        if let Some(ttl) = &self.ttl {
+            api = api.with_ttl(ttl.clone());
+        }
         let key = Aggregate {
             involved: (
                 involved.kind.clone(),
@@ -119,6 +196,9 @@ impl EventRecorder {
             reason: reason.to_owned(),
             message: message.to_owned(),
         };
+        if !self.allow(&key.involved) {
+            return Ok(None);
+        }
         let now = Time::now();
         let previous = self.seen.lock().get(&key).cloned();
         if let Some((name, count)) = previous {
@@ -126,7 +206,7 @@ impl EventRecorder {
             match api.patch(&name, &patch).await {
                 Ok(updated) => {
                     self.seen.lock().insert(key, (name, count + 1));
-                    return Ok(updated);
+                    return Ok(Some(updated));
                 }
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),
@@ -163,6 +243,6 @@ impl EventRecorder {
         }
         seen.insert(key, (created.metadata.name.clone(), 1));
         drop(seen);
-        Ok(created)
+        Ok(Some(created))
     }
 }

@@ -25,7 +25,7 @@ mod runner;
 mod watcher;
 
 pub use cache::{Cache, IndexFn, INDEX_LABEL, INDEX_NAMESPACE, INDEX_NODE_NAME, INDEX_OWNER};
-pub use events::{object_reference, EventRecorder, EventType};
+pub use events::{object_reference, EventRecorder, EventType, SPAM_BURST, SPAM_REFILL};
 pub use finalizer::{finalizer, FinalizerEvent};
 pub use informer::{Informer, InformerEvent, InformerFactory, Subscription};
 pub use leader_election::{LeaderElectionConfig, LeaderElector};
