@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use orch_controllers::{
     DeploymentController, GarbageCollector, NodeLifecycleConfig, NodeLifecycleController, PodGc,
-    PodGcConfig, ReplicaSetController,
+    PodGcConfig, ReplicaSetController, TaintEvictionConfig, TaintEvictionController,
 };
 use orch_core::api::ListParams;
 use orch_core::controller::{InformerFactory, LeaderElectionConfig, LeaderElector};
@@ -272,6 +272,13 @@ impl Cluster {
                         ));
                         parts.push(tokio::spawn(
                             NodeLifecycleController::controller(f.clone()).run(nl, leading.clone()),
+                        ));
+                        let te = Arc::new(TaintEvictionController::new(
+                            &f,
+                            TaintEvictionConfig::default(),
+                        ));
+                        parts.push(tokio::spawn(
+                            TaintEvictionController::controller(f.clone()).run(te, leading.clone()),
                         ));
                         match Scheduler::new(
                             f.clone(),

@@ -8,7 +8,10 @@
 //! * [`GarbageCollector`] deletes dependents whose owners are gone, and
 //!   carries out foreground and orphan deletion.
 //! * [`NodeLifecycleController`] marks nodes that stop renewing their Lease
-//!   unreachable and evicts their pods.
+//!   unreachable, and taints nodes for their Ready condition, rate limited
+//!   by zone health.
+//! * [`TaintEvictionController`] evicts pods from nodes with `NoExecute`
+//!   taints they do not tolerate (for longer than their `tolerationSeconds`).
 //! * [`PodGc`] deletes terminated pods beyond a threshold and pods no node
 //!   agent will finish (their node gone, or none).
 //!
@@ -70,12 +73,14 @@ pub mod node_lifecycle;
 pub mod pod_gc;
 pub mod pod_readiness;
 pub mod replica_set;
+pub mod taint_eviction;
 
 pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;
 pub use node_lifecycle::{NodeLifecycleConfig, NodeLifecycleController};
 pub use pod_gc::{PodGc, PodGcConfig};
 pub use replica_set::ReplicaSetController;
+pub use taint_eviction::{TaintEvictionConfig, TaintEvictionController};
 
 use orch_core::meta::OwnerReference;
 use orch_core::resource::Resource;

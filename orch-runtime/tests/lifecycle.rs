@@ -1,5 +1,5 @@
 //! Two node agents in one process, with the scheduler, the ReplicaSet
-//! controller and the node lifecycle controller: one node stops
+//! controller and the node lifecycle and taint eviction controllers: one node stops
 //! heartbeating, is marked unreachable, and its pods are recreated on the
 //! other; when it returns, the taint goes and its old pods are cleaned up.
 
@@ -9,7 +9,10 @@ use std::time::Duration;
 use futures::FutureExt;
 
 use orch_controllers::node_lifecycle::TAINT_UNREACHABLE;
-use orch_controllers::{NodeLifecycleConfig, NodeLifecycleController, ReplicaSetController};
+use orch_controllers::{
+    NodeLifecycleConfig, NodeLifecycleController, ReplicaSetController, TaintEvictionConfig,
+    TaintEvictionController,
+};
 use orch_core::api::{DeleteParams, ListParams};
 use orch_core::controller::InformerFactory;
 use orch_core::kinds::pod::{Container, PodPhase, PodSpec};
@@ -67,13 +70,18 @@ async fn pods_of_an_unreachable_node_are_evicted_and_recreated_elsewhere() {
     let factory = Arc::new(InformerFactory::new(store.clone()));
     let rs = Arc::new(ReplicaSetController::new(&factory));
     tokio::spawn(ReplicaSetController::controller(factory.clone()).run(rs, stop_all.clone()));
-    let config = NodeLifecycleConfig {
-        grace_period: Duration::from_millis(800),
-        default_toleration_seconds: 1,
-    };
+    let config =
+        NodeLifecycleConfig { grace_period: Duration::from_millis(800), ..Default::default() };
     let lifecycle = Arc::new(NodeLifecycleController::new(&factory, config));
     tokio::spawn(
         NodeLifecycleController::controller(factory.clone()).run(lifecycle, stop_all.clone()),
+    );
+    let eviction = Arc::new(TaintEvictionController::new(
+        &factory,
+        TaintEvictionConfig { default_toleration_seconds: 1 },
+    ));
+    tokio::spawn(
+        TaintEvictionController::controller(factory.clone()).run(eviction, stop_all.clone()),
     );
     let scheduler =
         Scheduler::new(factory.clone(), &Registry::default(), SchedulerConfig::default()).unwrap();

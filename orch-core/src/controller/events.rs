@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 use serde_json::json;
 use tokio::time::Instant;
 
+use super::token_bucket::TokenBucket;
 use crate::api::{Api, TtlLeases, DEFAULT_EVENT_TTL};
 use crate::kinds::event::{Event, EventSource, ObjectReference};
 use crate::meta::ObjectMeta;
@@ -76,13 +77,6 @@ pub const SPAM_BURST: u32 = 25;
 /// …that refills one event every this long (client-go's qps of 1/300).
 pub const SPAM_REFILL: Duration = Duration::from_secs(300);
 
-/// One object's token bucket.
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
 /// Writes Events on behalf of one component. Cheap to clone.
 #[derive(Clone)]
 pub struct EventRecorder {
@@ -93,7 +87,7 @@ pub struct EventRecorder {
     seen: Arc<Mutex<HashMap<Aggregate, (String, i32)>>>,
     /// The spam filter's buckets, by involved object (kind, namespace,
     /// name, uid).
-    buckets: Arc<Mutex<HashMap<Involved, Bucket>>>,
+    buckets: Arc<Mutex<HashMap<Involved, TokenBucket>>>,
     burst: u32,
     refill: Duration,
     ttl: Option<Arc<TtlLeases>>,
@@ -150,17 +144,11 @@ impl EventRecorder {
             // Bounded memory, as the aggregates.
             buckets.clear();
         }
-        let burst = f64::from(self.burst);
-        let bucket = buckets.entry(object.clone()).or_insert(Bucket { tokens: burst, at: now });
-        let refilled = now.duration_since(bucket.at).as_secs_f64() / self.refill.as_secs_f64();
-        bucket.tokens = (bucket.tokens + refilled).min(burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        let qps = 1.0 / self.refill.as_secs_f64().max(f64::MIN_POSITIVE);
+        buckets
+            .entry(object.clone())
+            .or_insert_with(|| TokenBucket::new(qps, self.burst, now))
+            .try_take(now)
     }
 
     /// Records an event about `involved`. A repeat of the same type, reason

@@ -22,6 +22,7 @@ mod queue;
 mod rate_limit;
 mod reconciler;
 mod runner;
+mod token_bucket;
 mod watcher;
 
 pub use cache::{Cache, IndexFn, INDEX_LABEL, INDEX_NAMESPACE, INDEX_NODE_NAME, INDEX_OWNER};
@@ -35,4 +36,5 @@ pub use queue::WorkQueue;
 pub use rate_limit::{RateLimiter, RateLimiterConfig};
 pub use reconciler::{Action, Context, Reconciler};
 pub use runner::Controller;
+pub use token_bucket::TokenBucket;
 pub use watcher::{watcher, WatcherConfig, WatcherEvent};

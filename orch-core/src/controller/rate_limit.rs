@@ -12,6 +12,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
+use super::token_bucket::TokenBucket;
+
 /// Settings of a [`RateLimiter`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateLimiterConfig {
@@ -37,17 +39,12 @@ impl Default for RateLimiterConfig {
     }
 }
 
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
 /// Per-key exponential backoff combined with an overall token bucket; the
 /// delay for a retry is the larger of the two.
 pub struct RateLimiter<T> {
     config: RateLimiterConfig,
     failures: Mutex<HashMap<T, u32>>,
-    bucket: Mutex<Bucket>,
+    bucket: Mutex<TokenBucket>,
 }
 
 impl<T: Hash + Eq + Clone> Default for RateLimiter<T> {
@@ -62,7 +59,7 @@ impl<T: Hash + Eq + Clone> RateLimiter<T> {
         RateLimiter {
             config,
             failures: Mutex::new(HashMap::new()),
-            bucket: Mutex::new(Bucket { tokens: f64::from(config.burst), last: Instant::now() }),
+            bucket: Mutex::new(TokenBucket::new(config.qps, config.burst, Instant::now())),
         }
     }
 
@@ -83,20 +80,7 @@ impl<T: Hash + Eq + Clone> RateLimiter<T> {
 
     /// Reserves a token; the wait until it is available.
     fn bucket_delay(&self) -> Duration {
-        if self.config.qps <= 0.0 {
-            return Duration::ZERO;
-        }
-        let mut b = self.bucket.lock();
-        let now = Instant::now();
-        let refill = now.duration_since(b.last).as_secs_f64() * self.config.qps;
-        b.tokens = (b.tokens + refill).min(f64::from(self.config.burst));
-        b.last = now;
-        b.tokens -= 1.0;
-        if b.tokens >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-b.tokens / self.config.qps)
-        }
+        self.bucket.lock().reserve(Instant::now())
     }
 
     /// Forgets `item`'s failures: its next failure waits the base delay again.

@@ -231,7 +231,10 @@ fn insecure_tls() -> Arc<ClientConfig> {
             let builder = ClientConfig::builder();
             let verifier = Arc::new(AnyServerCert(builder.crypto_provider().clone()));
             Arc::new(
-                builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth(),
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(verifier)
+                    .with_no_client_auth(),
             )
         })
         .clone()

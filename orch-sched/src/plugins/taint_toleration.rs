@@ -12,25 +12,9 @@ use crate::framework::{FilterPlugin, NodeScore, ScorePlugin};
 use crate::status::Status;
 
 /// True if `toleration` tolerates `taint`, as Kubernetes'
-/// `Toleration.ToleratesTaint`.
+/// `Toleration.ToleratesTaint` ([`Toleration::tolerates`]).
 pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    if let Some(effect) = toleration.effect.as_deref().filter(|e| !e.is_empty()) {
-        if effect != taint.effect {
-            return false;
-        }
-    }
-    let key = toleration.key.as_deref().unwrap_or("");
-    if !key.is_empty() && key != taint.key {
-        return false;
-    }
-    match toleration.operator.as_deref().unwrap_or("Equal") {
-        "Exists" => true,
-        "Equal" => {
-            !key.is_empty()
-                && toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
-        }
-        _ => false,
-    }
+    toleration.tolerates(taint)
 }
 
 /// True if any of `tolerations` tolerates `taint`.

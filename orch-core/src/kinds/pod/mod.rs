@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::int_or_string::IntOrString;
+use crate::kinds::node::Taint;
 use crate::meta::{LabelSelector, ObjectMeta};
 use crate::quantity::Quantity;
 
@@ -525,6 +526,32 @@ pub struct Toleration {
     /// For `NoExecute`: seconds the Pod stays bound after the taint appears.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub toleration_seconds: Option<i64>,
+}
+
+impl Toleration {
+    /// Whether this toleration tolerates `taint`, as Kubernetes'
+    /// `Toleration.ToleratesTaint`: the effect matches (or is empty), the key
+    /// matches (or is empty, with `Exists`), and with `Equal` (the default)
+    /// the values are equal. An unknown operator tolerates nothing.
+    pub fn tolerates(&self, taint: &Taint) -> bool {
+        if let Some(effect) = self.effect.as_deref().filter(|e| !e.is_empty()) {
+            if effect != taint.effect {
+                return false;
+            }
+        }
+        let key = self.key.as_deref().unwrap_or("");
+        if !key.is_empty() && key != taint.key {
+            return false;
+        }
+        match self.operator.as_deref().unwrap_or("Equal") {
+            "Exists" => true,
+            "Equal" => {
+                !key.is_empty()
+                    && self.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Spread across topology domains (core/v1 `TopologySpreadConstraint`).
