@@ -87,6 +87,22 @@ async fn invalid_objects_are_refused_with_the_field_named_and_nothing_stored() {
             },
             "spec.containers[0].resources.requests.cpu",
         ),
+        (
+            {
+                use orch_core::kinds::pod::{ExecAction, Lifecycle, LifecycleHandler, SleepAction};
+                let mut p = pod("x");
+                p.spec.containers[0].lifecycle = Some(Lifecycle {
+                    post_start: None,
+                    pre_stop: Some(LifecycleHandler {
+                        exec: Some(ExecAction { command: vec!["true".into()] }),
+                        sleep: Some(SleepAction { seconds: 1 }),
+                        ..Default::default()
+                    }),
+                });
+                p
+            },
+            "spec.containers[0].lifecycle.preStop",
+        ),
     ];
     for (bad, field_wanted) in cases {
         match api.create(&bad).await {

@@ -23,6 +23,7 @@
 //! * Stopping the agent leaves containers running; a new agent adopts them
 //!   through their labels and never starts them twice.
 
+mod actions;
 mod env;
 pub mod images;
 mod pod_status;

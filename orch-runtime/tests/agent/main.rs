@@ -296,6 +296,8 @@ macro_rules! on_both_runtimes {
 /// Cases only CriRuntime runs (a busybox httpd, image pulls, cgroups).
 #[cfg(feature = "cri")]
 mod cri;
+/// Lifecycle hooks: postStart and preStop.
+mod hooks;
 /// A pod's life: start, env, restarts and their backoff, deletion.
 mod lifecycle;
 /// Liveness and readiness probes, httpGet and exec.

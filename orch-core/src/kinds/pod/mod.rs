@@ -212,6 +212,54 @@ pub struct Container {
     /// Holds off the other probes until it succeeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_probe: Option<Probe>,
+    /// Hooks run after the container starts and before it is stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
+}
+
+/// A container's lifecycle hooks (core/v1 `Lifecycle`), run by the node
+/// agent as the kubelet runs them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lifecycle {
+    /// Run right after the container is started. If it fails, the container
+    /// is killed and restarted as its restart policy says (Event
+    /// `FailedPostStartHook`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_start: Option<LifecycleHandler>,
+    /// Run before the container is sent SIGTERM, inside its grace period: the
+    /// time it takes is taken off the grace left for SIGTERM (which keeps at
+    /// least 2 s). A failure is an Event `FailedPreStopHook`; the container
+    /// is stopped anyway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_stop: Option<LifecycleHandler>,
+}
+
+/// One hook's action (core/v1 `LifecycleHandler`): exactly one of `exec`,
+/// `httpGet`, `tcpSocket` (deprecated in Kubernetes, accepted), `sleep`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleHandler {
+    /// Run a command in the container; exit 0 is success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecAction>,
+    /// HTTP GET; a status of 200–399 is success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_get: Option<HttpGetAction>,
+    /// TCP connect; success if it connects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_socket: Option<TcpSocketAction>,
+    /// Wait this long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleep: Option<SleepAction>,
+}
+
+/// Wait (core/v1 `SleepAction`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SleepAction {
+    /// Seconds to sleep, 0 or more.
+    pub seconds: i64,
 }
 
 /// An environment variable (core/v1 `EnvVar`): a literal `value` or a

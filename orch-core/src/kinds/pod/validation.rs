@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{Container, Pod, PodSpec, Probe};
+use super::{Container, LifecycleHandler, Pod, PodSpec, Probe};
 use crate::validation::{dns1123_label, dns1123_subdomain, labels, quantities, FieldErrors};
 
 /// The Pod rules beyond metadata; run by the Api on create and update.
@@ -130,6 +130,19 @@ fn probe(p: &Probe, path: &str, errors: &mut FieldErrors) {
     }
 }
 
+fn lifecycle_handler(h: &LifecycleHandler, path: &str, errors: &mut FieldErrors) {
+    let handlers = usize::from(h.exec.is_some())
+        + usize::from(h.http_get.is_some())
+        + usize::from(h.tcp_socket.is_some())
+        + usize::from(h.sleep.is_some());
+    if handlers != 1 {
+        errors.push(path.to_owned(), "must specify exactly one of exec, httpGet, tcpSocket, sleep");
+    }
+    if h.sleep.as_ref().is_some_and(|s| s.seconds < 0) {
+        errors.push(format!("{path}.sleep.seconds"), "must be greater than or equal to 0");
+    }
+}
+
 fn container(c: &Container, path: &str, errors: &mut FieldErrors) {
     if let Err(e) = dns1123_label(&c.name) {
         errors.push(format!("{path}.name"), e);
@@ -172,6 +185,13 @@ fn container(c: &Container, path: &str, errors: &mut FieldErrors) {
                         "must be less than or equal to the limit",
                     );
                 }
+            }
+        }
+    }
+    if let Some(l) = &c.lifecycle {
+        for (name, h) in [("postStart", &l.post_start), ("preStop", &l.pre_stop)] {
+            if let Some(h) = h {
+                lifecycle_handler(h, &format!("{path}.lifecycle.{name}"), errors);
             }
         }
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orch_core::api::DeleteParams;
+use orch_core::controller::EventType;
 use orch_core::kinds::pod::{
     Container, ContainerStatus as PodContainerStatus, Pod, PodStatus, Probe, RestartPolicy,
 };
@@ -15,6 +16,7 @@ use orch_core::{Api, Time};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+mod hooks;
 mod image_pull;
 mod probing;
 
@@ -296,12 +298,9 @@ impl Worker {
                 match rt.start_container(&id).await {
                     Err(e) => track.waiting = Some(("StartError".into(), e.to_string())),
                     Ok(()) => {
-                        self.event(
-                            orch_core::controller::EventType::Normal,
-                            "Started",
-                            &format!("Started container {}", container.name),
-                        )
-                        .await
+                        let message = format!("Started container {}", container.name);
+                        self.event(EventType::Normal, "Started", &message).await;
+                        self.post_start(container, &id).await;
                     }
                 }
                 Ok(())
@@ -331,11 +330,11 @@ impl Worker {
                 let message = format!("Stopping container {}", c.metadata.name);
                 self.event(orch_core::controller::EventType::Normal, "Killing", &message).await;
             }
-            let rt = &self.shared.runtime;
+            let spec = |name: &str| self.pod.spec.containers.iter().find(|c| c.name == name);
             let stops = containers
                 .iter()
                 .filter(|c| c.state == ContainerState::Running)
-                .map(|c| rt.stop_container(&c.id, grace));
+                .map(|c| self.kill(spec(&c.metadata.name), &c.id, grace));
             for r in futures::future::join_all(stops).await {
                 if let Err(e) = r {
                     tracing::warn!(pod = %self.pod.metadata.name, error = %e, "stopping a container failed");

@@ -60,7 +60,7 @@ impl Worker {
         if let Some(reason) = kill {
             tracing::info!(pod = %self.pod.metadata.name, container = %c.name, "{reason}");
             self.event(orch_core::controller::EventType::Normal, "Killing", &reason).await;
-            let _ = self.shared.runtime.stop_container(&latest.id, self.termination_grace()).await;
+            let _ = self.kill(Some(c), &latest.id, self.termination_grace()).await;
             self.next_wake = Instant::now();
             return true;
         }
