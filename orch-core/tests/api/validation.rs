@@ -103,6 +103,33 @@ async fn invalid_objects_are_refused_with_the_field_named_and_nothing_stored() {
             },
             "spec.containers[0].lifecycle.preStop",
         ),
+        (
+            {
+                use orch_core::kinds::pod::{EnvFromRef, EnvFromSource};
+                let mut p = pod("x");
+                let both = EnvFromRef { name: "a".into(), optional: None };
+                p.spec.containers[0].env_from = vec![EnvFromSource {
+                    prefix: None,
+                    config_map_ref: Some(both.clone()),
+                    secret_ref: Some(both),
+                }];
+                p
+            },
+            "spec.containers[0].envFrom[0]",
+        ),
+        (
+            {
+                use orch_core::kinds::pod::{EnvFromRef, EnvFromSource};
+                let mut p = pod("x");
+                p.spec.containers[0].env_from = vec![EnvFromSource {
+                    prefix: Some("A=".into()),
+                    config_map_ref: Some(EnvFromRef { name: "a".into(), optional: None }),
+                    secret_ref: None,
+                }];
+                p
+            },
+            "spec.containers[0].envFrom[0].prefix",
+        ),
     ];
     for (bad, field_wanted) in cases {
         match api.create(&bad).await {

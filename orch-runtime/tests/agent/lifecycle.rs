@@ -236,3 +236,68 @@ async fn restart_policy_case(n: Node1) {
     assert_eq!((t.exit_code, p.container_statuses[0].restart_count), (2, 0));
     n.delete_all_and_check_no_leftovers().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_from_takes_every_key_with_its_prefix_and_env_overrides_it() {
+    use orch_core::kinds::pod::{EnvFromRef, EnvFromSource};
+    let n = Node1::start().await;
+    let mut cm = ConfigMap { metadata: ObjectMeta::named("app-cfg"), ..Default::default() };
+    cm.data.insert("LEVEL".into(), "info".into());
+    cm.data.insert("MODE".into(), "fast".into());
+    Api::<ConfigMap>::namespaced(n.store.clone(), "default").create(&cm).await.unwrap();
+    let mut s = Secret { metadata: ObjectMeta::named("creds"), ..Default::default() };
+    s.data.insert("password".into(), ByteString(b"hunter2".to_vec()));
+    Api::<Secret>::namespaced(n.store.clone(), "default").create(&s).await.unwrap();
+    let reference = |name: &str, optional| EnvFromRef { name: name.into(), optional };
+    let mut c = sh("env", "echo level=$APP_LEVEL mode=$APP_MODE pw=$password; sleep 60");
+    c.env_from = vec![
+        EnvFromSource {
+            prefix: Some("APP_".into()),
+            config_map_ref: Some(reference("app-cfg", None)),
+            secret_ref: None,
+        },
+        EnvFromSource {
+            prefix: None,
+            config_map_ref: None,
+            secret_ref: Some(reference("creds", None)),
+        },
+        // Optional and missing: adds nothing.
+        EnvFromSource {
+            prefix: None,
+            config_map_ref: Some(reference("absent", Some(true))),
+            secret_ref: None,
+        },
+    ];
+    c.env = vec![EnvVar { name: "APP_MODE".into(), value: Some("slow".into()), value_from: None }];
+    n.pods().create(&bound_pod("from", vec![c])).await.unwrap();
+    let want = "level=info mode=slow pw=hunter2";
+    wait_until("the env in the log", DEADLINE, || async {
+        walk(&n._dir.path().join("pods"))
+            .iter()
+            .any(|f| std::fs::read_to_string(f).unwrap_or_default().contains(want))
+    })
+    .await;
+
+    // A missing ConfigMap that is not optional holds the container.
+    let mut bad = sh("bad", "sleep 60");
+    bad.env_from = vec![EnvFromSource {
+        prefix: None,
+        config_map_ref: Some(reference("nope", None)),
+        secret_ref: None,
+    }];
+    n.pods().create(&bound_pod("from-missing", vec![bad])).await.unwrap();
+    wait_for("CreateContainerConfigError", DEADLINE, || async {
+        let p = n.pod("from-missing").await;
+        let waiting =
+            p.status.and_then(|s| s.container_statuses.first()?.state.as_ref()?.waiting.clone());
+        match waiting {
+            Some(w) if w.reason.as_deref() == Some("CreateContainerConfigError") => {
+                assert_eq!(w.message.as_deref(), Some("configmap \"nope\" not found"));
+                Ok(())
+            }
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    n.delete_all_and_check_no_leftovers().await;
+}

@@ -19,7 +19,9 @@ pub use status::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
     ContainerStatus, PodCondition, PodPhase, PodStatus,
 };
-pub use validation::{validate, validate_spec, validate_update};
+pub use validation::{
+    is_env_var_name, validate, validate_spec, validate_update, ENV_VAR_NAME_RULE,
+};
 
 /// A Pod: one or more containers run together on one node.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -194,9 +196,13 @@ pub struct Container {
     /// Working directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
-    /// Environment variables.
+    /// Environment variables; they override those of `env_from`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
+    /// Every key of ConfigMaps and Secrets as environment variables, in
+    /// order (a later source overrides an earlier).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFromSource>,
     /// Ports the container listens on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ContainerPort>,
@@ -275,6 +281,35 @@ pub struct EnvVar {
     /// Where the value comes from, if not literal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_from: Option<EnvVarSource>,
+}
+
+/// All keys of a ConfigMap or Secret as environment variables (core/v1
+/// `EnvFromSource`): exactly one of `config_map_ref`, `secret_ref`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvFromSource {
+    /// Put before each key to make the variable's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// A ConfigMap in the Pod's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<EnvFromRef>,
+    /// A Secret in the Pod's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<EnvFromRef>,
+}
+
+/// The ConfigMap or Secret of an [`EnvFromSource`] (core/v1
+/// `ConfigMapEnvSource`, `SecretEnvSource`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvFromRef {
+    /// Its name.
+    pub name: String,
+    /// If true, a missing object adds nothing instead of failing the
+    /// container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
 }
 
 /// Source of an environment variable's value (core/v1 `EnvVarSource`).

@@ -130,6 +130,17 @@ fn probe(p: &Probe, path: &str, errors: &mut FieldErrors) {
     }
 }
 
+/// What Kubernetes requires of an environment variable's name.
+pub const ENV_VAR_NAME_RULE: &str =
+    "a valid environment variable name must consist only of printable ASCII characters other than '='";
+
+/// Whether `name` is a valid environment variable name: not empty, printable
+/// ASCII but `=` (apimachinery's `IsRelaxedEnvVarName`, the rule of the
+/// `RelaxedEnvironmentVariableValidation` gate).
+pub fn is_env_var_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| (' '..='~').contains(&c) && c != '=')
+}
+
 fn lifecycle_handler(h: &LifecycleHandler, path: &str, errors: &mut FieldErrors) {
     let handlers = usize::from(h.exec.is_some())
         + usize::from(h.http_get.is_some())
@@ -171,6 +182,17 @@ fn container(c: &Container, path: &str, errors: &mut FieldErrors) {
                     format!("{path}.env[{i}].valueFrom"),
                     "must specify exactly one source, and no value",
                 );
+            }
+        }
+    }
+    for (i, e) in c.env_from.iter().enumerate() {
+        let at = format!("{path}.envFrom[{i}]");
+        if usize::from(e.config_map_ref.is_some()) + usize::from(e.secret_ref.is_some()) != 1 {
+            errors.push(at.clone(), "must specify exactly one of configMapRef, secretRef");
+        }
+        if let Some(prefix) = e.prefix.as_deref().filter(|p| !p.is_empty()) {
+            if !is_env_var_name(prefix) {
+                errors.push(format!("{at}.prefix"), ENV_VAR_NAME_RULE);
             }
         }
     }

@@ -246,7 +246,7 @@ impl Worker {
         if !self.ensure_image(container).await {
             return Ok(());
         }
-        let envs = match env::resolve(
+        let resolved = match env::resolve(
             &self.shared.store,
             &self.pod,
             container,
@@ -262,6 +262,10 @@ impl Worker {
                 return Ok(());
             }
         };
+        for warning in &resolved.warnings {
+            self.event(EventType::Warning, "InvalidEnvironmentVariableNames", warning).await;
+        }
+        let envs = resolved.envs;
         let mut labels = self.labels();
         labels.insert(LABEL_CONTAINER_NAME.into(), container.name.clone());
         let requests = container.resources.as_ref().map(|r| (&r.requests, &r.limits));
