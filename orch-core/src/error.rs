@@ -50,6 +50,13 @@ pub enum Error {
     /// against another member.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The store's database reached its space quota (etcd `ErrNoSpace`,
+    /// "mvcc: database space exceeded", with its NOSPACE alarm): writes that
+    /// add data (puts, txns with puts, lease grants) fail until old
+    /// revisions are compacted away and the alarm is disarmed; reads,
+    /// deletes, compaction and lease revocation keep working.
+    #[error("database space exceeded: {0}")]
+    NoSpace(String),
 
     // ---- API (Kubernetes semantics) ----
     /// The object does not exist (HTTP 404, reason `NotFound`).

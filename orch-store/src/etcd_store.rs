@@ -46,6 +46,8 @@ fn map_err(e: etcd_client::Error) -> Error {
         Error::LeaseNotFound(0)
     } else if text.contains("lease already exists") {
         Error::LeaseExists(0)
+    } else if text.contains("database space exceeded") {
+        Error::NoSpace(text)
     } else if text.contains("duplicate key")
         || text.contains("too many operations")
         || text.contains("key is not provided")

@@ -87,6 +87,25 @@ pub(crate) struct Image {
     pub(crate) leases: LeasesImage,
 }
 
+/// What follows the image that starts `bytes` (a Raft snapshot keeps its
+/// alarms there; see `raft/alarm.rs`).
+///
+/// Errors: `InvalidRequest` if `bytes` do not start with a whole image's
+/// header and payload.
+#[cfg(feature = "raft")]
+pub(crate) fn after_image(bytes: &[u8]) -> Result<&[u8]> {
+    let len = bytes
+        .get(8..16)
+        .filter(|_| bytes.starts_with(MAGIC))
+        .and_then(|w| usize::try_from(u64::from_le_bytes(w.try_into().ok()?)).ok())
+        .and_then(|len| HEADER.checked_add(len))
+        .filter(|&end| end <= bytes.len())
+        .ok_or_else(|| {
+            Error::InvalidRequest("not a valid orch store image: truncated or not an image".into())
+        })?;
+    Ok(&bytes[len..])
+}
+
 fn fnv(bytes: &[u8]) -> u64 {
     use std::hash::Hasher;
     let mut h = fnv::FnvHasher::default();

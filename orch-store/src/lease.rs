@@ -9,6 +9,10 @@ use bytes::Bytes;
 use orch_core::{Error, Result};
 use tokio::time::Instant;
 
+/// What one lease costs in the database size, in bytes (etcd's quota
+/// estimate for a lease, `leaseOverhead`).
+pub(crate) const LEASE_OVERHEAD_BYTES: u64 = 64;
+
 #[derive(Debug)]
 struct Lease {
     granted_ttl_seconds: i64,
@@ -107,6 +111,11 @@ impl Leases {
             lease.deadline = now + Duration::from_secs(lease.granted_ttl_seconds as u64);
             self.by_deadline.insert((lease.deadline, *id));
         }
+    }
+
+    /// Number of leases granted and not yet revoked.
+    pub(crate) fn len(&self) -> usize {
+        self.leases.len()
     }
 
     /// IDs of all leases.

@@ -10,8 +10,9 @@
 //!   log-applied MVCC on every member, a durable log with group commit,
 //!   snapshots and log compaction, linearizable (ReadIndex) or serializable
 //!   reads, leader-decided lease expiry, member changes through joint
-//!   consensus; members in one process or in several over gRPC, each
-//!   serving etcd's v3 API (`RaftStore::etcd_api`).
+//!   consensus, a backend quota with etcd's NOSPACE alarm; members in one
+//!   process or in several over gRPC, each serving etcd's v3 API
+//!   (`RaftStore::etcd_api`).
 //! * `EtcdApiServer` (feature `etcd-api`): serves any Store over etcd's v3
 //!   gRPC API, so that `etcdctl` and etcd client libraries work against it.
 //!
@@ -51,7 +52,9 @@ pub mod testing;
 mod watch;
 
 #[cfg(feature = "etcd-api")]
-pub use etcd_api::{Backup, ClusterView, EtcdApiServer, MemberInfo, RaftStatus};
+pub use etcd_api::{
+    AlarmMember, AlarmType, Alarms, Backup, ClusterView, EtcdApiServer, MemberInfo, RaftStatus,
+};
 #[cfg(feature = "etcd")]
 pub use etcd_store::EtcdStore;
 pub use mem_store::{MemStore, MemStoreConfig};

@@ -13,6 +13,18 @@ use orch_core::store::{
 };
 use orch_core::{Error, Result};
 
+/// What one retained revision of a key costs in the database size beyond
+/// its key and value, in bytes: its revisions, version and lease, its place
+/// in the key's history and in the event log. etcd's quota uses the same
+/// 256-byte estimate for a key's metadata (`kvOverhead`).
+pub(crate) const REVISION_OVERHEAD_BYTES: u64 = 256;
+
+/// The database size one version of a key takes, in bytes: its key, its
+/// value (none for a deletion's tombstone), and [`REVISION_OVERHEAD_BYTES`].
+pub(crate) fn version_bytes(key_len: usize, value_len: usize) -> u64 {
+    key_len as u64 + value_len as u64 + REVISION_OVERHEAD_BYTES
+}
+
 /// One version of a key: its kv, or a tombstone for a deletion.
 #[derive(Clone, Debug)]
 struct Version {
@@ -47,16 +59,30 @@ impl KeyHistory {
     }
 
     /// Drops versions that no read at or after `compact_revision` can see.
-    /// Returns true if nothing is left.
-    fn compact(&mut self, compact_revision: i64) -> bool {
+    /// Returns true if nothing is left, and the bytes (see [`version_bytes`])
+    /// the dropped versions of `key` took.
+    fn compact(&mut self, key: &[u8], compact_revision: i64) -> (bool, u64) {
         // The newest version at or below the compact revision stays (it is
         // what a read at exactly that revision sees), unless it is a tombstone.
         let idx = self.versions.partition_point(|v| v.mod_revision <= compact_revision);
+        let mut freed = 0;
         if idx > 0 {
             let keep_from = if self.versions[idx - 1].kv.is_some() { idx - 1 } else { idx };
-            self.versions.drain(..keep_from);
+            freed = self.versions.drain(..keep_from).map(|v| v.bytes(key)).sum();
         }
-        self.versions.is_empty()
+        (self.versions.is_empty(), freed)
+    }
+
+    /// The bytes every version of `key` takes.
+    fn bytes(&self, key: &[u8]) -> u64 {
+        self.versions.iter().map(|v| v.bytes(key)).sum()
+    }
+}
+
+impl Version {
+    /// The database size this version of `key` takes ([`version_bytes`]).
+    fn bytes(&self, key: &[u8]) -> u64 {
+        version_bytes(key.len(), self.kv.as_ref().map_or(0, |kv| kv.value.len()))
     }
 }
 
@@ -85,6 +111,9 @@ pub(crate) struct Mvcc {
     log: VecDeque<Arc<Batch>>,
     /// Events of the revision being written, not yet committed.
     pending: Vec<Event>,
+    /// The database size, in bytes: [`version_bytes`] of every retained
+    /// version of every key, kept up to date by each write and compaction.
+    size: u64,
 }
 
 impl Default for Mvcc {
@@ -96,6 +125,7 @@ impl Default for Mvcc {
             keys: BTreeMap::new(),
             log: VecDeque::new(),
             pending: Vec::new(),
+            size: 0,
         }
     }
 }
@@ -107,6 +137,13 @@ impl Mvcc {
 
     pub(crate) fn compact_revision(&self) -> i64 {
         self.compact_revision
+    }
+
+    /// The database size, in bytes: the key and value of every retained
+    /// version of every key (a deletion's tombstone has its key only), plus
+    /// [`REVISION_OVERHEAD_BYTES`] for each. Compaction lowers it.
+    pub(crate) fn size_bytes(&self) -> u64 {
+        self.size
     }
 
     fn header(&self) -> ResponseHeader {
@@ -207,6 +244,7 @@ impl Mvcc {
             lease,
         };
         history.versions.push(Version { mod_revision: revision, kv: Some(kv.clone()) });
+        self.size += version_bytes(kv.key.len(), kv.value.len());
         self.pending.push(Event { kind: EventType::Put, kv, prev_kv: prev.clone() });
         prev
     }
@@ -224,6 +262,7 @@ impl Mvcc {
         let history = self.keys.get_mut(key)?;
         let prev = history.latest()?.clone();
         history.versions.push(Version { mod_revision: revision, kv: None });
+        self.size += version_bytes(key.len(), 0);
         self.pending.push(Event {
             kind: EventType::Delete,
             kv: KeyValue { key: prev.key.clone(), mod_revision: revision, ..Default::default() },
@@ -275,7 +314,13 @@ impl Mvcc {
             return Err(Error::FutureRevision { requested: revision, current: self.revision });
         }
         self.compact_revision = revision;
-        self.keys.retain(|_, h| !h.compact(revision));
+        let mut freed = 0;
+        self.keys.retain(|key, h| {
+            let (empty, bytes) = h.compact(key, revision);
+            freed += bytes;
+            !empty
+        });
+        self.size = self.size.saturating_sub(freed);
         while self.log.front().is_some_and(|b| b.revision < revision) {
             self.log.pop_front();
         }
@@ -299,9 +344,9 @@ impl Mvcc {
         }
     }
 
-    /// The key space an image holds.
+    /// The key space an image holds (its size measured once, here).
     pub(crate) fn from_image(image: crate::image::MvccImage) -> Mvcc {
-        Mvcc {
+        let mut mvcc = Mvcc {
             revision: image.revision,
             compact_revision: image.compact_revision,
             keys: image
@@ -321,11 +366,57 @@ impl Mvcc {
                 .map(|(revision, events)| Arc::new(Batch { revision, events }))
                 .collect(),
             pending: Vec::new(),
-        }
+            size: 0,
+        };
+        mvcc.size = mvcc.keys.iter().map(|(k, h)| h.bytes(k)).sum();
+        mvcc
     }
 
     /// Number of live keys (for memory figures).
     pub(crate) fn live_keys(&self) -> usize {
         self.keys.values().filter(|h| h.latest().is_some()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size measured from scratch, as an image restored would.
+    fn measured(m: &Mvcc) -> u64 {
+        Mvcc::from_image(m.to_image()).size_bytes()
+    }
+
+    /// The size kept up to date write by write is the size measured from
+    /// scratch, through puts, deletions and compactions; compaction frees
+    /// the bytes of the revisions it drops.
+    #[test]
+    fn size_tracks_every_retained_revision() {
+        let mut m = Mvcc::default();
+        assert_eq!(m.size_bytes(), 0);
+        for i in 0..20u32 {
+            let key = Bytes::from(format!("/k/{}", i % 4));
+            m.put(key.clone(), Bytes::from(vec![b'v'; i as usize * 10]), 0);
+            if i % 7 == 3 {
+                m.delete(&key);
+            }
+            m.commit();
+            assert_eq!(m.size_bytes(), measured(&m), "after write {i}");
+        }
+        // Twenty puts (values of 0..=190 bytes) and three tombstones
+        // (writes 3, 10 and 17), each with a 4-byte key and the overhead.
+        let values: u64 = (0..20u64).map(|i| i * 10).sum();
+        let want = values + 23 * (4 + REVISION_OVERHEAD_BYTES);
+        assert_eq!(m.size_bytes(), want);
+        let before = m.size_bytes();
+        m.compact(m.revision()).expect("compact");
+        assert_eq!(m.size_bytes(), measured(&m));
+        assert!(m.size_bytes() < before, "{} >= {before}", m.size_bytes());
+        // Only the live version of each live key is left.
+        let live: u64 = m
+            .live_in(&KeyRange::prefix("/k/"))
+            .map(|kv| version_bytes(kv.key.len(), kv.value.len()))
+            .sum();
+        assert_eq!(m.size_bytes(), live);
     }
 }

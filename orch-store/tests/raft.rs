@@ -258,7 +258,11 @@ async fn snapshots_compact_the_log_and_bring_a_lagging_member_back() {
 
     const WRITES: usize = 300;
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = RaftOptions { snapshot_entries: 50, logs_kept_after_snapshot: 10 };
+    let options = RaftOptions {
+        snapshot_entries: 50,
+        logs_kept_after_snapshot: 10,
+        ..RaftOptions::default()
+    };
     let cluster = RaftStore::in_process_with(3, Some(dir.path()), options)
         .await
         .unwrap_or_else(|e| panic!("{e}"));

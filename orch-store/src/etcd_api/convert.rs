@@ -25,6 +25,9 @@ pub(super) fn status(e: Error) -> Status {
         Error::LeaseExists(_) => Status::failed_precondition("etcdserver: lease already exists"),
         Error::InvalidRequest(m) => Status::invalid_argument(format!("etcdserver: {m}")),
         Error::Unavailable(m) => Status::unavailable(m),
+        Error::NoSpace(_) => {
+            Status::resource_exhausted("etcdserver: mvcc: database space exceeded")
+        }
         other => Status::internal(other.to_string()),
     }
 }

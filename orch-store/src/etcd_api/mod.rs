@@ -12,12 +12,18 @@
 //!   LeaseLeases.
 //! * `Cluster`: MemberList. `Maintenance`: Status, Snapshot (when the
 //!   server has a [`Backup`]: the store's image in 64 KiB chunks, each
-//!   with the bytes still to come, as etcd streams its database).
+//!   with the bytes still to come, as etcd streams its database), Alarm
+//!   (GET, ACTIVATE, DEACTIVATE of NOSPACE, when the server has
+//!   [`Alarms`]: `etcdctl alarm list` and `alarm disarm`; `Status` then
+//!   reports the database size and lists the alarms in `errors`). A
+//!   store out of space answers puts, txns with puts and lease grants
+//!   with etcd's `ResourceExhausted` "etcdserver: mvcc: database space
+//!   exceeded".
 //!
 //! * `Cluster`: MemberAdd and MemberRemove when the store's
 //!   [`ClusterView`] supports member changes (RaftStore does).
 //!
-//! Not served: nested Txn operations, auth, alarms, defragment, hashes,
+//! Not served: nested Txn operations, auth, the CORRUPT alarm, defragment, hashes,
 //! learners (those answer `Unimplemented` or `InvalidArgument`).
 //!
 //! ```no_run
@@ -37,6 +43,7 @@ mod cluster;
 mod convert;
 mod kv;
 mod lease;
+mod maintenance;
 mod watch;
 
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
@@ -58,6 +65,8 @@ use proto::kv_server::KvServer;
 use proto::lease_server::LeaseServer;
 use proto::maintenance_server::MaintenanceServer;
 use proto::watch_server::WatchServer;
+
+pub use maintenance::{AlarmMember, AlarmType, Alarms};
 
 /// Who this server is, as its responses' headers and `MemberList` say
 /// (etcd's `ResponseHeader.cluster_id`/`member_id`, `Member`).
@@ -182,6 +191,7 @@ struct Api {
     member: Arc<MemberInfo>,
     cluster: Option<Arc<dyn ClusterView>>,
     backup: Option<Arc<dyn Backup>>,
+    alarms: Option<Arc<dyn Alarms>>,
     /// Becomes true when the server stops: long-lived streams end then.
     stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -190,7 +200,14 @@ impl EtcdApiServer {
     /// A server for `store`, answering as `member`, a single member.
     pub fn new(store: Arc<dyn Store>, member: MemberInfo) -> Self {
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let api = Api { store, member: Arc::new(member), cluster: None, backup: None, stopping };
+        let api = Api {
+            store,
+            member: Arc::new(member),
+            cluster: None,
+            backup: None,
+            alarms: None,
+            stopping,
+        };
         EtcdApiServer { api, stop }
     }
 
@@ -205,6 +222,14 @@ impl EtcdApiServer {
     /// Snapshot answers `Unimplemented`).
     pub fn with_backup(mut self, backup: Arc<dyn Backup>) -> Self {
         self.api.backup = Some(backup);
+        self
+    }
+
+    /// Reports the database size and serves the Alarm RPC with `alarms`
+    /// (for a store with a backend quota, such as `RaftStore`). Without
+    /// one, `Status` reports a size of 0 and Alarm lists no alarms.
+    pub fn with_alarms(mut self, alarms: Arc<dyn Alarms>) -> Self {
+        self.api.alarms = Some(alarms);
         self
     }
 

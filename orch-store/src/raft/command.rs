@@ -5,6 +5,8 @@
 use orch_core::store::{DeleteRangeRequest, PutRequest, TxnRequest};
 use serde::{Deserialize, Serialize};
 
+use crate::AlarmMember;
+
 /// A batch of writes proposed together, as one log entry. Applied in
 /// order; each takes its own revision(s).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -31,6 +33,21 @@ pub(crate) enum Op {
     },
     Compact {
         revision: i64,
+    },
+    // Variants after this line came later: new ones go at the end, so that
+    // a log written before them still decodes (postcard numbers variants).
+    /// A write (put, txn or lease grant) held against the backend quota of
+    /// the member that proposed it, in bytes (see `quota.rs`): every member
+    /// refuses or applies it alike.
+    WithinQuota {
+        quota_bytes: u64,
+        op: Box<Op>,
+    },
+    /// An alarm raised (`activate`) or disarmed (etcd's `AlarmRequest`,
+    /// through the log as in etcd).
+    Alarm {
+        activate: bool,
+        alarm: AlarmMember,
     },
 }
 

@@ -16,6 +16,14 @@
 //! entries a member snapshots its store and discards the log behind it; a
 //! follower too far behind receives the leader's snapshot.
 //!
+//! As etcd, a member holds its database to a backend quota
+//! ([`RaftOptions::quota_backend_bytes`], default 2 GiB): a write past it
+//! fails with [`Error::NoSpace`] and raises a NOSPACE alarm, replicated
+//! through the log and kept in snapshots, after which the cluster takes
+//! only reads, deletes, compaction and lease revocation until the alarm is
+//! disarmed (see `quota.rs`, and [`Alarms`](crate::Alarms) for the size and
+//! the alarms; over etcd's API, `etcdctl alarm list` and `alarm disarm`).
+//!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use orch_core::store::{KeyRange, PutRequest, RangeRequest, Store};
@@ -30,6 +38,7 @@
 //! # }).unwrap();
 //! ```
 
+mod alarm;
 mod command;
 mod forward;
 mod identity;
@@ -39,6 +48,7 @@ mod member;
 mod network;
 mod peer;
 mod proposal;
+mod quota;
 mod state_machine;
 mod status;
 mod store_error;
@@ -106,6 +116,10 @@ pub(crate) struct Member {
     proposals: tokio::sync::mpsc::UnboundedSender<Queued>,
     /// Stops the gRPC peer server, for a member in its own process.
     peer_server: Mutex<Option<oneshot::Sender<()>>>,
+    /// The cluster's raised alarms, as this member applied them.
+    alarms: alarm::SharedAlarms,
+    /// This member's backend quota in bytes (`None`: no quota).
+    quota: Option<u64>,
 }
 
 impl std::fmt::Debug for RaftStore {
@@ -121,7 +135,8 @@ fn unavailable(what: impl std::fmt::Display) -> Error {
     Error::Unavailable(format!("raft: {what}"))
 }
 
-/// How a member snapshots its state and compacts its log.
+/// How a member snapshots its state and compacts its log, and the space
+/// its database may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RaftOptions {
     /// A snapshot is built after this many log entries since the last one
@@ -133,11 +148,35 @@ pub struct RaftOptions {
     /// behind catches up from the log rather than by a whole snapshot
     /// (default 5,000, etcd's).
     pub logs_kept_after_snapshot: u64,
+    /// The backend quota, in bytes (etcd's `--quota-backend-bytes`,
+    /// read as etcd reads it: 0 means etcd's default of 2 GiB,
+    /// [`DEFAULT_QUOTA_BACKEND_BYTES`](Self::DEFAULT_QUOTA_BACKEND_BYTES);
+    /// a negative value, no quota). A write that would take the database
+    /// size ([`Alarms::db_size_bytes`](crate::Alarms::db_size_bytes): the
+    /// key and value of every revision kept, plus 256 bytes each, plus 64
+    /// bytes per lease) to the quota is refused with
+    /// [`Error::NoSpace`] and raises this member's NOSPACE alarm, which
+    /// then holds off every put, txn with puts and lease grant in the
+    /// cluster until it is disarmed ([`Alarms::alarm_disarm`](crate::Alarms::alarm_disarm),
+    /// `etcdctl alarm disarm`) — reads, deletes, compaction and lease
+    /// revocation keep working. Compaction frees the revisions it drops
+    /// (there is no defragmentation to wait for, as etcd's bolt file
+    /// needs). The quota is a RaftStore feature: `MemStore` has none.
+    pub quota_backend_bytes: i64,
+}
+
+impl RaftOptions {
+    /// etcd's default backend quota: 2 GiB, in bytes.
+    pub const DEFAULT_QUOTA_BACKEND_BYTES: i64 = quota::DEFAULT_QUOTA_BACKEND_BYTES as i64;
 }
 
 impl Default for RaftOptions {
     fn default() -> Self {
-        RaftOptions { snapshot_entries: 100_000, logs_kept_after_snapshot: 5_000 }
+        RaftOptions {
+            snapshot_entries: 100_000,
+            logs_kept_after_snapshot: 5_000,
+            quota_backend_bytes: Self::DEFAULT_QUOTA_BACKEND_BYTES,
+        }
     }
 }
 
@@ -172,7 +211,8 @@ impl Member {
         let id = info.member_id;
         let store =
             MemStore::with_config(MemStoreConfig { expire_leases: false, ..Default::default() });
-        let sm = StateMachine::open(store.clone(), dir)
+        let alarms = alarm::SharedAlarms::default();
+        let sm = StateMachine::open(store.clone(), alarms.clone(), dir)
             .map_err(|e| unavailable(format!("member {id}'s snapshot: {e}")))?;
         let raft = Raft::new(id, raft_config(options)?, network.clone(), log, sm)
             .await
@@ -186,6 +226,8 @@ impl Member {
             network,
             proposals,
             peer_server: Mutex::new(None),
+            alarms,
+            quota: quota::effective_quota(options.quota_backend_bytes),
         });
         tokio::spawn(propose_batches(Arc::downgrade(&member), queue));
         tokio::spawn(lease_clock::expire_leases(Arc::downgrade(&member)));
@@ -299,8 +341,8 @@ impl RaftStore {
     }
 
     /// As [`RaftStore::in_process`] (`data_dir` `None`) or
-    /// [`RaftStore::in_process_durable`], with `options` for snapshots and
-    /// log compaction.
+    /// [`RaftStore::in_process_durable`], with `options` for snapshots,
+    /// log compaction and the backend quota.
     ///
     /// Errors: as those.
     pub async fn in_process_with(
@@ -432,7 +474,7 @@ impl Store for RaftStore {
     }
 
     async fn put(&self, req: PutRequest) -> Result<PutResponse> {
-        match self.propose(Op::Put(req)).await? {
+        match self.propose(self.within_quota(Op::Put(req))).await? {
             Applied::Put(r) => r.map_err(Error::from),
             _ => Err(wrong("put")),
         }
@@ -446,7 +488,7 @@ impl Store for RaftStore {
     }
 
     async fn txn(&self, req: TxnRequest) -> Result<TxnResponse> {
-        match self.propose(Op::Txn(req)).await? {
+        match self.propose(self.within_quota(Op::Txn(req))).await? {
             Applied::Txn(r) => r.map_err(Error::from),
             _ => Err(wrong("txn")),
         }
@@ -461,7 +503,7 @@ impl Store for RaftStore {
 
     async fn lease_grant(&self, ttl_seconds: i64, id: i64) -> Result<LeaseGrant> {
         let id = if id == 0 { fastrand::i64(1..i64::MAX) } else { id };
-        match self.propose(Op::LeaseGrant { id, ttl_seconds }).await? {
+        match self.propose(self.within_quota(Op::LeaseGrant { id, ttl_seconds })).await? {
             Applied::LeaseGrant(r) => r.map_err(Error::from),
             _ => Err(wrong("lease grant")),
         }

@@ -2,9 +2,10 @@
 //! every member applies the log to, in order — so every member has the same
 //! keys at the same revisions, and serves watches from its own copy.
 //!
-//! Snapshots are images of that store (see `crate::image`), captured
-//! between two applies; a durable member keeps its last one in
-//! `<data dir>/snapshot` and starts from it, applying the log after it.
+//! Snapshots are images of that store (see `crate::image`), followed by
+//! the raised alarms (see `alarm.rs`), captured between two applies; a
+//! durable member keeps its last one in `<data dir>/snapshot` and starts
+//! from it, applying the log after it.
 
 use std::fs::File;
 use std::io::{Cursor, Write};
@@ -20,7 +21,9 @@ use orch_core::store::{DeleteRangeResponse, LeaseGrant, PutResponse, Store, TxnR
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use super::alarm::{AlarmSet, SharedAlarms};
 use super::command::{Command, Op};
+use super::quota::{refused, unwrap_quota};
 use super::store_error::StoreError;
 use super::TypeConfig;
 use crate::MemStore;
@@ -35,9 +38,11 @@ pub(crate) enum Applied {
     Txn(Result<TxnResponse, StoreError>),
     LeaseGrant(Result<LeaseGrant, StoreError>),
     Done(Result<(), StoreError>),
+    /// An alarm change: the alarm, if it changed.
+    Alarm(Result<Option<crate::AlarmMember>, StoreError>),
 }
 
-/// A snapshot: its meta and the store image it holds.
+/// A snapshot: its meta and the store image (and alarms) it holds.
 #[derive(Clone)]
 pub(crate) struct StoredSnapshot {
     meta: SnapshotMeta<u64, BasicNode>,
@@ -57,6 +62,8 @@ const SNAPSHOT_FILE: &str = "snapshot";
 
 pub(crate) struct StateMachine {
     pub(crate) store: MemStore,
+    /// The raised alarms, which the member reads too.
+    pub(crate) alarms: SharedAlarms,
     last_applied: Option<LogId<u64>>,
     membership: StoredMembership<u64, BasicNode>,
     /// Where the last snapshot is kept, for a durable member.
@@ -66,9 +73,10 @@ pub(crate) struct StateMachine {
     capture: Option<Capture>,
 }
 
-/// A store image (not yet encoded) with the log ID and membership it
-/// reflects.
-type Capture = (crate::image::Image, Option<LogId<u64>>, StoredMembership<u64, BasicNode>);
+/// A store image (not yet encoded) and the alarms, with the log ID and
+/// membership they reflect.
+type Capture =
+    (crate::image::Image, AlarmSet, Option<LogId<u64>>, StoredMembership<u64, BasicNode>);
 
 fn storage_err(e: impl std::fmt::Display) -> StorageError<u64> {
     StorageIOError::write_snapshot(None, AnyError::error(e.to_string())).into()
@@ -96,11 +104,16 @@ pub(crate) fn seed(dir: &Path, backup: &[u8]) -> orch_core::Result<()> {
 }
 
 impl StateMachine {
-    /// A state machine over `store`; for a durable member (`dir`), loaded
-    /// from the snapshot kept there, if any.
-    pub(crate) fn open(store: MemStore, dir: Option<&Path>) -> std::io::Result<Self> {
+    /// A state machine over `store` and `alarms`; for a durable member
+    /// (`dir`), loaded from the snapshot kept there, if any.
+    pub(crate) fn open(
+        store: MemStore,
+        alarms: SharedAlarms,
+        dir: Option<&Path>,
+    ) -> std::io::Result<Self> {
         let mut sm = StateMachine {
             store,
+            alarms,
             last_applied: None,
             membership: StoredMembership::default(),
             dir: dir.map(Path::to_path_buf),
@@ -114,7 +127,7 @@ impl StateMachine {
             Err(e) => return Err(e),
         };
         let file: SnapshotFile = postcard::from_bytes(&bytes).map_err(std::io::Error::other)?;
-        sm.store.restore(&file.image).map_err(std::io::Error::other)?;
+        sm.restore(&file.image).map_err(std::io::Error::other)?;
         if let Some(meta) = file.meta {
             sm.last_applied = meta.last_log_id;
             sm.membership = meta.last_membership.clone();
@@ -123,7 +136,21 @@ impl StateMachine {
         Ok(sm)
     }
 
-    async fn run(&self, op: Op) -> Applied {
+    /// Replaces the store and the alarms with a snapshot's.
+    fn restore(&self, data: &[u8]) -> orch_core::Result<()> {
+        let alarms = AlarmSet::read_from(data)?;
+        self.store.restore(data)?;
+        *self.alarms.lock() = alarms;
+        Ok(())
+    }
+
+    /// Applies one write `member` proposed: refused with `NoSpace` if it
+    /// does not fit (see `quota.rs`).
+    async fn run(&self, member: u64, op: Op) -> Applied {
+        let (quota, op) = unwrap_quota(op);
+        if let Err(e) = self.admit(member, quota, &op) {
+            return refused(&op, e);
+        }
         let s = &self.store;
         let e = StoreError::from;
         match op {
@@ -135,13 +162,16 @@ impl StateMachine {
             }
             Op::LeaseRevoke { id } => Applied::Done(s.lease_revoke(id).await.map_err(e)),
             Op::Compact { revision } => Applied::Done(s.compact(revision).await.map_err(e)),
+            Op::Alarm { activate, alarm } => self.apply_alarm(activate, alarm),
+            // unwrap_quota took every wrapper off.
+            Op::WithinQuota { .. } => Applied::Done(Ok(())),
         }
     }
 
     async fn apply_command(&self, cmd: Command) -> Vec<Applied> {
         let mut out = Vec::with_capacity(cmd.ops.len());
         for op in cmd.ops {
-            out.push(self.run(op).await);
+            out.push(self.run(cmd.member, op).await);
         }
         out
     }
@@ -169,7 +199,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(
         &mut self,
     ) -> std::result::Result<Snapshot<TypeConfig>, StorageError<u64>> {
-        let (image, last_log_id, last_membership) =
+        let (image, alarms, last_log_id, last_membership) =
             self.capture.take().ok_or_else(|| storage_err("no image was captured"))?;
         let snapshot_id = match last_log_id {
             Some(l) => format!("{}-{}-{:x}", l.leader_id.term, l.index, fastrand::u32(..)),
@@ -178,7 +208,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
         let (dir, file_meta) = (self.dir.clone(), meta.clone());
         let data = tokio::task::spawn_blocking(move || {
-            let data = image.encode().map_err(|e| e.to_string())?;
+            let data =
+                image.encode().and_then(|i| alarms.append_to(i)).map_err(|e| e.to_string())?;
             if let Some(dir) = dir {
                 let file = SnapshotFile { meta: Some(file_meta), image: data.clone() };
                 save(&dir, &file).map_err(|e| e.to_string())?;
@@ -234,9 +265,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     /// the last applied log ID (a copy that shares the values); the
     /// builder encodes and keeps it.
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        let capture = Some((self.store.image(), self.last_applied, self.membership.clone()));
+        let alarms = self.alarms.lock().clone();
+        let capture =
+            Some((self.store.image(), alarms, self.last_applied, self.membership.clone()));
         StateMachine {
             store: self.store.clone(),
+            alarms: self.alarms.clone(),
             last_applied: self.last_applied,
             membership: self.membership.clone(),
             dir: self.dir.clone(),
@@ -251,14 +285,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    /// Replaces the store with the leader's image.
+    /// Replaces the store and the alarms with the leader's snapshot.
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<u64, BasicNode>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> std::result::Result<(), StorageError<u64>> {
         let data = snapshot.into_inner();
-        self.store.restore(&data).map_err(storage_err)?;
+        self.restore(&data).map_err(storage_err)?;
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.keep(StoredSnapshot { meta: meta.clone(), data })

@@ -22,11 +22,13 @@ impl RaftStore {
 
     /// An etcd v3 API server for this member: its store, headers with its
     /// IDs and Raft term, `MemberList` of the whole cluster, `Snapshot`
-    /// streaming a linearizable backup.
+    /// streaming a linearizable backup, `Status` with this member's
+    /// database size and the cluster's alarms, and the `Alarm` RPC.
     pub fn etcd_api(&self) -> EtcdApiServer {
         EtcdApiServer::new(Arc::new(self.clone()), self.member_info())
             .with_cluster(Arc::new(self.clone()))
             .with_backup(Arc::new(self.clone()))
+            .with_alarms(Arc::new(self.clone()))
     }
 }
 

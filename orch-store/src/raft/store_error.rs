@@ -15,6 +15,7 @@ pub(crate) enum StoreError {
     LeaseExists(i64),
     InvalidRequest(String),
     Unavailable(String),
+    NoSpace(String),
 }
 
 impl From<Error> for StoreError {
@@ -30,6 +31,7 @@ impl From<Error> for StoreError {
             Error::LeaseExists(id) => StoreError::LeaseExists(id),
             Error::InvalidRequest(why) => StoreError::InvalidRequest(why),
             Error::Unavailable(why) => StoreError::Unavailable(why),
+            Error::NoSpace(why) => StoreError::NoSpace(why),
             other => StoreError::Unavailable(other.to_string()),
         }
     }
@@ -48,6 +50,7 @@ impl From<StoreError> for Error {
             StoreError::LeaseExists(id) => Error::LeaseExists(id),
             StoreError::InvalidRequest(why) => Error::InvalidRequest(why),
             StoreError::Unavailable(why) => Error::Unavailable(why),
+            StoreError::NoSpace(why) => Error::NoSpace(why),
         }
     }
 }
