@@ -90,6 +90,12 @@ struct Args {
     /// directory, the cluster finds its objects again.
     #[arg(long, value_name = "DIR")]
     store_dir: Option<PathBuf>,
+    /// Encrypt resources at rest as this kube-apiserver
+    /// `EncryptionConfiguration` file says (e.g. Secrets with `aesgcm`):
+    /// every store handle of the cluster encrypts and decrypts; the store
+    /// itself (and `--serve-etcd`) holds ciphertext.
+    #[arg(long, value_name = "PATH")]
+    encryption_provider_config: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -20,7 +20,9 @@ use orch_runtime::process::{ProcessRuntime, ProcessRuntimeConfig};
 use orch_runtime::runtime::Runtime;
 use orch_sched::framework::Registry as PluginRegistry;
 use orch_sched::scheduler::{Scheduler, SchedulerConfig};
-use orch_store::{EtcdApiServer, MemStore, MemberInfo, RaftStore};
+use orch_store::{
+    EncryptedStore, EncryptionConfiguration, EtcdApiServer, MemStore, MemberInfo, RaftStore,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Args, RuntimeKind, StoreKind};
@@ -209,7 +211,28 @@ impl Cluster {
         let backend =
             ClusterStore::open(args.store, args.store_members, args.store_dir.clone(), &root)
                 .await?;
-        let store = backend.handle(0);
+        let encryption = match &args.encryption_provider_config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("--encryption-provider-config {}: {e}", path.display()))?;
+                let config = EncryptionConfiguration::from_yaml(&text)
+                    .map_err(|e| format!("--encryption-provider-config {}: {e}", path.display()))?;
+                Some(
+                    EncryptedStore::new(backend.handle(0), &config).map_err(|e| {
+                        format!("--encryption-provider-config {}: {e}", path.display())
+                    })?,
+                )
+            }
+            None => None,
+        };
+        // Store handle `i`, encrypting at rest if configured.
+        let handle = |i: usize| -> Arc<dyn Store> {
+            match &encryption {
+                Some(e) => Arc::new(e.over(backend.handle(i))),
+                None => backend.handle(i),
+            }
+        };
+        let store = handle(0);
         let mut runtimes = NodeRuntimes::open(args).await?;
         let mut tasks = Vec::new();
         for i in 1..=nodes {
@@ -223,7 +246,7 @@ impl Cluster {
                 ("pods".to_string(), Quantity::from("110")),
             ]));
             agent.renew_interval = Duration::from_secs(2);
-            let agent = NodeAgent::new(backend.handle(i), runtime, agent);
+            let agent = NodeAgent::new(handle(i), runtime, agent);
             let s = stop.clone();
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = agent.run(s).await {

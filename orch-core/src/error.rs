@@ -57,6 +57,18 @@ pub enum Error {
     /// deletes, compaction and lease revocation keep working.
     #[error("database space exceeded: {0}")]
     NoSpace(String),
+    /// The value at `key` could not be encrypted or decrypted by the
+    /// store's encryption at rest (kube-apiserver's
+    /// `EncryptionConfiguration`): no configured provider reads its prefix,
+    /// or its authentication tag does not match (a wrong key, a tampered
+    /// value, or a value copied from another key).
+    #[error("encryption at rest: value at {key}: {reason}")]
+    Encryption {
+        /// The store key, lossily as UTF-8.
+        key: String,
+        /// What failed.
+        reason: String,
+    },
 
     // ---- API (Kubernetes semantics) ----
     /// The object does not exist (HTTP 404, reason `NotFound`).

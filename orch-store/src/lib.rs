@@ -13,6 +13,9 @@
 //!   consensus, a backend quota with etcd's NOSPACE alarm; members in one
 //!   process or in several over gRPC, each serving etcd's v3 API
 //!   (`RaftStore::etcd_api`).
+//! * [`EncryptedStore`]: any Store with the values of chosen resources
+//!   encrypted at rest (AES-GCM), configured by kube-apiserver's
+//!   [`EncryptionConfiguration`] file, with key rotation.
 //! * `EtcdApiServer` (feature `etcd-api`): serves any Store over etcd's v3
 //!   gRPC API, so that `etcdctl` and etcd client libraries work against it.
 //!
@@ -37,6 +40,7 @@
 #![warn(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+pub mod encryption;
 #[cfg(feature = "etcd-api")]
 mod etcd_api;
 #[cfg(feature = "etcd")]
@@ -51,6 +55,7 @@ mod raft;
 pub mod testing;
 mod watch;
 
+pub use encryption::{EncryptedStore, EncryptionConfiguration};
 #[cfg(feature = "etcd-api")]
 pub use etcd_api::{
     AlarmMember, AlarmType, Alarms, Backup, ClusterView, EtcdApiServer, MemberInfo, RaftStatus,
