@@ -235,8 +235,10 @@ async fn the_runner_reconciles_owners_of_changed_children_and_never_one_key_twic
         text.contains("orch_controller_reconcile_errors_total{controller=\"replicaset\"} 1"),
         "{text}"
     );
-    assert!(text.contains("orch_controller_reconcile_duration_seconds_bucket"), "{text}");
-    assert!(text.contains("orch_controller_retries_total{controller=\"replicaset\"} 1"), "{text}");
+    assert!(text.contains("workqueue_work_duration_seconds_count{name=\"replicaset\"}"), "{text}");
+    assert!(text.contains("workqueue_retries_total{name=\"replicaset\"} 1"), "{text}");
+    assert!(text.contains("workqueue_depth{name=\"replicaset\"} "), "{text}");
+    assert!(text.contains("workqueue_adds_total{name=\"replicaset\"}"), "{text}");
 
     stop.cancel();
     tokio::time::timeout(DEADLINE, run).await.expect("run returns after shutdown").unwrap();

@@ -64,4 +64,4 @@ pub use etcd_api::{
 pub use etcd_store::EtcdStore;
 pub use mem_store::{MemStore, MemStoreConfig};
 #[cfg(feature = "raft")]
-pub use raft::{MemberConfig, NetworkFaults, RaftOptions, RaftStore};
+pub use raft::{MemberConfig, NetworkFaults, RaftMetrics, RaftOptions, RaftStore};

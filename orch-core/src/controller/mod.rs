@@ -30,7 +30,7 @@ pub use events::{object_reference, EventRecorder, EventType, SPAM_BURST, SPAM_RE
 pub use finalizer::{finalizer, FinalizerEvent};
 pub use informer::{Informer, InformerEvent, InformerFactory, Subscription};
 pub use leader_election::{LeaderElectionConfig, LeaderElector};
-pub use metrics::ControllerMetrics;
+pub use metrics::{ControllerMetrics, WorkQueueMetrics};
 pub use object_key::ObjectKey;
 pub use queue::WorkQueue;
 pub use rate_limit::{RateLimiter, RateLimiterConfig};

@@ -26,7 +26,7 @@
 //! ```
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +35,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::metrics::WorkQueueMetrics;
 use super::rate_limit::{RateLimiter, RateLimiterConfig};
 
 struct Delayed<T> {
@@ -70,6 +71,17 @@ struct State<T> {
     delayed: BinaryHeap<Reverse<Delayed<T>>>,
     seq: u64,
     shutting_down: bool,
+    /// client-go's workqueue metrics, once [`WorkQueue::set_metrics`] is called.
+    metrics: Option<Metered<T>>,
+}
+
+/// The metrics of a metered queue, and the times they are measured from.
+struct Metered<T> {
+    metrics: WorkQueueMetrics,
+    /// When each waiting item was added.
+    added: HashMap<T, std::time::Instant>,
+    /// When each item in flight was handed out.
+    started: HashMap<T, std::time::Instant>,
 }
 
 struct Inner<T> {
@@ -112,11 +124,22 @@ impl<T: Hash + Eq + Clone + Send + 'static> WorkQueue<T> {
                     delayed: BinaryHeap::new(),
                     seq: 0,
                     shutting_down: false,
+                    metrics: None,
                 }),
                 notify: Notify::new(),
                 limiter: RateLimiter::new(config),
             }),
         }
+    }
+
+    /// Records client-go's workqueue metrics for this queue from now on
+    /// (`workqueue_depth`, `_adds_total`, `_queue_duration_seconds`,
+    /// `_work_duration_seconds`, `_retries_total`; see
+    /// [`ControllerMetrics::work_queue`](super::ControllerMetrics::work_queue)).
+    pub fn set_metrics(&self, metrics: WorkQueueMetrics) {
+        let mut s = self.inner.state.lock();
+        metrics.depth.set(s.queue.len() as i64);
+        s.metrics = Some(Metered { metrics, added: HashMap::new(), started: HashMap::new() });
     }
 
     /// Adds an item, unless it is already waiting. Ignored after `shut_down`.
@@ -134,10 +157,17 @@ impl<T: Hash + Eq + Clone + Send + 'static> WorkQueue<T> {
             return false;
         }
         s.dirty.insert(item.clone());
+        if let Some(m) = &mut s.metrics {
+            m.metrics.adds.inc();
+            m.added.entry(item.clone()).or_insert_with(std::time::Instant::now);
+        }
         if s.processing.contains(&item) {
             return false;
         }
         s.queue.push_back(item);
+        if let Some(m) = &s.metrics {
+            m.metrics.depth.inc();
+        }
         true
     }
 
@@ -161,6 +191,9 @@ impl<T: Hash + Eq + Clone + Send + 'static> WorkQueue<T> {
     /// Adds an item after its rate limiter delay (a failure is recorded).
     pub fn add_rate_limited(&self, item: T) {
         let delay = self.inner.limiter.when(&item);
+        if let Some(m) = &self.inner.state.lock().metrics {
+            m.metrics.retries.inc();
+        }
         self.add_after(item, delay);
     }
 
@@ -193,6 +226,14 @@ impl<T: Hash + Eq + Clone + Send + 'static> WorkQueue<T> {
                 if let Some(item) = s.queue.pop_front() {
                     s.dirty.remove(&item);
                     s.processing.insert(item.clone());
+                    if let Some(m) = &mut s.metrics {
+                        m.metrics.depth.dec();
+                        let now = std::time::Instant::now();
+                        if let Some(added) = m.added.remove(&item) {
+                            m.metrics.queue_duration.observe((now - added).as_secs_f64());
+                        }
+                        m.started.insert(item.clone(), now);
+                    }
                     if woke && !s.queue.is_empty() {
                         self.inner.notify.notify_one();
                     }
@@ -219,8 +260,16 @@ impl<T: Hash + Eq + Clone + Send + 'static> WorkQueue<T> {
     pub fn done(&self, item: &T) {
         let mut s = self.inner.state.lock();
         s.processing.remove(item);
+        if let Some(m) = &mut s.metrics {
+            if let Some(started) = m.started.remove(item) {
+                m.metrics.work_duration.observe(started.elapsed().as_secs_f64());
+            }
+        }
         if s.dirty.contains(item) {
             s.queue.push_back(item.clone());
+            if let Some(m) = &s.metrics {
+                m.metrics.depth.inc();
+            }
             drop(s);
             self.inner.notify.notify_one();
         }
@@ -325,5 +374,51 @@ mod tests {
         let (first, second) = waiter.await.unwrap();
         assert_eq!(first, Some(7));
         assert_eq!(second, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn metrics_follow_client_go_workqueue() {
+        let metrics = crate::controller::ControllerMetrics::default();
+        let q: WorkQueue<&str> = WorkQueue::new();
+        q.set_metrics(metrics.work_queue("test"));
+        let m = metrics.work_queue("test");
+        q.add("a");
+        q.add("a"); // deduplicated: not an add
+        q.add("b");
+        assert_eq!((m.adds.get(), m.depth.get()), (2, 2));
+        let a = q.get().await.unwrap();
+        assert_eq!(m.depth.get(), 1);
+        q.add("a"); // in flight: counted, waits for done, not in depth yet
+        assert_eq!((m.adds.get(), m.depth.get()), (3, 1));
+        q.done(&a);
+        assert_eq!(m.depth.get(), 2);
+        q.add_rate_limited("c");
+        assert_eq!(m.retries.get(), 1);
+        assert_eq!(m.depth.get(), 2, "a delayed add is not waiting yet");
+        let (b, a) = (q.get().await.unwrap(), q.get().await.unwrap());
+        assert_eq!((b, a), ("b", "a"));
+        q.done(&b);
+        q.done(&a);
+        assert_eq!(q.get().await.unwrap(), "c");
+        assert_eq!((m.adds.get(), m.depth.get()), (4, 0));
+        let text = {
+            let mut registry = prometheus_client::registry::Registry::default();
+            let registered = crate::controller::ControllerMetrics::register(&mut registry);
+            let qm = registered.work_queue("x");
+            let q2: WorkQueue<u8> = WorkQueue::new();
+            q2.set_metrics(qm);
+            q2.add(1);
+            let one = q2.get().await.unwrap();
+            q2.done(&one);
+            crate::controller::metrics::encode_text(&registry)
+        };
+        for line in [
+            "workqueue_adds_total{name=\"x\"} 1",
+            "workqueue_depth{name=\"x\"} 0",
+            "workqueue_queue_duration_seconds_count{name=\"x\"} 1",
+            "workqueue_work_duration_seconds_count{name=\"x\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
     }
 }

@@ -3,7 +3,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
 
 use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
@@ -186,6 +185,9 @@ impl<K: Resource> Controller<K> {
         R: Reconciler<Object = K>,
     {
         let queue: WorkQueue<ObjectKey> = WorkQueue::with_rate_limiter(self.rate_limiter);
+        if let Some(m) = &self.metrics {
+            queue.set_metrics(m.work_queue(&self.name));
+        }
         let stop = shutdown;
         let feeders: Vec<_> = self
             .feeders
@@ -240,9 +242,6 @@ impl<R: Reconciler> Worker<R> {
                     None => return,
                 },
             };
-            if let Some(m) = &self.metrics {
-                m.queue_depth(&self.name, self.queue.len());
-            }
             self.reconcile(&key).await;
             self.queue.done(&key);
         }
@@ -260,11 +259,9 @@ impl<R: Reconciler> Worker<R> {
             shutdown: self.stop.clone(),
         };
         let span = tracing::info_span!("reconcile", controller = %self.name, object = %key);
-        let started = Instant::now();
         let result = self.reconciler.reconcile(obj.clone(), &ctx).instrument(span.clone()).await;
-        let failed = result.is_err();
         if let Some(m) = &self.metrics {
-            m.reconciled(&self.name, started.elapsed().as_secs_f64(), failed);
+            m.reconciled(&self.name, result.is_err());
         }
         let action = match result {
             Ok(action) => {
@@ -279,9 +276,6 @@ impl<R: Reconciler> Worker<R> {
             }
         };
         if action.is_backoff() {
-            if let Some(m) = &self.metrics {
-                m.retried(&self.name);
-            }
             self.queue.add_rate_limited(key.clone());
         } else if let Some(after) = action.requeue_after() {
             self.queue.add_after(key.clone(), after);

@@ -45,6 +45,7 @@ mod identity;
 mod lease_clock;
 mod log_store;
 mod member;
+mod metrics;
 mod network;
 mod peer;
 mod proposal;
@@ -74,6 +75,7 @@ use command::{Command, Op};
 use forward::{ForwardError, PeerReply, PeerRequest};
 use log_store::LogStore;
 pub use member::MemberConfig;
+pub use metrics::RaftMetrics;
 
 pub use network::NetworkFaults;
 use network::{Network, Router};
@@ -120,6 +122,8 @@ pub(crate) struct Member {
     alarms: alarm::SharedAlarms,
     /// This member's backend quota in bytes (`None`: no quota).
     quota: Option<u64>,
+    /// What its log records for [`RaftMetrics`].
+    log_metrics: Arc<metrics::LogMetrics>,
 }
 
 impl std::fmt::Debug for RaftStore {
@@ -212,6 +216,7 @@ impl Member {
         let store =
             MemStore::with_config(MemStoreConfig { expire_leases: false, ..Default::default() });
         let alarms = alarm::SharedAlarms::default();
+        let log_metrics = log.metrics();
         let sm = StateMachine::open(store.clone(), alarms.clone(), dir)
             .map_err(|e| unavailable(format!("member {id}'s snapshot: {e}")))?;
         let raft = Raft::new(id, raft_config(options)?, network.clone(), log, sm)
@@ -228,6 +233,7 @@ impl Member {
             peer_server: Mutex::new(None),
             alarms,
             quota: quota::effective_quota(options.quota_backend_bytes),
+            log_metrics,
         });
         tokio::spawn(propose_batches(Arc::downgrade(&member), queue));
         tokio::spawn(lease_clock::expire_leases(Arc::downgrade(&member)));

@@ -67,6 +67,7 @@ use openraft::{AnyError, Entry, LogId, RaftLogReader, StorageError, StorageIOErr
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use super::metrics::LogMetrics;
 use super::TypeConfig;
 
 mod purge;
@@ -144,6 +145,8 @@ pub(crate) struct LogStore {
     /// rewrite holds it on its blocking thread until the new file is in
     /// place, so no record is ever written to a file being replaced.
     writing: Arc<tokio::sync::Mutex<()>>,
+    /// Fsync durations and the saved commit index, for [`super::RaftMetrics`].
+    metrics: Arc<LogMetrics>,
 }
 
 fn io_err(e: impl std::fmt::Display) -> StorageError<u64> {
@@ -191,7 +194,11 @@ impl LogStore {
             offsets = offsets.split_off(&(purged.index + 1));
         }
         let (flusher, flushes) = std::sync::mpsc::channel();
-        std::thread::Builder::new().name("raft-log-flush".into()).spawn(move || flush(flushes))?;
+        let metrics = Arc::new(LogMetrics::default());
+        let m = metrics.clone();
+        std::thread::Builder::new()
+            .name("raft-log-flush".into())
+            .spawn(move || flush(flushes, &m))?;
         let files = Files {
             dir: dir.to_path_buf(),
             log: Arc::new(log),
@@ -203,7 +210,12 @@ impl LogStore {
             rewritten_on: None,
         };
         let log = Arc::new(Mutex::new(Log { entries, meta, files: Some(files) }));
-        Ok(LogStore { log, writing: Arc::default() })
+        Ok(LogStore { log, writing: Arc::default(), metrics })
+    }
+
+    /// What this log records for the member's metrics.
+    pub(crate) fn metrics(&self) -> Arc<LogMetrics> {
+        self.metrics.clone()
     }
 
     /// Writes `entries` (in one write, for a durable log) and has the
@@ -261,7 +273,7 @@ struct Flush {
 /// times as it can — the appends that arrive while one fsync runs are made
 /// durable by the next, together (group commit) — then tells openraft, in
 /// order. It ends when the log is dropped.
-fn flush(flushes: std::sync::mpsc::Receiver<Flush>) {
+fn flush(flushes: std::sync::mpsc::Receiver<Flush>, metrics: &LogMetrics) {
     while let Ok(first) = flushes.recv() {
         let mut batch = vec![first];
         batch.extend(flushes.try_iter());
@@ -271,7 +283,10 @@ fn flush(flushes: std::sync::mpsc::Receiver<Flush>) {
         for f in &batch {
             if !synced.iter().any(|s| Arc::ptr_eq(s, &f.file)) {
                 synced.push(&f.file);
-                if let Err(e) = f.file.sync_data() {
+                let started = std::time::Instant::now();
+                let result = f.file.sync_data();
+                metrics.wal_fsync.observe(started.elapsed().as_secs_f64());
+                if let Err(e) = result {
                     outcome = Err(e);
                 }
             }
@@ -345,6 +360,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// learns the committed index from the leader anyway.
     async fn save_committed(&mut self, c: Option<LogId<u64>>) -> Result<(), StorageError<u64>> {
         self.log.lock().meta.committed = c;
+        let index = c.map(|l| l.index).unwrap_or(0);
+        self.metrics.committed.store(index, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
