@@ -128,6 +128,20 @@ impl State {
     }
 }
 
+/// How many pods wait in each part of the queue (kube-scheduler's
+/// `scheduler_pending_pods` queue label).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PendingPods {
+    /// In activeQ, ready to be popped.
+    pub active: usize,
+    /// In backoffQ, waiting out their backoff.
+    pub backoff: usize,
+    /// Parked as unschedulable until a cluster event or the flush.
+    pub unschedulable: usize,
+    /// Turned away by a PreEnqueue plugin.
+    pub gated: usize,
+}
+
 /// The scheduling queue. Cheap to share behind an `Arc`.
 pub struct SchedulingQueue {
     state: Mutex<State>,
@@ -378,13 +392,20 @@ impl SchedulingQueue {
     /// (activeQ, backoffQ, unschedulable) sizes; gated pods count as
     /// unschedulable (they are in kube-scheduler's unschedulable pool too).
     pub fn lengths(&self) -> (usize, usize, usize) {
+        let p = self.pending();
+        (p.active, p.backoff, p.unschedulable + p.gated)
+    }
+
+    /// The pods waiting, by where they wait (walks every queued pod).
+    pub fn pending(&self) -> PendingPods {
         let s = self.state.lock();
-        let mut counts = (0, 0, 0);
+        let mut counts = PendingPods::default();
         for (_, p) in s.pods.values() {
             match p {
-                Place::Active => counts.0 += 1,
-                Place::Backoff(_) => counts.1 += 1,
-                Place::Unschedulable(_) | Place::Gated => counts.2 += 1,
+                Place::Active => counts.active += 1,
+                Place::Backoff(_) => counts.backoff += 1,
+                Place::Unschedulable(_) => counts.unschedulable += 1,
+                Place::Gated => counts.gated += 1,
             }
         }
         counts

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use orch_core::controller::{
     object_reference, EventRecorder, EventType, InformerEvent, InformerFactory,
@@ -30,6 +30,7 @@ use crate::cycle::{schedule_pod, Scheduling};
 use crate::cycle_state::CycleState;
 use crate::framework::config::ProfileConfig;
 use crate::framework::{Framework, Handle, QueuedPodInfo, Registry};
+use crate::metrics::{AttemptResult, SchedulerMetrics};
 use crate::queue::{QueueConfig, SchedulingQueue};
 use crate::status::Code;
 use crate::Error;
@@ -48,6 +49,8 @@ pub struct SchedulerConfig {
     pub parallelism: usize,
     /// Record `Scheduled` Events for every bound pod (as kube-scheduler).
     pub record_scheduled_events: bool,
+    /// Where to record kube-scheduler's metrics (`None`: nowhere).
+    pub metrics: Option<Arc<SchedulerMetrics>>,
 }
 
 impl Default for SchedulerConfig {
@@ -58,6 +61,7 @@ impl Default for SchedulerConfig {
             assumed_ttl: Duration::from_secs(30),
             parallelism: 1,
             record_scheduled_events: true,
+            metrics: None,
         }
     }
 }
@@ -69,6 +73,7 @@ struct Shared {
     queue: SchedulingQueue,
     recorder: EventRecorder,
     record_scheduled: bool,
+    metrics: Option<Arc<SchedulerMetrics>>,
 }
 
 /// The scheduler. See the [module docs](self).
@@ -159,6 +164,7 @@ impl Scheduler {
                 queue,
                 recorder: EventRecorder::new(store, "default-scheduler", None),
                 record_scheduled: config.record_scheduled_events,
+                metrics: config.metrics,
             }),
             factory,
             parallelism: config.parallelism.max(1),
@@ -238,6 +244,9 @@ impl Scheduler {
                     tokio::select! {
                         _ = stop.cancelled() => return,
                         _ = tick.tick() => {
+                            if let Some(m) = &shared.metrics {
+                                m.pending(shared.queue.pending());
+                            }
                             shared.queue.flush_unschedulable_left_over();
                             if shared.cache.lock().cleanup_expired(tokio::time::Instant::now()) > 0 {
                                 shared.queue.move_all_to_active_or_backoff();
@@ -266,6 +275,9 @@ impl Scheduler {
         while bindings.join_next().await.is_some() {}
         feeder.abort();
         housekeeping.abort();
+        if let Some(m) = &shared.metrics {
+            m.pending(Default::default());
+        }
     }
 }
 
@@ -405,6 +417,7 @@ impl Shared {
         snapshot: &mut Snapshot,
         sched: &mut Scheduling,
     ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let started = Instant::now();
         let pod = qpi.pod.clone();
         let uid = pod.uid().to_owned();
         let Some(fw) = self.frameworks.get(pod.pod.spec.scheduler_name()).cloned() else {
@@ -426,16 +439,18 @@ impl Shared {
                 let reserved = fw.run_reserve(&mut state, &pod, &node);
                 if !reserved.is_success() {
                     self.fail_binding(&fw, &mut state, qpi, &node, &reserved.to_string()).await;
+                    self.attempted(&fw, AttemptResult::Error, started);
                     return None;
                 }
                 let permit = fw.run_permit(&state, &pod, &node);
                 if permit.is_rejected() || permit.code == Code::Error {
                     self.fail_binding(&fw, &mut state, qpi, &node, &permit.to_string()).await;
+                    self.attempted(&fw, AttemptResult::Error, started);
                     return None;
                 }
                 let shared = self.clone();
                 let waits = permit.code == Code::Wait;
-                Some(async move { shared.bind(fw, state, qpi, node, waits).await })
+                Some(async move { shared.bind(&fw, state, qpi, node, waits, started).await })
             }
             Err(fit) => {
                 let mut message = fit.message();
@@ -465,6 +480,13 @@ impl Shared {
                     .await;
                 self.set_condition(&pod.pod, false, "Unschedulable", &message).await;
                 self.queue.add_unschedulable(qpi);
+                let result = match fit.pre_filter.as_ref().is_some_and(|s| s.code == Code::Error)
+                    || fit.statuses.iter().any(|(_, s)| s.code == Code::Error)
+                {
+                    true => AttemptResult::Error,
+                    false => AttemptResult::Unschedulable,
+                };
+                self.attempted(&fw, result, started);
                 None
             }
         }
@@ -494,30 +516,40 @@ impl Shared {
         self.queue.move_all_to_active_or_backoff();
     }
 
+    /// Records one scheduling attempt's outcome, from `started`.
+    fn attempted(&self, fw: &Framework, result: AttemptResult, started: Instant) {
+        if let Some(m) = &self.metrics {
+            m.attempt(&fw.scheduler_name, result, started.elapsed());
+        }
+    }
+
+    /// The binding cycle of the attempt that began at `started`.
     async fn bind(
-        self: Arc<Self>,
-        fw: Arc<Framework>,
+        &self,
+        fw: &Framework,
         mut state: CycleState,
         qpi: QueuedPodInfo,
         node: String,
         waits: bool,
+        started: Instant,
     ) {
         let pod = qpi.pod.clone();
         if waits {
             let s = fw.wait_on_permit(&pod).await;
             if !s.is_success() {
-                self.fail_binding(&fw, &mut state, qpi, &node, &s.to_string()).await;
-                return;
+                self.fail_binding(fw, &mut state, qpi, &node, &s.to_string()).await;
+                return self.attempted(fw, AttemptResult::Error, started);
             }
         }
         let pre = fw.run_pre_bind(&state, &pod.pod, &node).await;
         let bound = if pre.is_success() { fw.run_bind(&state, &pod.pod, &node).await } else { pre };
         if !bound.is_success() {
-            self.fail_binding(&fw, &mut state, qpi, &node, &bound.to_string()).await;
-            return;
+            self.fail_binding(fw, &mut state, qpi, &node, &bound.to_string()).await;
+            return self.attempted(fw, AttemptResult::Error, started);
         }
         self.cache.lock().finish_binding(pod.uid());
         self.queue.done(pod.uid());
+        self.attempted(fw, AttemptResult::Scheduled, started);
         fw.run_post_bind(&state, &pod.pod, &node);
         if self.record_scheduled {
             let message = format!(

@@ -20,6 +20,7 @@ use orch_sched::cycle::{schedule_pod, Scheduling};
 use orch_sched::cycle_state::CycleState;
 use orch_sched::framework::config::{PluginRef, ProfileConfig};
 use orch_sched::framework::{Framework, Handle, PermitPlugin, PluginSet, Registry};
+use orch_sched::metrics::SchedulerMetrics;
 use orch_sched::scheduler::{Scheduler, SchedulerConfig};
 use orch_sched::status::{Code, Status};
 use orch_store::MemStore;
@@ -93,6 +94,8 @@ struct Harness {
     store: Arc<MemStore>,
     stop: CancellationToken,
     waiting: orch_sched::framework::WaitingPods,
+    /// The registry the scheduler's metrics are registered with.
+    metrics: prometheus_client::registry::Registry,
 }
 
 impl Drop for Harness {
@@ -109,7 +112,9 @@ impl Harness {
             api.create(&n).await.unwrap();
         }
         let factory = Arc::new(InformerFactory::new(store.clone()));
+        let mut metrics = prometheus_client::registry::Registry::default();
         let config = SchedulerConfig {
+            metrics: Some(Arc::new(SchedulerMetrics::register(&mut metrics))),
             profiles: vec![profile],
             queue: orch_sched::queue::QueueConfig {
                 initial_backoff: Duration::from_millis(20),
@@ -128,7 +133,28 @@ impl Harness {
             s.cancelled().await;
             factory.shutdown();
         });
-        Harness { store, stop, waiting }
+        Harness { store, stop, waiting, metrics }
+    }
+
+    /// The scheduler's metrics as a Prometheus server would read them.
+    fn scrape(&self) -> prometheus_parse::Scrape {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.metrics).unwrap();
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
+    }
+
+    /// The value of the sample of `metric` with these labels (0 if none).
+    fn sample(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
+        let scrape = self.scrape();
+        let found = scrape.samples.iter().find(|s| {
+            s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
+        });
+        match found.map(|s| &s.value) {
+            Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v)) => *v,
+            Some(prometheus_parse::Value::Untyped(v)) => *v,
+            Some(other) => panic!("{metric}: {other:?}"),
+            None => 0.0,
+        }
     }
 
     fn pods(&self) -> Api<Pod> {
@@ -310,6 +336,50 @@ async fn taints_are_respected_and_new_nodes_unblock_pending_pods() {
     Api::<Node>::all(h.store.clone()).create(&node("big", "4", &[])).await.unwrap();
     h.bound(3).await;
     assert_eq!(h.placement().await["too-big"].as_deref(), Some("big"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_and_pending_pods_are_measured_under_kube_scheduler_names() {
+    let h = Harness::start(
+        vec![node("small", "1", &[])],
+        Registry::default(),
+        ProfileConfig::default(),
+    )
+    .await;
+    h.pods().create(&pod("fits", "500m", "a")).await.unwrap();
+    h.pods().create(&pod("too-big", "2", "a")).await.unwrap();
+    h.bound(1).await;
+    let profile = ("profile", "default-scheduler");
+    let attempts = "scheduler_schedule_attempts_total";
+    wait_for("the unschedulable attempt and the parked pod", DEADLINE, || async {
+        let unschedulable = h.sample(attempts, &[("result", "unschedulable"), profile]);
+        let parked = h.sample("scheduler_pending_pods", &[("queue", "unschedulable")]);
+        if unschedulable >= 1.0 && parked == 1.0 {
+            Ok(())
+        } else {
+            Err(format!("{unschedulable} unschedulable attempts, {parked} parked"))
+        }
+    })
+    .await;
+    assert_eq!(h.sample(attempts, &[("result", "scheduled"), profile]), 1.0);
+    assert_eq!(h.sample(attempts, &[("result", "error"), profile]), 0.0);
+    assert_eq!(h.sample("scheduler_pending_pods", &[("queue", "active")]), 0.0);
+    // Every attempt is in the latency histogram too.
+    let scrape = h.scrape();
+    let observed: f64 = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "scheduler_scheduling_attempt_duration_seconds")
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Histogram(b) => b.last().map(|b| b.count).unwrap_or(0.0),
+            other => panic!("{other:?}"),
+        })
+        .sum();
+    let counted: f64 = ["scheduled", "unschedulable", "error"]
+        .iter()
+        .map(|r| h.sample(attempts, &[("result", r), profile]))
+        .sum();
+    assert_eq!(observed, counted);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
