@@ -26,10 +26,12 @@
 mod actions;
 mod env;
 pub mod images;
+mod metrics;
 mod pod_status;
 mod probes;
 mod worker;
 
+pub use metrics::NodeAgentMetrics;
 pub use probes::{ProbeKind, ProbeTracker};
 pub use worker::{
     LABEL_CONTAINER_NAME, LABEL_NODE_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID,
@@ -88,6 +90,8 @@ pub struct NodeAgentConfig {
     /// `localhost:5000`; `index.docker.io` for Docker Hub). Failed pulls
     /// back off as crash loops do (`backoff_initial` doubling to `backoff_max`).
     pub registry_credentials: Vec<crate::runtime::AuthConfig>,
+    /// Where to record the kubelet's metrics (`None`: nowhere).
+    pub metrics: Option<Arc<NodeAgentMetrics>>,
 }
 
 impl NodeAgentConfig {
@@ -106,6 +110,7 @@ impl NodeAgentConfig {
             backoff_max: Duration::from_secs(300),
             backoff_reset: Duration::from_secs(600),
             registry_credentials: Vec::new(),
+            metrics: None,
         }
     }
 
@@ -353,6 +358,10 @@ impl NodeAgent {
                     if let Err(e) = agent.update_status().await {
                         tracing::warn!(node = %agent.shared.config.node_name, error = %e, "updating the node status failed");
                     }
+                    if let Some(m) = &agent.shared.config.metrics {
+                        let node = &agent.shared.config.node_name;
+                        m.sample(node, &*agent.shared.runtime, agent.sandboxes()).await;
+                    }
                 }
             })
         };
@@ -427,20 +436,25 @@ impl NodeAgent {
     /// on the same runtime are left alone.
     async fn remove_orphans(&self, present: &HashSet<&str>) {
         let rt = &self.shared.runtime;
-        let ours = PodSandboxFilter {
-            label_selector: BTreeMap::from([(
-                LABEL_NODE_NAME.to_string(),
-                self.shared.config.node_name.clone(),
-            )]),
-            ..Default::default()
-        };
-        let Ok(sandboxes) = rt.list_pod_sandbox(&ours).await else { return };
+        let Ok(sandboxes) = rt.list_pod_sandbox(&self.sandboxes()).await else { return };
         for s in sandboxes {
             let uid = s.labels.get(LABEL_POD_UID).map(String::as_str).unwrap_or("");
             if !uid.is_empty() && !present.contains(uid) {
                 let _ = rt.stop_pod_sandbox(&s.id).await;
                 let _ = rt.remove_pod_sandbox(&s.id).await;
             }
+        }
+    }
+
+    /// The filter of this node's sandboxes (a runtime may hold other
+    /// nodes' too).
+    fn sandboxes(&self) -> PodSandboxFilter {
+        PodSandboxFilter {
+            label_selector: BTreeMap::from([(
+                LABEL_NODE_NAME.to_string(),
+                self.shared.config.node_name.clone(),
+            )]),
+            ..Default::default()
         }
     }
 }

@@ -300,6 +300,8 @@ mod cri;
 mod hooks;
 /// A pod's life: start, env, restarts and their backoff, deletion.
 mod lifecycle;
+/// The kubelet metrics.
+mod metrics;
 /// Liveness and readiness probes, httpGet and exec.
 mod probes;
 /// The Node object and its lease.

@@ -10,7 +10,8 @@ use std::time::Duration;
 use orch_core::api::DeleteParams;
 use orch_core::controller::EventType;
 use orch_core::kinds::pod::{
-    Container, ContainerStatus as PodContainerStatus, Pod, PodStatus, Probe, RestartPolicy,
+    Container, ContainerStatus as PodContainerStatus, Pod, PodPhase, PodStatus, Probe,
+    RestartPolicy,
 };
 use orch_core::{Api, Time};
 use tokio::sync::mpsc;
@@ -71,6 +72,10 @@ pub(crate) struct Worker {
     tracks: HashMap<String, Track>,
     start_time: Option<Time>,
     next_wake: Instant,
+    /// When this agent first saw the pod, until its start is recorded in
+    /// `kubelet_pod_start_duration_seconds` (`None` after, or for a pod
+    /// that was running already).
+    seen: Option<std::time::Instant>,
 }
 
 fn ns_to_instant(ns: i64) -> Instant {
@@ -81,6 +86,8 @@ fn ns_to_instant(ns: i64) -> Instant {
 
 impl Worker {
     pub(crate) fn new(shared: Arc<AgentShared>, pod: Arc<Pod>) -> Self {
+        let pending =
+            matches!(pod.status.as_ref().and_then(|s| s.phase), None | Some(PodPhase::Pending));
         Worker {
             shared,
             pod,
@@ -88,6 +95,7 @@ impl Worker {
             tracks: HashMap::new(),
             start_time: None,
             next_wake: Instant::now(),
+            seen: pending.then(std::time::Instant::now),
         }
     }
 
@@ -495,7 +503,7 @@ impl Worker {
     }
 
     async fn write_status(
-        &self,
+        &mut self,
         init: Vec<PodContainerStatus>,
         statuses: Vec<PodContainerStatus>,
         initialized: bool,
@@ -527,10 +535,20 @@ impl Worker {
         if self.pod.status.as_ref() == Some(&status) {
             return Ok(());
         }
+        let running = status.phase == Some(PodPhase::Running);
         let mut next = (*self.pod).clone();
         next.status = Some(status);
         match self.api().replace_status(&next).await {
-            Ok(_) | Err(orch_core::Error::NotFound { .. }) => Ok(()),
+            Ok(_) => {
+                if let (true, Some(seen), Some(m)) =
+                    (running, self.seen, &self.shared.config.metrics)
+                {
+                    m.pod_started(&self.shared.config.node_name, seen.elapsed());
+                    self.seen = None;
+                }
+                Ok(())
+            }
+            Err(orch_core::Error::NotFound { .. }) => Ok(()),
             // The informer brings the newer pod; the next sync writes again.
             Err(e) if e.is_conflict() => Ok(()),
             Err(e) => Err(e.into()),
