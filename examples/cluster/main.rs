@@ -31,6 +31,7 @@
 
 mod demo;
 mod display;
+mod metrics;
 mod readiness;
 mod wiring;
 
@@ -96,6 +97,26 @@ struct Args {
     /// itself (and `--serve-etcd`) holds ciphertext.
     #[arg(long, value_name = "PATH")]
     encryption_provider_config: Option<PathBuf>,
+    /// Serve every component's Prometheus metrics (`scheduler_*`,
+    /// `workqueue_*`, `kubelet_*`, `etcd_*`) on `http://ADDR/metrics`
+    /// (port 0 picks one; a default port in use falls back to another);
+    /// `off` serves none.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:10259", value_parser = metrics_addr)]
+    metrics_addr: MetricsAddr,
+}
+
+/// `--metrics-addr`: an address, or `off`.
+#[derive(Clone, Copy, Debug)]
+enum MetricsAddr {
+    Off,
+    At(std::net::SocketAddr),
+}
+
+fn metrics_addr(s: &str) -> Result<MetricsAddr, String> {
+    match s {
+        "off" => Ok(MetricsAddr::Off),
+        _ => s.parse().map(MetricsAddr::At).map_err(|e| format!("{s}: {e} (or `off`)")),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -182,6 +203,13 @@ async fn run(args: Args) -> ExitCode {
         },
         cluster.backend.describe()
     );
+    if let MetricsAddr::At(addr) = args.metrics_addr {
+        if let Err(e) = cluster.serve_metrics(addr).await {
+            eprintln!("error: {e}");
+            cluster.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    }
     if let Some(addr) = args.serve_etcd {
         if let Err(e) = cluster.serve_etcd(addr).await {
             eprintln!("error: {e}");

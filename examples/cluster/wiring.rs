@@ -21,10 +21,12 @@ use orch_runtime::runtime::Runtime;
 use orch_sched::framework::Registry as PluginRegistry;
 use orch_sched::scheduler::{Scheduler, SchedulerConfig};
 use orch_store::{
-    EncryptedStore, EncryptionConfiguration, EtcdApiServer, MemStore, MemberInfo, RaftStore,
+    EncryptedStore, EncryptionConfiguration, EtcdApiServer, MemStore, MemberInfo, RaftMetrics,
+    RaftStore,
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::ClusterMetrics;
 use crate::{Args, RuntimeKind, StoreKind};
 
 /// The store the cluster runs on.
@@ -199,6 +201,8 @@ pub struct Cluster {
     pub nodes: usize,
     /// Cancelled by [`Cluster::shutdown`].
     pub stop: CancellationToken,
+    /// Every component's metrics (see `metrics.rs`).
+    pub metrics: Arc<prometheus_client::registry::Registry>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     root: PathBuf,
 }
@@ -233,6 +237,10 @@ impl Cluster {
             }
         };
         let store = handle(0);
+        let mut metrics = ClusterMetrics::new();
+        if let ClusterStore::Raft(members) = &backend {
+            metrics.registry.register_collector(Box::new(RaftMetrics::new(members)));
+        }
         let mut runtimes = NodeRuntimes::open(args).await?;
         let mut tasks = Vec::new();
         for i in 1..=nodes {
@@ -246,6 +254,7 @@ impl Cluster {
                 ("pods".to_string(), Quantity::from("110")),
             ]));
             agent.renew_interval = Duration::from_secs(2);
+            agent.metrics = Some(metrics.agents.clone());
             let agent = NodeAgent::new(handle(i), runtime, agent);
             let s = stop.clone();
             tasks.push(tokio::spawn(async move {
@@ -267,24 +276,32 @@ impl Cluster {
             LeaderElectionConfig::default(),
         );
         let (f, s) = (factory.clone(), stop.clone());
+        let (cm, sm) = (metrics.controllers.clone(), metrics.scheduler.clone());
         tasks.push(tokio::spawn(async move {
             elector
                 .run(s, |leading| {
                     let f = f.clone();
+                    let (cm, sm) = (cm.clone(), sm.clone());
                     async move {
                         let mut parts = Vec::new();
                         let rs = Arc::new(ReplicaSetController::new(&f));
                         parts.push(tokio::spawn(
                             ReplicaSetController::controller(f.clone())
                                 .concurrency(2)
+                                .metrics(cm.clone())
                                 .run(rs, leading.clone()),
                         ));
                         let d = Arc::new(DeploymentController::new(&f));
                         parts.push(tokio::spawn(
-                            DeploymentController::controller(f.clone()).run(d, leading.clone()),
+                            DeploymentController::controller(f.clone())
+                                .metrics(cm.clone())
+                                .run(d, leading.clone()),
                         ));
                         parts.push(tokio::spawn(
-                            GarbageCollector::new(f.clone()).builtin_kinds().run(leading.clone()),
+                            GarbageCollector::new(f.clone())
+                                .builtin_kinds()
+                                .metrics(&cm)
+                                .run(leading.clone()),
                         ));
                         parts.push(tokio::spawn(
                             PodGc::new(&f, PodGcConfig::default()).run(leading.clone()),
@@ -294,20 +311,21 @@ impl Cluster {
                             NodeLifecycleConfig::default(),
                         ));
                         parts.push(tokio::spawn(
-                            NodeLifecycleController::controller(f.clone()).run(nl, leading.clone()),
+                            NodeLifecycleController::controller(f.clone())
+                                .metrics(cm.clone())
+                                .run(nl, leading.clone()),
                         ));
                         let te = Arc::new(TaintEvictionController::new(
                             &f,
                             TaintEvictionConfig::default(),
                         ));
                         parts.push(tokio::spawn(
-                            TaintEvictionController::controller(f.clone()).run(te, leading.clone()),
+                            TaintEvictionController::controller(f.clone())
+                                .metrics(cm.clone())
+                                .run(te, leading.clone()),
                         ));
-                        match Scheduler::new(
-                            f.clone(),
-                            &PluginRegistry::default(),
-                            SchedulerConfig::default(),
-                        ) {
+                        let config = SchedulerConfig { metrics: Some(sm), ..Default::default() };
+                        match Scheduler::new(f.clone(), &PluginRegistry::default(), config) {
                             Ok(sched) => parts.push(tokio::spawn(sched.run(leading.clone()))),
                             Err(e) => eprintln!("scheduler: {e}"),
                         }
@@ -319,7 +337,8 @@ impl Cluster {
                 .await;
             f.shutdown();
         }));
-        let cluster = Cluster { store, backend, runtimes, nodes, stop, tasks, root };
+        let metrics = Arc::new(metrics.registry);
+        let cluster = Cluster { store, backend, runtimes, nodes, stop, metrics, tasks, root };
         let nodes_api: Api<Node> = Api::all(cluster.store.clone());
         let start = Instant::now();
         while nodes_api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items.len()
@@ -355,6 +374,17 @@ impl Cluster {
         println!(
             "etcd API on {local}: etcdctl --endpoints={local} get --prefix /registry/ --keys-only"
         );
+        Ok(())
+    }
+
+    /// Serves every component's metrics on `addr` (`GET /metrics`) until
+    /// shutdown; returns the address served (another port if `addr`'s is
+    /// taken).
+    pub async fn serve_metrics(&mut self, addr: std::net::SocketAddr) -> Result<(), String> {
+        let (task, local) =
+            crate::metrics::serve(addr, self.metrics.clone(), self.stop.clone()).await?;
+        self.tasks.push(task);
+        println!("metrics on http://{local}/metrics");
         Ok(())
     }
 

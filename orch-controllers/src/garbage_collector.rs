@@ -128,6 +128,7 @@ pub struct GarbageCollector {
     factory: Arc<InformerFactory>,
     kinds: Vec<Arc<dyn GcKind>>,
     feeders: Vec<Feeder>,
+    metrics: Option<orch_core::controller::WorkQueueMetrics>,
 }
 
 impl std::fmt::Debug for GarbageCollector {
@@ -142,7 +143,14 @@ impl GarbageCollector {
     /// A collector over no kinds yet; add them with [`kind`](Self::kind) or
     /// [`builtin_kinds`](Self::builtin_kinds).
     pub fn new(factory: Arc<InformerFactory>) -> Self {
-        GarbageCollector { factory, kinds: Vec::new(), feeders: Vec::new() }
+        GarbageCollector { factory, kinds: Vec::new(), feeders: Vec::new(), metrics: None }
+    }
+
+    /// Records its work queue's client-go metrics as the queue
+    /// `garbagecollector` (`workqueue_*{name="garbagecollector"}`).
+    pub fn metrics(mut self, metrics: &orch_core::controller::ControllerMetrics) -> Self {
+        self.metrics = Some(metrics.work_queue("garbagecollector"));
+        self
     }
 
     /// Watches Deployments, ReplicaSets, Pods, ConfigMaps and Secrets.
@@ -212,6 +220,9 @@ impl GarbageCollector {
     pub async fn run(self, shutdown: CancellationToken) {
         let kinds: Arc<[Arc<dyn GcKind>]> = self.kinds.into();
         let queue: WorkQueue<Item> = WorkQueue::new();
+        if let Some(m) = self.metrics {
+            queue.set_metrics(m);
+        }
         let feeders: Vec<_> = self
             .feeders
             .into_iter()
