@@ -29,6 +29,7 @@ pub mod cycle;
 pub mod cycle_state;
 mod error;
 pub mod framework;
+pub mod nominator;
 pub mod plugins;
 pub mod queue;
 pub mod scheduler;

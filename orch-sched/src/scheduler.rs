@@ -30,6 +30,7 @@ use crate::cycle::{schedule_pod, Scheduling};
 use crate::cycle_state::CycleState;
 use crate::framework::config::ProfileConfig;
 use crate::framework::{Framework, Handle, QueuedPodInfo, Registry};
+use crate::nominator::Nominator;
 use crate::queue::{QueueConfig, SchedulingQueue};
 use crate::status::Code;
 use crate::Error;
@@ -67,6 +68,7 @@ struct Shared {
     frameworks: HashMap<String, Arc<Framework>>,
     cache: Mutex<Cache>,
     queue: SchedulingQueue,
+    nominator: Nominator,
     recorder: EventRecorder,
     record_scheduled: bool,
 }
@@ -112,7 +114,12 @@ impl Scheduler {
         config: SchedulerConfig,
     ) -> Result<Self, Error> {
         let store = factory.store().clone();
-        let handle = Handle { store: Some(store.clone()), waiting_pods: Default::default() };
+        let nominator = Nominator::default();
+        let handle = Handle {
+            store: Some(store.clone()),
+            waiting_pods: Default::default(),
+            nominator: nominator.clone(),
+        };
         let mut frameworks = HashMap::new();
         let mut sort = None;
         for profile in &config.profiles {
@@ -157,6 +164,7 @@ impl Scheduler {
                 frameworks,
                 cache: Mutex::new(Cache::new(config.assumed_ttl)),
                 queue,
+                nominator,
                 recorder: EventRecorder::new(store, "default-scheduler", None),
                 record_scheduled: config.record_scheduled_events,
             }),
@@ -168,6 +176,12 @@ impl Scheduler {
     /// The profile frameworks, by scheduler name.
     pub fn framework(&self, scheduler_name: &str) -> Option<&Arc<Framework>> {
         self.shared.frameworks.get(scheduler_name)
+    }
+
+    /// The pods nominated to nodes by preemption or by their
+    /// `status.nominatedNodeName`.
+    pub fn nominator(&self) -> &Nominator {
+        &self.shared.nominator
     }
 
     /// (activeQ, backoffQ, unschedulable) sizes.
@@ -331,6 +345,9 @@ impl Shared {
 
     fn pod_changed(&self, pod: Arc<Pod>) {
         if is_assigned(&pod) {
+            // Bound: its nomination has served (kube-scheduler deletes it
+            // with the pod from the queue).
+            self.nominator.delete(&pod.metadata.uid);
             if is_terminal(&pod) {
                 self.pod_deleted(&pod);
             } else {
@@ -347,22 +364,25 @@ impl Shared {
                     self.queue.move_to_active_or_backoff(|waiting| could_unblock(waiting, &pod));
                 }
             }
-        } else if !pod.metadata.is_deleting()
-            && !is_terminal(&pod)
-            && self.responsible(&pod)
-            && !self.cache.lock().contains_pod(&pod.metadata.uid)
-        {
+        } else if pod.metadata.is_deleting() || is_terminal(&pod) || !self.responsible(&pod) {
+            self.nominator.delete(&pod.metadata.uid);
+        } else if !self.cache.lock().contains_pod(&pod.metadata.uid) {
             // A pod the cache holds was placed already: an unassigned copy of
             // it is stale (an event that was also in the initial list, or
             // one from before its binding).
             // The queue asks the PreEnqueue plugins, and parks a pod they
-            // turn away until a cluster event or an update of the pod.
-            self.queue.add(Arc::new(PodInfo::new(pod)));
+            // turn away until a cluster event or an update of the pod. The
+            // nominator follows its status.nominatedNodeName, even while it
+            // is being scheduled.
+            let info = Arc::new(PodInfo::new(pod));
+            self.nominator.update(info.clone());
+            self.queue.add(info);
         }
     }
 
     fn pod_deleted(&self, pod: &Pod) {
         self.queue.delete(&pod.metadata.uid);
+        self.nominator.delete(&pod.metadata.uid);
         let was_placed = is_assigned(pod) || self.cache.lock().is_assumed(&pod.metadata.uid);
         self.cache.lock().remove_pod(&pod.metadata.uid);
         if was_placed {
@@ -423,6 +443,9 @@ impl Shared {
                 let node = result.node.clone();
                 let mut state = result.state;
                 self.cache.lock().assume_pod(pod.clone(), &node);
+                // As kube-scheduler's assume: the pod holds real room now,
+                // not a nomination (a failed binding does not restore it).
+                self.nominator.delete(&uid);
                 let reserved = fw.run_reserve(&mut state, &pod, &node);
                 if !reserved.is_success() {
                     self.fail_binding(&fw, &mut state, qpi, &node, &reserved.to_string()).await;
@@ -442,15 +465,22 @@ impl Shared {
                 if fit.pre_filter.is_none() && fw.has_post_filter() {
                     let (result, status) =
                         fw.run_post_filter(&fit.state, &pod, snapshot, &fit.statuses).await;
-                    match result.nominated_node {
+                    match &result.nominated_node {
                         Some(node) => {
+                            self.nominator.nominate(pod.clone(), node);
                             message.push_str(&format!(" preemption: evicting pods on {node}."))
                         }
                         None if status.code == Code::Error => {
                             message.push_str(&format!(" preemption: {status}."))
                         }
+                        None if result.clear_nomination => {
+                            self.nominator.delete(&uid);
+                            message
+                                .push_str(" preemption: 0 nodes have lower-priority pods to evict.")
+                        }
+                        // Not eligible: the nomination stays.
                         None => message
-                            .push_str(" preemption: 0 nodes have lower-priority pods to evict."),
+                            .push_str(&format!(" preemption: {}.", status.reasons.join(", "))),
                     }
                 }
                 tracing::debug!(pod = %pod.pod.metadata.name, %message, "unschedulable");
