@@ -1,11 +1,13 @@
 //! Preemption through the whole scheduler on MemStore, with victims that stay
 //! terminating (held by a finalizer): the preemptor's nominated node keeps
-//! its room.
+//! its room, and the preemptor does not preempt again while they go.
 
 mod support;
 
+use orch_core::kinds::node::Taint;
+use orch_core::kinds::pod::Toleration;
 use orch_core::testing::{wait_for, wait_until};
-use orch_core::Pod;
+use orch_core::{Api, Node, Pod};
 use orch_sched::framework::config::ProfileConfig;
 use orch_sched::framework::Registry;
 use support::{node, pod, Harness, DEADLINE};
@@ -113,4 +115,66 @@ async fn a_lower_priority_pod_does_not_take_the_room_a_preemptor_is_nominated_to
     assert_eq!(h.placement().await["sneaky"], None);
     // Bound, its nomination has served.
     assert_eq!(h.nominator.nominated_node(&urgent.metadata.uid), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preemptor_does_not_preempt_again_while_its_victims_terminate() {
+    let mut n2 = node("n2", "2", &[]);
+    n2.spec.taints.push(Taint {
+        key: "dedicated".into(),
+        value: Some("batch".into()),
+        effect: "NoSchedule".into(),
+        time_added: None,
+    });
+    let h = Harness::start(
+        vec![node("n1", "2", &[]), n2],
+        Registry::default(),
+        ProfileConfig::default(),
+    )
+    .await;
+    h.pods().create(&held(with_priority(pod("victim", "2", "batch"), 10))).await.unwrap();
+    bound_to(&h, "victim", "n1").await;
+    let mut other = with_priority(pod("other", "2", "batch"), 0);
+    other.spec.tolerations.push(Toleration {
+        key: Some("dedicated".into()),
+        operator: Some("Exists".into()),
+        ..Default::default()
+    });
+    h.pods().create(&other).await.unwrap();
+    bound_to(&h, "other", "n2").await;
+
+    // n2 is tainted: only the victim on n1 can make room for urgent.
+    h.pods().create(&with_priority(pod("urgent", "2", "web"), 100)).await.unwrap();
+    preempted(&h, "urgent", "n1", "victim").await;
+
+    // Untainted, n2 would now be the better candidate (a lower-priority
+    // victim), but urgent waits for the victim it already evicted.
+    let nodes: Api<Node> = Api::all(h.store.clone());
+    let mut n2 = nodes.get("n2").await.unwrap();
+    n2.spec.taints.clear();
+    nodes.replace(&n2).await.unwrap();
+    let outcome = wait_for("urgent's attempt with n2 untainted", DEADLINE, || async {
+        match h.pods().get_opt("other").await.unwrap() {
+            Some(o) if o.metadata.is_deleting() => return Ok("other evicted".to_owned()),
+            None => return Ok("other evicted and gone".to_owned()),
+            Some(_) => {}
+        }
+        let failed = h.pod_events("urgent", "FailedScheduling").await;
+        match failed.iter().find(|m| m.contains("2 Insufficient cpu")) {
+            Some(m) => Ok(m.clone()),
+            None => Err(format!("FailedScheduling for urgent: {failed:?}")),
+        }
+    })
+    .await;
+    assert!(
+        outcome.contains("preemption: not eligible due to a terminating pod on the nominated node"),
+        "{outcome}"
+    );
+    let other = h.pods().get("other").await.unwrap();
+    assert!(!other.metadata.is_deleting(), "no second victim");
+
+    // The victim goes: urgent gets the node it was nominated to.
+    release(&h, "victim").await;
+    bound_to(&h, "urgent", "n1").await;
+    assert_eq!(h.placement().await["other"].as_deref(), Some("n2"));
 }

@@ -10,7 +10,12 @@
 //! Filter does. Among candidates, the lowest highest-victim priority wins,
 //! then the lowest sum of victim priorities, then the fewest victims.
 //!
-//! When no node would help, the pod's nomination is dropped (and its
+//! As kube-scheduler's `PodEligibleToPreemptOthers`, a pod already
+//! nominated to a node where lower-priority pods are still terminating
+//! (its earlier victims, `deletionTimestamp` set) does not preempt again:
+//! it keeps its nomination and waits for them to go, unless its nominated
+//! node has become `UnschedulableAndUnresolvable` for it. When no node
+//! would help, the pod's nomination is dropped (and its
 //! `status.nominatedNodeName` cleared).
 
 use std::sync::Arc;
@@ -42,6 +47,44 @@ impl DefaultPreemption {
     /// Evicts through `store`; without one it only nominates.
     pub fn new(store: Option<Arc<dyn Store>>) -> Self {
         DefaultPreemption { store }
+    }
+}
+
+/// The reason a pod may not preempt, from kube-scheduler.
+pub const NOT_ELIGIBLE_TERMINATING: &str =
+    "not eligible due to a terminating pod on the nominated node";
+
+/// kube-scheduler's `PodEligibleToPreemptOthers`: `Err` with the reason if
+/// `pod` is nominated to a node (by this scheduler, or in its
+/// `status.nominatedNodeName`) on which pods of lower priority are
+/// terminating — its earlier victims have not gone yet, so preempting again
+/// would evict more than needed. A nominated node that Filter rejected as
+/// `UnschedulableAndUnresolvable` (or that is gone) does not hold it back.
+pub fn eligible_to_preempt_others(
+    fw: &Framework,
+    pod: &PodInfo,
+    snapshot: &Snapshot,
+    statuses: &[(usize, Status)],
+) -> Result<(), &'static str> {
+    let nominated = fw
+        .nominator()
+        .nominated_node(pod.uid())
+        .or_else(|| status_nominated_node(&pod.pod).map(str::to_owned));
+    let Some(name) = nominated else { return Ok(()) };
+    let unresolvable = statuses.iter().any(|(i, s)| {
+        s.code == Code::UnschedulableAndUnresolvable
+            && snapshot.nodes().get(*i).is_some_and(|n| n.name() == name)
+    });
+    if unresolvable {
+        return Ok(());
+    }
+    let Some(node) = snapshot.get(&name) else { return Ok(()) };
+    let terminating =
+        node.pods.iter().any(|p| p.priority < pod.priority && p.pod.metadata.is_deleting());
+    if terminating {
+        Err(NOT_ELIGIBLE_TERMINATING)
+    } else {
+        Ok(())
     }
 }
 
@@ -111,6 +154,10 @@ impl PostFilterPlugin for DefaultPreemption {
         snapshot: &Snapshot,
         statuses: &[(usize, Status)],
     ) -> (PostFilterResult, Status) {
+        if let Err(reason) = eligible_to_preempt_others(fw, pod, snapshot, statuses) {
+            // Keep the nomination; the victims' deletion requeues the pod.
+            return (PostFilterResult::default(), Status::unschedulable(reason));
+        }
         let nominated = fw.nominator().nominated_pods();
         let mut best: Option<((i32, i64, usize), usize, Vec<Arc<PodInfo>>)> = None;
         for (idx, status) in statuses {
