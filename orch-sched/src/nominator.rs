@@ -102,6 +102,25 @@ impl Nominator {
         self.inner.write().insert(pod, node);
     }
 
+    /// [`nominate`](Self::nominate), if `pending` — asked under the
+    /// nominator's lock — says the pod still waits to be scheduled (as
+    /// kube-scheduler checks its pod lister). A deletion seen meanwhile
+    /// then either comes first, and `pending` sees it, or drops the
+    /// nomination after it. True if nominated.
+    pub fn nominate_if(
+        &self,
+        pod: Arc<PodInfo>,
+        node: &str,
+        pending: impl FnOnce() -> bool,
+    ) -> bool {
+        let mut inner = self.inner.write();
+        if !pending() {
+            return false;
+        }
+        inner.insert(pod, node);
+        true
+    }
+
     /// Records `pod` as nominated to its `status.nominatedNodeName`, or drops
     /// its nomination if that is unset (`AddNominatedPod` with `ModeNoop`).
     pub fn add(&self, pod: Arc<PodInfo>) {
@@ -230,6 +249,11 @@ mod tests {
         // An empty node clears it.
         n.nominate(pod("b", 5, None), "");
         assert!(n.nominated_pods_for_node("n1").is_empty());
+        // Not pending any more (deleted meanwhile): not nominated.
+        assert!(!n.nominate_if(pod("c", 0, None), "n1", || false));
+        assert_eq!(n.nominated_node("c"), None);
+        assert!(n.nominate_if(pod("c", 0, None), "n1", || true));
+        assert!(n.delete("c"));
         assert!(n.delete("a"));
         assert!(!n.delete("a"));
         assert!(n.is_empty());

@@ -14,11 +14,11 @@
 //!   with its `leading` token as the shutdown token for one active scheduler.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use orch_core::controller::{
-    object_reference, EventRecorder, EventType, InformerEvent, InformerFactory,
+    object_reference, EventRecorder, EventType, Informer, InformerEvent, InformerFactory, ObjectKey,
 };
 use orch_core::kinds::pod::{PodCondition, PodPhase};
 use orch_core::{Api, Node, Pod, Time};
@@ -69,6 +69,8 @@ struct Shared {
     cache: Mutex<Cache>,
     queue: SchedulingQueue,
     nominator: Nominator,
+    /// The Pod informer, once running: what the cluster holds now.
+    pods: OnceLock<Informer<Pod>>,
     recorder: EventRecorder,
     record_scheduled: bool,
 }
@@ -165,6 +167,7 @@ impl Scheduler {
                 cache: Mutex::new(Cache::new(config.assumed_ttl)),
                 queue,
                 nominator,
+                pods: OnceLock::new(),
                 recorder: EventRecorder::new(store, "default-scheduler", None),
                 record_scheduled: config.record_scheduled_events,
             }),
@@ -194,6 +197,7 @@ impl Scheduler {
         let shared = self.shared.clone();
         let nodes = self.factory.informer::<Node>();
         let pods = self.factory.informer::<Pod>();
+        let _ = shared.pods.set(pods.clone());
         let mut node_events = nodes.subscribe();
         let mut pod_events = pods.subscribe();
         nodes.cache().wait_ready().await;
@@ -380,6 +384,19 @@ impl Shared {
         }
     }
 
+    /// True if the informer holds this pod (same uid) unbound and not
+    /// being deleted: it still waits to be scheduled.
+    fn pending(&self, pod: &Pod) -> bool {
+        let Some(pods) = self.pods.get() else { return true };
+        let key = ObjectKey::new(pod.metadata.namespace.clone(), pod.metadata.name.clone());
+        pods.cache().get(&key).is_some_and(|live| {
+            live.metadata.uid == pod.metadata.uid
+                && !is_assigned(&live)
+                && !live.metadata.is_deleting()
+                && !is_terminal(&live)
+        })
+    }
+
     fn pod_deleted(&self, pod: &Pod) {
         self.queue.delete(&pod.metadata.uid);
         self.nominator.delete(&pod.metadata.uid);
@@ -467,7 +484,8 @@ impl Shared {
                         fw.run_post_filter(&fit.state, &pod, snapshot, &fit.statuses).await;
                     match &result.nominated_node {
                         Some(node) => {
-                            self.nominator.nominate(pod.clone(), node);
+                            self.nominator
+                                .nominate_if(pod.clone(), node, || self.pending(&pod.pod));
                             message.push_str(&format!(" preemption: evicting pods on {node}."))
                         }
                         None if status.code == Code::Error => {
