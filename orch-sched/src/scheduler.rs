@@ -10,6 +10,10 @@
 //!   `PodScheduled=False` condition; a bound pod gets `PodScheduled=True`
 //!   from the binding itself ([`Api::bind`](orch_core::Api::bind)) and a
 //!   `Scheduled` Event.
+//! * Preemption nominates the node it made room on; the
+//!   [`Nominator`](crate::nominator::Nominator) holds that room against
+//!   lower-priority pods until the preemptor is assumed, bound or deleted,
+//!   and follows the `status.nominatedNodeName` of every pending pod it sees.
 //! * Run it under [`LeaderElector`](orch_core::controller::LeaderElector)
 //!   with its `leading` token as the shutdown token for one active scheduler.
 
