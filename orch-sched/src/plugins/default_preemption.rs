@@ -55,22 +55,21 @@ pub const NOT_ELIGIBLE_TERMINATING: &str =
     "not eligible due to a terminating pod on the nominated node";
 
 /// kube-scheduler's `PodEligibleToPreemptOthers`: `Err` with the reason if
-/// `pod` is nominated to a node (by this scheduler, or in its
-/// `status.nominatedNodeName`) on which pods of lower priority are
+/// `pod` is nominated to a node on which pods of lower priority are
 /// terminating — its earlier victims have not gone yet, so preempting again
 /// would evict more than needed. A nominated node that Filter rejected as
 /// `UnschedulableAndUnresolvable` (or that is gone) does not hold it back.
+///
+/// The nomination is the [`Nominator`](crate::nominator::Nominator)'s (it
+/// follows the pod's `status.nominatedNodeName` as the informer sees it),
+/// not the possibly older copy of the pod the cycle runs on.
 pub fn eligible_to_preempt_others(
     fw: &Framework,
     pod: &PodInfo,
     snapshot: &Snapshot,
     statuses: &[(usize, Status)],
 ) -> Result<(), &'static str> {
-    let nominated = fw
-        .nominator()
-        .nominated_node(pod.uid())
-        .or_else(|| status_nominated_node(&pod.pod).map(str::to_owned));
-    let Some(name) = nominated else { return Ok(()) };
+    let Some(name) = fw.nominator().nominated_node(pod.uid()) else { return Ok(()) };
     let unresolvable = statuses.iter().any(|(i, s)| {
         s.code == Code::UnschedulableAndUnresolvable
             && snapshot.nodes().get(*i).is_some_and(|n| n.name() == name)
