@@ -1,6 +1,7 @@
 //! One scheduling cycle, as a plain function over a snapshot: PreFilter,
-//! Filter (stopping once enough feasible nodes are found, starting where
-//! the last cycle stopped), PreScore, Score with NormalizeScore and weights,
+//! Filter (with the pods nominated to each node counted in, stopping once
+//! enough feasible nodes are found, starting where the last cycle stopped),
+//! PreScore, Score with NormalizeScore and weights,
 //! and the best node with ties broken at random.
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use rayon::prelude::*;
 use crate::cache::{NodeInfo, PodInfo, Snapshot};
 use crate::cycle_state::CycleState;
 use crate::framework::Framework;
+use crate::nominator::NominatedPods;
 use crate::status::Status;
 
 /// kube-scheduler's `minFeasibleNodesToFind`.
@@ -115,6 +117,7 @@ struct FilterInput<'a> {
     pod: &'a PodInfo,
     snapshot: &'a Snapshot,
     pre: &'a crate::framework::PreFilterOutcome,
+    nominated: &'a NominatedPods,
 }
 
 /// Finds the nodes that pass the filters, up to `to_find`, from `start`.
@@ -124,7 +127,7 @@ fn find_feasible(
     to_find: usize,
     parallelism: usize,
 ) -> (Vec<usize>, Vec<(usize, Status)>, usize) {
-    let FilterInput { fw, state, pod, snapshot, pre } = *input;
+    let FilterInput { fw, state, pod, snapshot, pre, nominated } = *input;
     let nodes = snapshot.nodes();
     let n = nodes.len();
     if parallelism > 1 && n >= 1000 {
@@ -139,7 +142,7 @@ fn find_feasible(
                 }
                 processed.fetch_add(1, Ordering::Relaxed);
                 let idx = (start + i) % n;
-                let s = fw.run_filters(state, pod, &nodes[idx], pre);
+                let s = fw.run_filters_with_nominated_pods(state, pod, &nodes[idx], pre, nominated);
                 if s.is_success() {
                     found.fetch_add(1, Ordering::Relaxed);
                 }
@@ -165,7 +168,7 @@ fn find_feasible(
     for i in 0..n {
         let idx = (start + i) % n;
         processed += 1;
-        let s = fw.run_filters(state, pod, &nodes[idx], pre);
+        let s = fw.run_filters_with_nominated_pods(state, pod, &nodes[idx], pre, nominated);
         if s.is_success() {
             feasible.push(idx);
             if feasible.len() >= to_find {
@@ -211,7 +214,10 @@ pub fn schedule_pod(
     }
     let to_find = num_feasible_nodes_to_find(n, fw.percentage_of_nodes_to_score);
     let start = sched.next_start % n;
-    let input = FilterInput { fw, state: &state, pod, snapshot, pre: &pre };
+    // The nominations as the cycle starts: nominated pods of equal or higher
+    // priority hold their room on their node.
+    let nominated = fw.nominator().nominated_pods();
+    let input = FilterInput { fw, state: &state, pod, snapshot, pre: &pre, nominated: &nominated };
     let (feasible, rejected, processed) = find_feasible(&input, start, to_find, sched.parallelism);
     sched.next_start = (start + processed) % n;
     if feasible.is_empty() {

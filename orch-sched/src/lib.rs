@@ -30,6 +30,7 @@ pub mod cycle_state;
 mod error;
 pub mod framework;
 pub mod metrics;
+pub mod nominator;
 pub mod plugins;
 pub mod queue;
 pub mod scheduler;

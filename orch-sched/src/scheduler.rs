@@ -10,15 +10,19 @@
 //!   `PodScheduled=False` condition; a bound pod gets `PodScheduled=True`
 //!   from the binding itself ([`Api::bind`](orch_core::Api::bind)) and a
 //!   `Scheduled` Event.
+//! * Preemption nominates the node it made room on; the
+//!   [`Nominator`](crate::nominator::Nominator) holds that room against
+//!   lower-priority pods until the preemptor is assumed, bound or deleted,
+//!   and follows the `status.nominatedNodeName` of every pending pod it sees.
 //! * Run it under [`LeaderElector`](orch_core::controller::LeaderElector)
 //!   with its `leading` token as the shutdown token for one active scheduler.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use orch_core::controller::{
-    object_reference, EventRecorder, EventType, InformerEvent, InformerFactory,
+    object_reference, EventRecorder, EventType, Informer, InformerEvent, InformerFactory, ObjectKey,
 };
 use orch_core::kinds::pod::{PodCondition, PodPhase};
 use orch_core::{Api, Node, Pod, Time};
@@ -31,6 +35,7 @@ use crate::cycle_state::CycleState;
 use crate::framework::config::ProfileConfig;
 use crate::framework::{Framework, Handle, QueuedPodInfo, Registry};
 use crate::metrics::{AttemptResult, SchedulerMetrics};
+use crate::nominator::Nominator;
 use crate::queue::{QueueConfig, SchedulingQueue};
 use crate::status::Code;
 use crate::Error;
@@ -71,6 +76,9 @@ struct Shared {
     frameworks: HashMap<String, Arc<Framework>>,
     cache: Mutex<Cache>,
     queue: SchedulingQueue,
+    nominator: Nominator,
+    /// The Pod informer, once running: what the cluster holds now.
+    pods: OnceLock<Informer<Pod>>,
     recorder: EventRecorder,
     record_scheduled: bool,
     metrics: Option<Arc<SchedulerMetrics>>,
@@ -117,7 +125,12 @@ impl Scheduler {
         config: SchedulerConfig,
     ) -> Result<Self, Error> {
         let store = factory.store().clone();
-        let handle = Handle { store: Some(store.clone()), waiting_pods: Default::default() };
+        let nominator = Nominator::default();
+        let handle = Handle {
+            store: Some(store.clone()),
+            waiting_pods: Default::default(),
+            nominator: nominator.clone(),
+        };
         let mut frameworks = HashMap::new();
         let mut sort = None;
         for profile in &config.profiles {
@@ -162,6 +175,8 @@ impl Scheduler {
                 frameworks,
                 cache: Mutex::new(Cache::new(config.assumed_ttl)),
                 queue,
+                nominator,
+                pods: OnceLock::new(),
                 recorder: EventRecorder::new(store, "default-scheduler", None),
                 record_scheduled: config.record_scheduled_events,
                 metrics: config.metrics,
@@ -176,6 +191,12 @@ impl Scheduler {
         self.shared.frameworks.get(scheduler_name)
     }
 
+    /// The pods nominated to nodes by preemption or by their
+    /// `status.nominatedNodeName`.
+    pub fn nominator(&self) -> &Nominator {
+        &self.shared.nominator
+    }
+
     /// (activeQ, backoffQ, unschedulable) sizes.
     pub fn queue_lengths(&self) -> (usize, usize, usize) {
         self.shared.queue.lengths()
@@ -186,6 +207,7 @@ impl Scheduler {
         let shared = self.shared.clone();
         let nodes = self.factory.informer::<Node>();
         let pods = self.factory.informer::<Pod>();
+        let _ = shared.pods.set(pods.clone());
         let mut node_events = nodes.subscribe();
         let mut pod_events = pods.subscribe();
         nodes.cache().wait_ready().await;
@@ -343,6 +365,9 @@ impl Shared {
 
     fn pod_changed(&self, pod: Arc<Pod>) {
         if is_assigned(&pod) {
+            // Bound: its nomination has served (kube-scheduler deletes it
+            // with the pod from the queue).
+            self.nominator.delete(&pod.metadata.uid);
             if is_terminal(&pod) {
                 self.pod_deleted(&pod);
             } else {
@@ -359,22 +384,38 @@ impl Shared {
                     self.queue.move_to_active_or_backoff(|waiting| could_unblock(waiting, &pod));
                 }
             }
-        } else if !pod.metadata.is_deleting()
-            && !is_terminal(&pod)
-            && self.responsible(&pod)
-            && !self.cache.lock().contains_pod(&pod.metadata.uid)
-        {
+        } else if pod.metadata.is_deleting() || is_terminal(&pod) || !self.responsible(&pod) {
+            self.nominator.delete(&pod.metadata.uid);
+        } else if !self.cache.lock().contains_pod(&pod.metadata.uid) {
             // A pod the cache holds was placed already: an unassigned copy of
             // it is stale (an event that was also in the initial list, or
             // one from before its binding).
             // The queue asks the PreEnqueue plugins, and parks a pod they
-            // turn away until a cluster event or an update of the pod.
-            self.queue.add(Arc::new(PodInfo::new(pod)));
+            // turn away until a cluster event or an update of the pod. The
+            // nominator follows its status.nominatedNodeName, even while it
+            // is being scheduled.
+            let info = Arc::new(PodInfo::new(pod));
+            self.nominator.update(info.clone());
+            self.queue.add(info);
         }
+    }
+
+    /// True if the informer holds this pod (same uid) unbound and not
+    /// being deleted: it still waits to be scheduled.
+    fn pending(&self, pod: &Pod) -> bool {
+        let Some(pods) = self.pods.get() else { return true };
+        let key = ObjectKey::new(pod.metadata.namespace.clone(), pod.metadata.name.clone());
+        pods.cache().get(&key).is_some_and(|live| {
+            live.metadata.uid == pod.metadata.uid
+                && !is_assigned(&live)
+                && !live.metadata.is_deleting()
+                && !is_terminal(&live)
+        })
     }
 
     fn pod_deleted(&self, pod: &Pod) {
         self.queue.delete(&pod.metadata.uid);
+        self.nominator.delete(&pod.metadata.uid);
         let was_placed = is_assigned(pod) || self.cache.lock().is_assumed(&pod.metadata.uid);
         self.cache.lock().remove_pod(&pod.metadata.uid);
         if was_placed {
@@ -436,6 +477,9 @@ impl Shared {
                 let node = result.node.clone();
                 let mut state = result.state;
                 self.cache.lock().assume_pod(pod.clone(), &node);
+                // As kube-scheduler's assume: the pod holds real room now,
+                // not a nomination (a failed binding does not restore it).
+                self.nominator.delete(&uid);
                 let reserved = fw.run_reserve(&mut state, &pod, &node);
                 if !reserved.is_success() {
                     self.fail_binding(&fw, &mut state, qpi, &node, &reserved.to_string()).await;
@@ -457,15 +501,23 @@ impl Shared {
                 if fit.pre_filter.is_none() && fw.has_post_filter() {
                     let (result, status) =
                         fw.run_post_filter(&fit.state, &pod, snapshot, &fit.statuses).await;
-                    match result.nominated_node {
+                    match &result.nominated_node {
                         Some(node) => {
+                            self.nominator
+                                .nominate_if(pod.clone(), node, || self.pending(&pod.pod));
                             message.push_str(&format!(" preemption: evicting pods on {node}."))
                         }
                         None if status.code == Code::Error => {
                             message.push_str(&format!(" preemption: {status}."))
                         }
+                        None if result.clear_nomination => {
+                            self.nominator.delete(&uid);
+                            message
+                                .push_str(" preemption: 0 nodes have lower-priority pods to evict.")
+                        }
+                        // Not eligible: the nomination stays.
                         None => message
-                            .push_str(" preemption: 0 nodes have lower-priority pods to evict."),
+                            .push_str(&format!(" preemption: {}.", status.reasons.join(", "))),
                     }
                 }
                 tracing::debug!(pod = %pod.pod.metadata.name, %message, "unschedulable");
@@ -480,12 +532,10 @@ impl Shared {
                     .await;
                 self.set_condition(&pod.pod, false, "Unschedulable", &message).await;
                 self.queue.add_unschedulable(qpi);
-                let result = match fit.pre_filter.as_ref().is_some_and(|s| s.code == Code::Error)
-                    || fit.statuses.iter().any(|(_, s)| s.code == Code::Error)
-                {
-                    true => AttemptResult::Error,
-                    false => AttemptResult::Unschedulable,
-                };
+                let failed = fit.pre_filter.as_ref().is_some_and(|s| s.code == Code::Error)
+                    || fit.statuses.iter().any(|(_, s)| s.code == Code::Error);
+                let result =
+                    if failed { AttemptResult::Error } else { AttemptResult::Unschedulable };
                 self.attempted(&fw, result, started);
                 None
             }

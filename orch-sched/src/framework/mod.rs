@@ -18,18 +18,22 @@ use serde_json::Value;
 
 use crate::cache::{NodeInfo, PodInfo, Snapshot};
 use crate::cycle_state::CycleState;
+use crate::nominator::{NominatedPods, Nominator};
 use crate::status::{Code, Status};
 use crate::Error;
 use config::{PluginList, PluginRef, ProfileConfig};
 
-/// What plugin factories get: the store (for binders and preemption) and
-/// the waiting pods of Permit.
+/// What plugin factories get: the store (for binders and preemption), the
+/// waiting pods of Permit and the nominated pods.
 #[derive(Clone, Default)]
 pub struct Handle {
     /// The store, when the scheduler binds through one.
     pub store: Option<Arc<dyn Store>>,
     /// Pods held at Permit.
     pub waiting_pods: WaitingPods,
+    /// The pods nominated to nodes (kube-scheduler's `PodNominator`), shared
+    /// by every profile of a scheduler.
+    pub nominator: Nominator,
 }
 
 impl std::fmt::Debug for Handle {
@@ -134,6 +138,7 @@ pub struct Framework {
     bind: Vec<Named<dyn BindPlugin>>,
     post_bind: Vec<Named<dyn PostBindPlugin>>,
     waiting: WaitingPods,
+    nominator: Nominator,
     /// For each PreFilter plugin, the index of the same plugin's Filter.
     pre_filter_to_filter: Vec<Option<usize>>,
 }
@@ -215,6 +220,7 @@ impl Framework {
             bind: Vec::new(),
             post_bind: Vec::new(),
             waiting: handle.waiting_pods.clone(),
+            nominator: handle.nominator.clone(),
             pre_filter_to_filter: Vec::new(),
         };
         for point in [
@@ -394,12 +400,54 @@ impl Framework {
         Status::success()
     }
 
+    /// Filter on one node with the pods nominated to it counted in, as
+    /// kube-scheduler's `RunFilterPluginsWithNominatedPods`: if pods of
+    /// equal or higher priority than `pod` (other than `pod`) are nominated
+    /// to the node, the filters run first as if they ran there — `pod` must
+    /// not take the room a preemptor waits for — and, if that passes, again
+    /// without them (filters such as pod affinity may pass only with them,
+    /// and they may yet land elsewhere). Without such nominees it is
+    /// [`run_filters`](Self::run_filters).
+    ///
+    /// PreFilter state is not updated for the added pods (orch has no
+    /// PreFilter `AddPod` extension yet): resources, ports and the node's
+    /// own pod lists see them; precomputed spreading and affinity counts do
+    /// not.
+    pub fn run_filters_with_nominated_pods(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+        pre: &PreFilterOutcome,
+        nominated: &NominatedPods,
+    ) -> Status {
+        let mut respected = nominated.to_respect(node.name(), pod).peekable();
+        if respected.peek().is_none() {
+            return self.run_filters(state, pod, node, pre);
+        }
+        let mut with_nominated = node.clone();
+        for p in respected {
+            with_nominated.add_pod(p.clone(), with_nominated.generation);
+        }
+        let first = self.run_filters(state, pod, &with_nominated, pre);
+        if !first.is_success() {
+            return first;
+        }
+        self.run_filters(state, pod, node, pre)
+    }
+
+    /// The pods nominated to nodes.
+    pub fn nominator(&self) -> &Nominator {
+        &self.nominator
+    }
+
     /// True if there are PostFilter plugins.
     pub fn has_post_filter(&self) -> bool {
         !self.post_filter.is_empty()
     }
 
-    /// PostFilter: the first plugin that finds a way wins.
+    /// PostFilter: the first plugin that finds a way wins; if none does, the
+    /// last plugin's result (what becomes of the nomination) and status.
     pub async fn run_post_filter(
         &self,
         state: &CycleState,
@@ -407,15 +455,16 @@ impl Framework {
         snapshot: &Snapshot,
         statuses: &[(usize, Status)],
     ) -> (PostFilterResult, Status) {
-        let mut last = Status::unschedulable("no PostFilter plugin made room");
+        let mut last =
+            (PostFilterResult::default(), Status::unschedulable("no PostFilter plugin made room"));
         for (name, p) in &self.post_filter {
             let (result, s) = p.post_filter(self, state, pod, snapshot, statuses).await;
             if s.is_success() {
                 return (result, s.with_plugin(name));
             }
-            last = s.with_plugin(name);
+            last = (PostFilterResult { nominated_node: None, ..result }, s.with_plugin(name));
         }
-        (PostFilterResult::default(), last)
+        last
     }
 
     /// PreScore, then Score with NormalizeScore and weights: the total per

@@ -65,11 +65,17 @@ pub trait FilterPlugin: Send + Sync {
     fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status;
 }
 
-/// What a PostFilter achieved.
+/// What a PostFilter achieved, and what becomes of the pod's nomination
+/// (kube-scheduler's `NominatingInfo`): nominated to `nominated_node`
+/// (`ModeOverride`), dropped when `clear_nomination` is set (`ModeOverride`
+/// with no node: preemption found no node that would help), otherwise left
+/// as it is (`ModeNoop`: e.g. the pod waits for its earlier victims).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PostFilterResult {
     /// A node the pod may get once victims are gone (preemption).
     pub nominated_node: Option<String>,
+    /// Drop the pod's nomination (when `nominated_node` is `None`).
+    pub clear_nomination: bool,
 }
 
 /// Runs when no node fits (preemption).

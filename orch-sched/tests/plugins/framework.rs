@@ -1,7 +1,11 @@
 //! The framework around the plugins: PrioritySort, how many nodes are
-//! searched, fit errors, profiles from KubeSchedulerConfiguration YAML.
+//! searched, fit errors, nominated pods in Filter, profiles from
+//! KubeSchedulerConfiguration YAML.
 
 use super::*;
+use orch_sched::framework::config::PluginRef;
+use orch_sched::framework::PluginSet;
+use orch_sched::status::Status;
 
 #[test]
 fn priority_sort_orders_by_priority_then_arrival() {
@@ -141,4 +145,66 @@ profiles:
         .to_string()
         .contains("unknown plugin"));
     assert!(SchedulerConfiguration::from_yaml("profiles: [{plugins: 5}]").is_err());
+}
+
+fn with_priority(mut p: Pod, priority: i32) -> Arc<PodInfo> {
+    p.spec.priority = Some(priority);
+    Arc::new(info(p))
+}
+
+#[test]
+fn filter_counts_nominated_pods_of_equal_or_higher_priority() {
+    let fw = Framework::new(&Registry::default(), &ProfileConfig::default(), &Handle::default())
+        .unwrap();
+    let snapshot = Snapshot::from_nodes(vec![node_info(node("n1", "2", "4Gi", &[]), vec![])]);
+    let preemptor = with_priority(pod("preemptor", "2", ""), 100);
+    fw.nominator().nominate(preemptor.clone(), "n1");
+    let place = |p: &PodInfo| {
+        schedule_pod(&fw, &snapshot, p, &mut Scheduling::default())
+            .map(|r| r.node)
+            .map_err(|e| e.message())
+    };
+    let low = with_priority(pod("low", "1", ""), 0);
+    assert_eq!(place(&low), Err("0/1 nodes are available: 1 Insufficient cpu.".into()));
+    let equal = with_priority(pod("equal", "1", ""), 100);
+    assert!(place(&equal).is_err(), "an equal priority respects the nomination");
+    let higher = with_priority(pod("higher", "1", ""), 101);
+    assert_eq!(place(&higher).as_deref(), Ok("n1"));
+    assert_eq!(place(&preemptor).as_deref(), Ok("n1"), "its own nomination is no obstacle");
+}
+
+/// Lets a pod only onto nodes that run a pod labelled `app=db` (what pod
+/// affinity asks, read off the node's own pods).
+struct NeedsDb;
+
+impl FilterPlugin for NeedsDb {
+    fn filter(&self, _: &CycleState, _: &PodInfo, node: &NodeInfo) -> Status {
+        if node.pods.iter().any(|p| p.pod.metadata.labels.get("app").is_some_and(|a| a == "db")) {
+            Status::success()
+        } else {
+            Status::unschedulable("no db here")
+        }
+    }
+}
+
+#[test]
+fn filter_must_pass_with_and_without_the_nominated_pods() {
+    let mut registry = Registry::default();
+    registry
+        .register("NeedsDb", |_, _| {
+            Ok(PluginSet { filter: Some(Arc::new(NeedsDb)), ..Default::default() })
+        })
+        .unwrap();
+    let mut profile = ProfileConfig::default();
+    profile.plugins.multi_point.enabled.push(PluginRef::named("NeedsDb"));
+    let fw = Framework::new(&registry, &profile, &Handle::default()).unwrap();
+    let snapshot = Snapshot::from_nodes(vec![node_info(node("n1", "2", "4Gi", &[]), vec![])]);
+    let mut db = pod("db", "100m", "");
+    db.metadata.labels.insert("app".into(), "db".into());
+    fw.nominator().nominate(with_priority(db, 100), "n1");
+    // The db is only nominated: it may still land elsewhere, so a pod that
+    // needs it does not go to n1 on its account.
+    let web = with_priority(pod("web", "100m", ""), 0);
+    let err = schedule_pod(&fw, &snapshot, &web, &mut Scheduling::default()).unwrap_err();
+    assert_eq!(err.message(), "0/1 nodes are available: 1 no db here.");
 }
