@@ -141,7 +141,7 @@ pub struct LinuxContainerResources {
 
 /// CRI `Mount`: a host path made visible inside the container.
 ///
-/// [`CriRuntime`](crate::cri) passes it to the runtime as it is (containerd
+/// `CriRuntime` passes it to the runtime as it is (containerd
 /// and CRI-O bind-mount `host_path` at `container_path`).
 /// [`ProcessRuntime`](crate::process::ProcessRuntime) has no mount
 /// namespace: it gives such a container a directory standing for its root
