@@ -190,7 +190,7 @@ pub struct ManifestObject {
     /// The object.
     pub object: DynamicObject,
     /// Paths of fields its kind does not model (ignored on write), e.g.
-    /// `spec.template.spec.volumes`.
+    /// `spec.template.spec.securityContext`.
     pub unknown_fields: Vec<String>,
 }
 

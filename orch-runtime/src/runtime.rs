@@ -139,6 +139,24 @@ pub struct LinuxContainerResources {
     pub memory_limit_in_bytes: i64,
 }
 
+/// CRI `Mount`: a host path made visible inside the container.
+///
+/// `CriRuntime` passes it to the runtime as it is (containerd
+/// and CRI-O bind-mount `host_path` at `container_path`).
+/// [`ProcessRuntime`](crate::process::ProcessRuntime) has no mount
+/// namespace: it gives such a container a directory standing for its root
+/// (`$ORCH_ROOT`) where `container_path` is a symlink to `host_path`; see
+/// its docs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mount {
+    /// Absolute path in the container, e.g. `/etc/config`.
+    pub container_path: String,
+    /// Absolute path on the node, e.g. the volume's directory.
+    pub host_path: String,
+    /// Mount read-only.
+    pub readonly: bool,
+}
+
 /// CRI `ContainerConfig`, the fields orch uses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ContainerConfig {
@@ -162,6 +180,8 @@ pub struct ContainerConfig {
     pub log_path: String,
     /// Resources.
     pub resources: LinuxContainerResources,
+    /// Host paths mounted into the container (the Pod's volumes), in order.
+    pub mounts: Vec<Mount>,
 }
 
 /// CRI `ContainerState`.

@@ -255,3 +255,34 @@ async fn cleanup_kills_its_containers_and_nothing_a_stale_pid_names() {
     bystander.kill().unwrap();
     bystander.wait().unwrap();
 }
+
+/// A CRI `Mount` is a bind mount: the container reads the host directory's
+/// file at the container path, sees a change of it at once, and cannot
+/// write to a read-only one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mounts_bind_host_directories_into_the_container() {
+    let n = node().await;
+    let host = n._dir.path().join("volume");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("greeting"), "hello from the host\n").unwrap();
+    let mut cfg = container("main", &["sh", "-c", STOPS_ON_TERM]);
+    cfg.mounts = vec![Mount {
+        container_path: "/etc/config".into(),
+        host_path: host.display().to_string(),
+        readonly: true,
+    }];
+    let (_, cid) = running(&n, "mounts", cfg).await;
+    let sh = |script: &str| vec!["sh".to_string(), "-c".to_string(), script.to_string()];
+    let timeout = Duration::from_secs(10);
+    let r = n.rt.exec_sync(&cid, &sh("cat /etc/config/greeting"), timeout).await.unwrap();
+    assert_eq!(
+        (r.exit_code, String::from_utf8_lossy(&r.stdout).as_ref()),
+        (0, "hello from the host\n")
+    );
+    std::fs::write(host.join("greeting"), "changed\n").unwrap();
+    let r = n.rt.exec_sync(&cid, &sh("cat /etc/config/greeting"), timeout).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "changed\n");
+    let r = n.rt.exec_sync(&cid, &sh("echo x > /etc/config/new"), timeout).await.unwrap();
+    assert_ne!(r.exit_code, 0, "a read-only mount refuses writes");
+    assert!(!host.join("new").exists());
+}

@@ -264,3 +264,53 @@ async fn images_without_an_entrypoint_are_refused_clearly() {
     assert!(rt.image_status(&ImageSpec { image: "web:v1".into() }).await.unwrap().is_some());
     rt.remove_pod_sandbox(&sb).await.unwrap();
 }
+
+/// A process has no mount namespace: its mounts are symlinks under
+/// `$ORCH_ROOT`, a directory of its own that goes with the container.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mounts_are_symlinks_under_orch_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let host = dir.path().join("volume");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("greeting"), "hello").unwrap();
+    let sid = rt.run_pod_sandbox(&sandbox_config("m")).await.unwrap();
+    let mut cfg = container("main", &["sleep", "60"]);
+    cfg.mounts = vec![Mount {
+        container_path: "/etc/config".into(),
+        host_path: host.display().to_string(),
+        readonly: true,
+    }];
+    let cid = run(&rt, &sid, &cfg).await;
+    let cmd = ["sh", "-c", "cat ${ORCH_ROOT}/etc/config/greeting; echo \" $ORCH_ROOT\""];
+    let cmd: Vec<String> = cmd.iter().map(|s| (*s).to_owned()).collect();
+    let r = rt.exec_sync(&cid, &cmd, Duration::from_secs(10)).await.unwrap();
+    let out = String::from_utf8_lossy(&r.stdout).into_owned();
+    let (content, root) = out.trim_end().split_once(' ').unwrap();
+    assert_eq!(content, "hello");
+    assert!(std::path::Path::new(root).starts_with(dir.path().join("rootfs")), "{root}");
+    std::fs::write(host.join("greeting"), "changed").unwrap();
+    let r = rt.exec_sync(&cid, &cmd, Duration::from_secs(10)).await.unwrap();
+    assert!(String::from_utf8_lossy(&r.stdout).starts_with("changed "));
+
+    // A mount inside another is refused at create.
+    let mut nested = container("nested", &["true"]);
+    nested.mounts = vec![
+        Mount {
+            container_path: "/data".into(),
+            host_path: host.display().to_string(),
+            readonly: false,
+        },
+        Mount {
+            container_path: "/data/sub".into(),
+            host_path: host.display().to_string(),
+            readonly: false,
+        },
+    ];
+    let err = rt.create_container(&sid, &nested, &sandbox_config("m")).await.unwrap_err();
+    assert!(err.to_string().contains("inside another mount"), "{err}");
+
+    rt.remove_pod_sandbox(&sid).await.unwrap();
+    assert!(!std::path::Path::new(root).exists(), "the container's root goes with it");
+    assert_eq!(std::fs::read_to_string(host.join("greeting")).unwrap(), "changed");
+}

@@ -5,7 +5,7 @@
 //!
 //! Decoding ignores fields a kind does not model, as kube-apiserver does with
 //! `fieldValidation=Ignore`: a real Kubernetes manifest parses unchanged, but
-//! fields orch does not know (say `volumes`) are dropped on write. The
+//! fields orch does not know (say `securityContext`) are dropped on write. The
 //! manifest loader reports each ignored field's path in
 //! [`ManifestObject::unknown_fields`](crate::manifest::ManifestObject::unknown_fields)
 //! so nothing is lost silently. Enumerated fields (`restartPolicy`, `phase`,

@@ -168,6 +168,182 @@ async fn invalid_objects_are_refused_with_the_field_named_and_nothing_stored() {
 }
 
 #[tokio::test]
+async fn volumes_and_mounts_are_validated_as_kubernetes() {
+    use orch_core::kinds::pod::{
+        ConfigMapVolumeSource, EmptyDirVolumeSource, KeyToPath, SecretVolumeSource, Volume,
+        VolumeMount,
+    };
+    let (_store, api) = setup();
+    let config_map = |items: Vec<KeyToPath>, default_mode| Volume {
+        name: "cfg".into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: "app".into(),
+            items,
+            default_mode,
+            optional: None,
+        }),
+        ..Default::default()
+    };
+    let item = |path: &str, mode| KeyToPath { key: "k".into(), path: path.into(), mode };
+    let mount = |name: &str, path: &str| VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        ..Default::default()
+    };
+    let with = |volumes: Vec<Volume>, mounts: Vec<VolumeMount>| {
+        let mut p = pod("v");
+        p.spec.volumes = volumes;
+        p.spec.containers[0].volume_mounts = mounts;
+        p
+    };
+
+    // A pod using every supported source is accepted.
+    let secret = Volume {
+        name: "creds".into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: "db".into(),
+            items: vec![item("nested/dir/pw", Some(0o400))],
+            default_mode: Some(0o440),
+            optional: Some(true),
+        }),
+        ..Default::default()
+    };
+    let scratch = Volume {
+        name: "scratch".into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
+    };
+    let good = with(
+        vec![config_map(vec![item("app.conf", Some(0o777))], Some(0)), secret, scratch],
+        vec![mount("cfg", "/etc/config"), mount("creds", "/etc/creds"), mount("scratch", "/tmp")],
+    );
+    api.create(&good).await.unwrap();
+
+    let cases: Vec<(Pod, &str, &str)> = vec![
+        (
+            with(vec![Volume { name: "Bad_Name".into(), ..config_map(vec![], None) }], vec![]),
+            "spec.volumes[0].name",
+            "lower case alphanumeric",
+        ),
+        (
+            with(vec![config_map(vec![], None), config_map(vec![], None)], vec![]),
+            "spec.volumes[1].name",
+            "duplicate volume name \"cfg\"",
+        ),
+        (
+            with(vec![Volume { name: "none".into(), ..Default::default() }], vec![]),
+            "spec.volumes[0]",
+            "must specify a volume type",
+        ),
+        (
+            with(
+                vec![Volume { empty_dir: Some(Default::default()), ..config_map(vec![], None) }],
+                vec![],
+            ),
+            "spec.volumes[0]",
+            "may not specify more than 1 volume type",
+        ),
+        (
+            with(vec![config_map(vec![], Some(0o1000))], vec![]),
+            "spec.volumes[0].configMap.defaultMode",
+            "between 0 and 0777",
+        ),
+        (
+            with(vec![config_map(vec![], Some(-1))], vec![]),
+            "spec.volumes[0].configMap.defaultMode",
+            "between 0 and 0777",
+        ),
+        (
+            with(vec![config_map(vec![item("a", Some(0o1777))], None)], vec![]),
+            "spec.volumes[0].configMap.items[0].mode",
+            "between 0 and 0777",
+        ),
+        (
+            with(vec![config_map(vec![item("/etc/passwd", None)], None)], vec![]),
+            "spec.volumes[0].configMap.items[0].path",
+            "must be a relative path",
+        ),
+        (
+            with(vec![config_map(vec![item("a/../../b", None)], None)], vec![]),
+            "spec.volumes[0].configMap.items[0].path",
+            "must not contain '..'",
+        ),
+        (
+            with(vec![config_map(vec![item("..data", None)], None)], vec![]),
+            "spec.volumes[0].configMap.items[0].path",
+            "must not start with '..'",
+        ),
+        (
+            with(vec![config_map(vec![item("", None)], None)], vec![]),
+            "spec.volumes[0].configMap.items[0].path",
+            "required",
+        ),
+        (
+            with(
+                vec![config_map(
+                    vec![KeyToPath { key: String::new(), path: "p".into(), mode: None }],
+                    None,
+                )],
+                vec![],
+            ),
+            "spec.volumes[0].configMap.items[0].key",
+            "required",
+        ),
+        (
+            with(
+                vec![Volume {
+                    name: "s".into(),
+                    secret: Some(Default::default()),
+                    ..Default::default()
+                }],
+                vec![],
+            ),
+            "spec.volumes[0].secret.secretName",
+            "required",
+        ),
+        (
+            with(vec![config_map(vec![], None)], vec![mount("other", "/x")]),
+            "spec.containers[0].volumeMounts[0].name",
+            "not found",
+        ),
+        (
+            with(vec![config_map(vec![], None)], vec![mount("cfg", "")]),
+            "spec.containers[0].volumeMounts[0].mountPath",
+            "required",
+        ),
+        (
+            with(vec![config_map(vec![], None)], vec![mount("cfg", "/x"), mount("cfg", "/x")]),
+            "spec.containers[0].volumeMounts[1].mountPath",
+            "must be unique",
+        ),
+        (
+            with(
+                vec![config_map(vec![], None)],
+                vec![VolumeMount { sub_path: Some("../up".into()), ..mount("cfg", "/x") }],
+            ),
+            "spec.containers[0].volumeMounts[0].subPath",
+            "must not contain '..'",
+        ),
+    ];
+    for (bad, field_wanted, reason_wanted) in cases {
+        match api.create(&bad).await {
+            Err(Error::Invalid { field, reason, .. }) => {
+                assert_eq!(field, field_wanted);
+                assert!(reason.contains(reason_wanted), "{field}: {reason}");
+            }
+            other => panic!("{field_wanted}: expected Invalid, got {other:?}"),
+        }
+    }
+
+    // Volumes are fixed at create, as every other field but images.
+    let mut changed = api.get("v").await.unwrap();
+    changed.spec.volumes[0].config_map.as_mut().unwrap().default_mode = Some(0o600);
+    assert!(
+        matches!(api.replace(&changed).await, Err(Error::Invalid { ref field, .. }) if field == "spec")
+    );
+}
+
+#[tokio::test]
 async fn cluster_scoped_kinds_have_no_namespace() {
     let store = Arc::new(MemStore::new());
     let nodes: Api<Node> = Api::all(store.clone());

@@ -18,6 +18,9 @@
 //!   per `restartPolicy` with CrashLoopBackOff (the first restart at once,
 //!   then 10 s doubling to 300 s; reset after 10 minutes of clean running —
 //!   all configurable); runs probes; writes status only when it changes.
+//! * Volumes: `configMap` and `secret` volumes are written under
+//!   [`NodeAgentConfig::root_dir`] before the containers start and kept up
+//!   to date in place when the object changes; see `volumes/`.
 //! * Graceful deletion: on `deletionTimestamp` the containers get SIGTERM,
 //!   then SIGKILL after the grace period; then the Pod object is removed.
 //! * Stopping the agent leaves containers running; a new agent adopts them
@@ -29,6 +32,7 @@ pub mod images;
 mod metrics;
 mod pod_status;
 mod probes;
+mod volumes;
 mod worker;
 
 pub use metrics::NodeAgentMetrics;
@@ -79,6 +83,15 @@ pub struct NodeAgentConfig {
     pub renew_interval: Duration,
     /// How often each pod worker looks at its containers anyway (default 1 s).
     pub resync_interval: Duration,
+    /// The agent's own directory (the kubelet's `--root-dir`): pod volumes
+    /// live in `pods/<uid>/volumes/` under it. Default
+    /// `<temp dir>/orch-agent-<node>-<pid>`; set a durable one (say
+    /// `/var/lib/orch/<node>`) for a node that outlives its process.
+    pub root_dir: std::path::PathBuf,
+    /// How often `configMap` and `secret` volumes are compared with their
+    /// object and rewritten if it changed (default 10 s; the kubelet takes
+    /// up to its sync period plus its cache TTL, about a minute).
+    pub volume_resync_interval: Duration,
     /// CrashLoopBackOff: delay before the second restart (default 10 s).
     pub backoff_initial: Duration,
     /// CrashLoopBackOff: largest delay (default 300 s).
@@ -106,6 +119,9 @@ impl NodeAgentConfig {
             lease_duration: Duration::from_secs(40),
             renew_interval: Duration::from_secs(10),
             resync_interval: Duration::from_secs(1),
+            root_dir: std::env::temp_dir()
+                .join(format!("orch-agent-{node_name}-{}", std::process::id())),
+            volume_resync_interval: Duration::from_secs(10),
             backoff_initial: Duration::from_secs(10),
             backoff_max: Duration::from_secs(300),
             backoff_reset: Duration::from_secs(600),
@@ -442,6 +458,13 @@ impl NodeAgent {
             if !uid.is_empty() && !present.contains(uid) {
                 let _ = rt.stop_pod_sandbox(&s.id).await;
                 let _ = rt.remove_pod_sandbox(&s.id).await;
+            }
+        }
+        // Their volumes too (the root directory is this agent's own).
+        let root = &self.shared.config.root_dir;
+        for uid in volumes::pods_on_disk(root) {
+            if !present.contains(uid.as_str()) {
+                volumes::tear_down(root, &uid);
             }
         }
     }

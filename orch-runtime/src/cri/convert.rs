@@ -145,6 +145,16 @@ pub(super) fn container_config_in(c: &ContainerConfig) -> cri::ContainerConfig {
         labels: map_in(&c.labels),
         annotations: map_in(&c.annotations),
         log_path: c.log_path.clone(),
+        mounts: c
+            .mounts
+            .iter()
+            .map(|m| cri::Mount {
+                container_path: m.container_path.clone(),
+                host_path: m.host_path.clone(),
+                readonly: m.readonly,
+                ..Default::default()
+            })
+            .collect(),
         linux: Some(cri::LinuxContainerConfig {
             resources: Some(resources_in(&c.resources)),
             security_context: None,

@@ -42,8 +42,9 @@ pub(super) fn resolve_argv(
 }
 
 /// A command in a container's environment: a clean environment with `PATH`
-/// inherited, then `HOSTNAME`, `POD_IP`, `ORCH_IMAGE` and the container's
-/// env, in its working directory. Used for the container and for exec.
+/// inherited, then `HOSTNAME`, `POD_IP`, `ORCH_IMAGE`, `ORCH_ROOT` (with
+/// mounts) and the container's env, in its working directory. Used for the
+/// container and for exec.
 pub(super) fn container_command(
     program: &str,
     args: &[String],
@@ -58,6 +59,9 @@ pub(super) fn container_command(
     cmd.env("HOSTNAME", &sandbox.hostname)
         .env("POD_IP", &sandbox.ip)
         .env("ORCH_IMAGE", &record.image);
+    if let Some(root) = &record.root {
+        cmd.env(super::rootfs::ORCH_ROOT_ENV, root);
+    }
     for (k, v) in &record.envs {
         cmd.env(k, v);
     }

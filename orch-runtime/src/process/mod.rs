@@ -22,16 +22,25 @@
 //!   agent's process itself restarts, adopted processes are no longer its
 //!   children: their exit is noticed but the exit code is unknown (reported
 //!   as 255, reason `Unknown`), and their output after the restart is lost.
+//! * **Mounts.** A process has no mount namespace: a container with
+//!   [`Mount`](crate::runtime::Mount)s gets a directory standing for its
+//!   root, `root/rootfs/<container id>`, as `ORCH_ROOT` in its environment
+//!   (and exec's), where each `container_path` is a symlink to its
+//!   `host_path` — `$ORCH_ROOT/etc/config/app.conf` is the container's
+//!   `/etc/config/app.conf`, and updates of the host path show at once.
+//!   `readonly` is not enforced; a mount inside another mount is refused
+//!   (`rootfs.rs`).
 //! * CPU and memory limits are not enforced.
 //!
 //! This file is the `Runtime` impl, one method per CRI call (about 350 of
 //! its ~620 lines); the parts that stand alone are beside it: process start
 //! (`command.rs`), exits (`reaper.rs`), logs (`logs.rs`), records
-//! (`state.rs`).
+//! (`state.rs`), mounts (`rootfs.rs`).
 
 mod command;
 mod logs;
 mod reaper;
+mod rootfs;
 mod state;
 
 pub use logs::cri_line;
@@ -415,6 +424,17 @@ impl Runtime for ProcessRuntime {
         }
         let argv = command::resolve_argv(&self.inner.config.images, config)?;
         let id = short_id();
+        let root = if config.mounts.is_empty() {
+            None
+        } else {
+            let root = self.inner.config.root.join("rootfs").join(&id);
+            rootfs::make(&root, &config.mounts).map_err(|reason| Error::Runtime {
+                call: "CreateContainer".into(),
+                object: config.metadata.name.clone(),
+                reason,
+            })?;
+            Some(root)
+        };
         let log_rel = if config.log_path.is_empty() {
             format!("{}/{}.log", config.metadata.name, config.metadata.attempt)
         } else {
@@ -441,6 +461,7 @@ impl Runtime for ProcessRuntime {
             message: String::new(),
             pid: None,
             start_ticks: None,
+            root,
         };
         self.inner.save_container(&record);
         self.inner.containers.lock().insert(id.clone(), record);
@@ -542,7 +563,10 @@ impl Runtime for ProcessRuntime {
             return Ok(());
         }
         self.stop_container(id, Duration::ZERO).await?;
-        self.inner.containers.lock().remove(id);
+        let removed = self.inner.containers.lock().remove(id);
+        if let Some(root) = removed.and_then(|c| c.root) {
+            let _ = std::fs::remove_dir_all(root);
+        }
         state::forget(&self.inner.container_dir, id);
         Ok(())
     }

@@ -103,6 +103,10 @@ pub(crate) struct ContainerRecord {
     /// The process's start time in clock ticks since boot (`/proc/<pid>/stat`
     /// field 22), to tell it from a later process with the same ID.
     pub(crate) start_ticks: Option<u64>,
+    /// The directory standing for the container's root, where its mounts'
+    /// container paths are symlinks (only when it has mounts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) root: Option<PathBuf>,
 }
 
 impl ContainerRecord {

@@ -53,6 +53,7 @@ fn agent_config() -> NodeAgentConfig {
     c.renew_interval = Duration::from_millis(200);
     c.backoff_initial = Duration::from_millis(200);
     c.backoff_max = Duration::from_millis(800);
+    c.volume_resync_interval = Duration::from_millis(50);
     c
 }
 
@@ -94,8 +95,9 @@ impl Node1 {
         runtime: Arc<dyn Runtime>,
         backend: Backend,
         dir: tempfile::TempDir,
-        config: NodeAgentConfig,
+        mut config: NodeAgentConfig,
     ) -> Node1 {
+        config.root_dir = dir.path().join("agent");
         let mut n = Node1 {
             store: Arc::new(MemStore::new()),
             runtime,
@@ -308,6 +310,8 @@ mod probes;
 mod registration;
 /// Agent restarts: adopting running containers, removing orphans.
 mod restarts;
+/// configMap, secret and emptyDir volumes, updated in place.
+mod volumes;
 
 fn new_runtime(root: &std::path::Path) -> ProcessRuntime {
     ProcessRuntime::new(ProcessRuntimeConfig::new(root).image("web:1", &[WEB])).unwrap()

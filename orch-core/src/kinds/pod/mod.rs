@@ -1,10 +1,12 @@
 //! Pod (core/v1): the unit the scheduler places and a node agent runs.
 //!
-//! The Pod and its spec are here; its status types are in `status.rs` and
-//! its validation rules in `validation.rs`, all re-exported from this module.
+//! The Pod and its spec are here; its status types are in `status.rs`, its
+//! volumes in `volume.rs` and its validation rules in `validation.rs`, all
+//! re-exported from this module.
 
 mod status;
 mod validation;
+mod volume;
 
 use std::collections::BTreeMap;
 
@@ -21,6 +23,10 @@ pub use status::{
 };
 pub use validation::{
     is_env_var_name, validate, validate_spec, validate_update, ENV_VAR_NAME_RULE,
+};
+pub use volume::{
+    ConfigMapVolumeSource, EmptyDirVolumeSource, KeyToPath, SecretVolumeSource, Volume,
+    VolumeMount, DEFAULT_PROJECTED_FILE_MODE,
 };
 
 /// A Pod: one or more containers run together on one node.
@@ -134,6 +140,9 @@ pub struct PodSpec {
     /// The Pod's hostname; default its name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// Volumes the containers can mount, each name unique.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
 }
 
 impl PodSpec {
@@ -221,6 +230,9 @@ pub struct Container {
     /// Hooks run after the container starts and before it is stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Lifecycle>,
+    /// The Pod's volumes this container mounts, and where.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volume_mounts: Vec<VolumeMount>,
 }
 
 /// A container's lifecycle hooks (core/v1 `Lifecycle`), run by the node

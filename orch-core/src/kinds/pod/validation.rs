@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{Container, LifecycleHandler, Pod, PodSpec, Probe};
+use super::{Container, KeyToPath, LifecycleHandler, Pod, PodSpec, Probe, Volume};
 use crate::validation::{dns1123_label, dns1123_subdomain, labels, quantities, FieldErrors};
 
 /// The Pod rules beyond metadata; run by the Api on create and update.
@@ -50,6 +50,7 @@ pub fn validate_spec(spec: &PodSpec, path: &str, errors: &mut FieldErrors) {
     if spec.containers.is_empty() {
         errors.push(format!("{path}.containers"), "at least one container is required");
     }
+    let volume_names = volumes(&spec.volumes, path, errors);
     let mut names = HashSet::new();
     for (list, containers) in
         [("initContainers", &spec.init_containers), ("containers", &spec.containers)]
@@ -57,6 +58,7 @@ pub fn validate_spec(spec: &PodSpec, path: &str, errors: &mut FieldErrors) {
         for (i, c) in containers.iter().enumerate() {
             let p = format!("{path}.{list}[{i}]");
             container(c, &p, errors);
+            volume_mounts(c, &p, &volume_names, errors);
             if !names.insert(c.name.as_str()) {
                 errors.push(format!("{p}.name"), format!("duplicate container name {:?}", c.name));
             }
@@ -106,6 +108,111 @@ pub fn validate_spec(spec: &PodSpec, path: &str, errors: &mut FieldErrors) {
                 format!("{path}.topologySpreadConstraints[{i}].whenUnsatisfiable"),
                 "must be DoNotSchedule or ScheduleAnyway",
             );
+        }
+    }
+}
+
+/// Kubernetes' message for a file mode out of range.
+const FILE_MODE_RULE: &str = "must be a number between 0 and 0777 (octal), both inclusive";
+
+fn file_mode(mode: Option<i32>, path: String, errors: &mut FieldErrors) {
+    if mode.is_some_and(|m| !(0..=0o777).contains(&m)) {
+        errors.push(path, FILE_MODE_RULE);
+    }
+}
+
+/// apimachinery's `validateLocalDescendingPath`: relative, no `..` element.
+fn local_descending_path(p: &str, path: &str, errors: &mut FieldErrors) {
+    if p.starts_with('/') {
+        errors.push(path.to_owned(), "must be a relative path");
+    }
+    if p.split('/').any(|element| element == "..") {
+        errors.push(path.to_owned(), "must not contain '..'");
+    }
+}
+
+/// Kubernetes' `ValidateLocalNonReservedPath`: a local descending path that
+/// does not start with `..` (the atomic writer's own names).
+fn local_non_reserved_path(p: &str, path: &str, errors: &mut FieldErrors) {
+    local_descending_path(p, path, errors);
+    if p.starts_with("..") {
+        errors.push(path.to_owned(), "must not start with '..'");
+    }
+}
+
+fn key_to_path(items: &[KeyToPath], path: &str, errors: &mut FieldErrors) {
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("{path}.items[{i}]");
+        if item.key.is_empty() {
+            errors.push(format!("{at}.key"), "required");
+        }
+        if item.path.is_empty() {
+            errors.push(format!("{at}.path"), "required");
+        }
+        local_non_reserved_path(&item.path, &format!("{at}.path"), errors);
+        file_mode(item.mode, format!("{at}.mode"), errors);
+    }
+}
+
+/// Checks the volumes as Kubernetes' `ValidateVolumes`; returns their names.
+fn volumes<'a>(volumes: &'a [Volume], path: &str, errors: &mut FieldErrors) -> HashSet<&'a str> {
+    let mut names = HashSet::new();
+    for (i, v) in volumes.iter().enumerate() {
+        let at = format!("{path}.volumes[{i}]");
+        if let Err(e) = dns1123_label(&v.name) {
+            errors.push(format!("{at}.name"), e);
+        } else if !names.insert(v.name.as_str()) {
+            errors.push(format!("{at}.name"), format!("duplicate volume name {:?}", v.name));
+        }
+        let sources = usize::from(v.config_map.is_some())
+            + usize::from(v.secret.is_some())
+            + usize::from(v.empty_dir.is_some());
+        match sources {
+            0 => errors.push(
+                at.clone(),
+                "must specify a volume type (orch supports configMap, secret, emptyDir)",
+            ),
+            1 => {}
+            _ => errors.push(at.clone(), "may not specify more than 1 volume type"),
+        }
+        if let Some(cm) = &v.config_map {
+            if cm.name.is_empty() {
+                errors.push(format!("{at}.configMap.name"), "required");
+            }
+            file_mode(cm.default_mode, format!("{at}.configMap.defaultMode"), errors);
+            key_to_path(&cm.items, &format!("{at}.configMap"), errors);
+        }
+        if let Some(secret) = &v.secret {
+            if secret.secret_name.is_empty() {
+                errors.push(format!("{at}.secret.secretName"), "required");
+            }
+            file_mode(secret.default_mode, format!("{at}.secret.defaultMode"), errors);
+            key_to_path(&secret.items, &format!("{at}.secret"), errors);
+        }
+    }
+    names
+}
+
+/// Checks a container's volume mounts as Kubernetes' `ValidateVolumeMounts`.
+fn volume_mounts(c: &Container, path: &str, volumes: &HashSet<&str>, errors: &mut FieldErrors) {
+    let mut mount_paths = HashSet::new();
+    for (i, m) in c.volume_mounts.iter().enumerate() {
+        let at = format!("{path}.volumeMounts[{i}]");
+        if m.name.is_empty() {
+            errors.push(format!("{at}.name"), "required");
+        } else if !volumes.contains(m.name.as_str()) {
+            errors.push(
+                format!("{at}.name"),
+                format!("not found: no volume {:?} in the Pod", m.name),
+            );
+        }
+        if m.mount_path.is_empty() {
+            errors.push(format!("{at}.mountPath"), "required");
+        } else if !mount_paths.insert(m.mount_path.as_str()) {
+            errors.push(format!("{at}.mountPath"), "must be unique");
+        }
+        if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            local_descending_path(sub, &format!("{at}.subPath"), errors);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The pod worker: one per Pod bound to the node, syncing desired to actual
 //! — sandbox, then init containers in order, then containers — restarting
-//! per `restartPolicy` with CrashLoopBackOff, running probes, and writing
-//! the Pod's status when it changes.
+//! per `restartPolicy` with CrashLoopBackOff, running probes, keeping the
+//! Pod's volumes (`mounting.rs`), and writing the Pod's status when it
+//! changes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio::time::Instant;
 
 mod hooks;
 mod image_pull;
+mod mounting;
 mod probing;
 
 use super::env;
@@ -76,6 +78,7 @@ pub(crate) struct Worker {
     /// `kubelet_pod_start_duration_seconds` (`None` after, or for a pod
     /// that was running already).
     seen: Option<std::time::Instant>,
+    volumes: mounting::VolumeState,
 }
 
 fn ns_to_instant(ns: i64) -> Instant {
@@ -96,6 +99,7 @@ impl Worker {
             start_time: None,
             next_wake: Instant::now(),
             seen: pending.then(std::time::Instant::now),
+            volumes: Default::default(),
         }
     }
 
@@ -274,6 +278,9 @@ impl Worker {
             self.event(EventType::Warning, "InvalidEnvironmentVariableNames", warning).await;
         }
         let envs = resolved.envs;
+        let Some(mounts) = self.container_mounts(container) else {
+            return Ok(());
+        };
         let mut labels = self.labels();
         labels.insert(LABEL_CONTAINER_NAME.into(), container.name.clone());
         let requests = container.resources.as_ref().map(|r| (&r.requests, &r.limits));
@@ -301,6 +308,7 @@ impl Worker {
             annotations: BTreeMap::new(),
             log_path: format!("{}/{attempt}.log", container.name),
             resources,
+            mounts,
         };
         let rt = &self.shared.runtime;
         let track = self.tracks.entry(container.name.clone()).or_default();
@@ -364,6 +372,7 @@ impl Worker {
             }
         }
         self.sandbox = None;
+        self.tear_down_volumes();
     }
 
     /// One sync. Returns true when the pod is finished with (deleted).
@@ -383,6 +392,9 @@ impl Worker {
                 self.pod.status.as_ref().and_then(|s| s.start_time).or_else(|| Some(Time::now()));
         }
         let (_, _, ip) = self.ensure_sandbox().await?;
+        // No container starts before every volume is set up (the kubelet's
+        // WaitForAttachAndMount); running ones keep running meanwhile.
+        let mounted = self.sync_volumes().await;
         let policy = self.pod.spec.restart_policy();
         let pod = self.pod.clone();
 
@@ -394,7 +406,10 @@ impl Worker {
             let done = attempts
                 .first()
                 .is_some_and(|a| a.state == ContainerState::Exited && a.exit_code == 0);
-            let attempts = if !done && initialized && self.drive(c, &attempts, policy, true).await?
+            let attempts = if !done
+                && initialized
+                && (mounted || !attempts.is_empty())
+                && self.drive(c, &attempts, policy, true).await?
             {
                 self.attempts(&c.name).await?
             } else {
@@ -411,7 +426,8 @@ impl Worker {
         let mut statuses = Vec::new();
         for c in &pod.spec.containers {
             let mut attempts = self.attempts(&c.name).await?;
-            if initialized && self.drive(c, &attempts, policy, false).await? {
+            let may_drive = mounted || !attempts.is_empty();
+            if initialized && may_drive && self.drive(c, &attempts, policy, false).await? {
                 attempts = self.attempts(&c.name).await?;
             }
             statuses.push(self.container_status(c, &attempts));
