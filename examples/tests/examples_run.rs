@@ -5,7 +5,8 @@ use std::process::Command;
 mod support;
 
 use orch_core::testing::wait_for;
-use support::{built_example, example_command};
+use support::example_command;
+use support::running::{RunningExample, STEP_DEADLINE};
 
 /// Runs an example with arguments: (exit code, stdout, stderr).
 fn run_with(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
@@ -152,102 +153,96 @@ fn the_custom_plugin_example_places_the_pod_on_the_cheapest_node() {
     assert!(out.contains("web-0 was placed on spot-1"), "{out}");
 }
 
-/// How long each step of [`the_cluster_serves_its_store_to_etcdctl`] may take.
-const SERVE_ETCD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Reads `lines` until `found` maps one to a value. Fails at once if they
-/// end first (the example exited); the timeout names the last line read.
-async fn line_where<T>(
-    what: &str,
-    lines: &std::sync::mpsc::Receiver<String>,
-    found: impl Fn(&str) -> Option<T>,
-) -> T {
-    use std::sync::mpsc::TryRecvError;
-    let mut last = String::new();
-    wait_for(what, SERVE_ETCD_DEADLINE, || {
-        let state = loop {
-            match lines.try_recv() {
-                Ok(line) => match found(&line) {
-                    Some(value) => break Ok(value),
-                    None => last = line,
-                },
-                Err(TryRecvError::Empty) => break Err(format!("last line {last:?}")),
-                Err(TryRecvError::Disconnected) => {
-                    panic!("the output ended while waiting for {what}; last line {last:?}")
-                }
-            }
-        };
-        std::future::ready(state)
-    })
-    .await
-}
-
-/// A child process killed when dropped, so that a failing wait leaves it
-/// not running.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `--serve-etcd`: etcdctl (Debian's `etcd-client`) reads the running
 /// cluster's objects; Ctrl-C then stops everything cleanly.
 #[tokio::test]
 async fn the_cluster_serves_its_store_to_etcdctl() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
-    let path = built_example("cluster").expect("the cluster example is built with the tests");
     become_subreaper();
-    let child = Command::new(path)
-        .args(["--serve-etcd", "127.0.0.1:0"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the example starts");
-    let mut child = KillOnDrop(child);
-    let stdout = child.0.stdout.take().expect("piped stdout");
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let endpoint = line_where("the example to say where it serves the etcd API", &lines, |line| {
-        let rest = line.strip_prefix("etcd API on ")?;
-        Some(rest.split(':').take(2).collect::<Vec<_>>().join(":"))
-    })
-    .await;
+    let cluster = RunningExample::start("cluster", &["--serve-etcd", "127.0.0.1:0"]);
+    let endpoint = cluster
+        .line_where("the example to say where it serves the etcd API", |line| {
+            let rest = line.strip_prefix("etcd API on ")?;
+            Some(rest.split(':').take(2).collect::<Vec<_>>().join(":"))
+        })
+        .await;
     let out = Command::new("etcdctl")
         .env("ETCDCTL_API", "3")
         .args([&format!("--endpoints={endpoint}"), "get", "--prefix", "/registry/", "--keys-only"])
         .output()
         .unwrap_or_else(|e| panic!("cannot run etcdctl (install the etcd-client package): {e}"));
     let keys = String::from_utf8_lossy(&out.stdout).into_owned();
-    // Ctrl-C once the example listens for it.
-    line_where("the example to say it is running", &lines, |line| {
-        line.starts_with("running; Ctrl-C to stop").then_some(())
-    })
-    .await;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(child.0.id()).expect("a pid")),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("SIGINT delivered");
-    let status = wait_for("the example to stop on Ctrl-C", SERVE_ETCD_DEADLINE, || {
-        std::future::ready(child.0.try_wait().expect("waits").ok_or("running"))
-    })
-    .await;
+    let status = cluster.interrupt().await;
     assert!(out.status.success(), "etcdctl: {}", String::from_utf8_lossy(&out.stderr));
     for node in ["node-1", "node-2", "node-3"] {
         assert!(keys.contains(&format!("/registry/core/nodes/{node}\n")), "{keys}");
     }
+    assert!(status.success(), "exit status after Ctrl-C: {status}");
+    assert_no_leftover_pods();
+}
+
+/// `--metrics-addr`: a scrape of the running cluster, read with a
+/// Prometheus text parser, has every component's metrics under
+/// Kubernetes' and etcd's names, with figures that match the cluster.
+#[tokio::test]
+async fn the_cluster_serves_every_components_metrics() {
+    become_subreaper();
+    let cluster = RunningExample::start("cluster", &["--metrics-addr", "127.0.0.1:0"]);
+    let url = cluster
+        .line_where("the example to say where it serves metrics", |line| {
+            line.strip_prefix("metrics on ").map(str::to_owned)
+        })
+        .await;
+    let scrape = || {
+        let mut response = ureq::get(&url).call().map_err(|e| format!("GET {url}: {e}"))?;
+        let text = response.body_mut().read_to_string().map_err(|e| e.to_string())?;
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .map_err(|e| format!("not Prometheus text: {e}"))
+    };
+    let sum = |s: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]| -> f64 {
+        s.samples
+            .iter()
+            .filter(|x| {
+                x.metric == metric && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v))
+            })
+            .map(|x| match &x.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => *v,
+                prometheus_parse::Value::Histogram(b) => b.last().map_or(0.0, |b| b.count),
+                _ => 0.0,
+            })
+            .sum()
+    };
+    // The default manifest: a Deployment of 3 replicas on 3 nodes, a
+    // 3-member RaftStore.
+    let s = wait_for("the 3 replicas scheduled, running and counted", STEP_DEADLINE, || async {
+        let s = scrape()?;
+        let scheduled = sum(&s, "scheduler_schedule_attempts_total", &[("result", "scheduled")]);
+        let running = sum(&s, "kubelet_running_pods", &[]);
+        let started = sum(&s, "kubelet_pod_start_duration_seconds_count", &[]);
+        if scheduled >= 3.0 && running == 3.0 && started >= 3.0 {
+            Ok(s)
+        } else {
+            Err(format!("scheduled {scheduled}, running {running}, started {started}"))
+        }
+    })
+    .await;
+    assert_eq!(sum(&s, "etcd_server_has_leader", &[]), 3.0, "every member knows a leader");
+    assert_eq!(sum(&s, "etcd_server_is_leader", &[]), 1.0, "one leader");
+    assert!(sum(&s, "etcd_disk_wal_fsync_duration_seconds_count", &[]) > 0.0);
+    assert!(sum(&s, "etcd_mvcc_db_total_size_in_bytes", &[]) > 0.0);
+    assert!(sum(&s, "etcd_server_proposals_applied_total", &[]) > 0.0);
+    for queue in ["replicaset", "deployment", "garbagecollector"] {
+        assert!(sum(&s, "workqueue_adds_total", &[("name", queue)]) > 0.0, "queue {queue}");
+        assert!(
+            s.samples
+                .iter()
+                .any(|x| x.metric == "workqueue_depth" && x.labels.get("name") == Some(queue)),
+            "workqueue_depth of {queue}"
+        );
+    }
+    assert_eq!(sum(&s, "scheduler_pending_pods", &[("queue", "unschedulable")]), 0.0);
+    let status = cluster.interrupt().await;
     assert!(status.success(), "exit status after Ctrl-C: {status}");
     assert_no_leftover_pods();
 }

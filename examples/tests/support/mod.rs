@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+pub mod running;
+
 /// The example binary `cargo test` built alongside this test (same profile
 /// and features): `target/<profile>/examples/<name>`.
 pub fn built_example(name: &str) -> Option<std::path::PathBuf> {
