@@ -2,9 +2,11 @@
 //! and the environment the process runtime gives it.
 
 use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
 
 use super::state::{ContainerRecord, SandboxRecord};
-use crate::runtime::ContainerConfig;
+use crate::runtime::{ContainerConfig, ExecSyncResponse};
 use crate::{Error, Result};
 
 /// The program and arguments a container runs: its `command` + `args`;
@@ -69,4 +71,41 @@ pub(super) fn container_command(
         cmd.current_dir(&record.working_dir);
     }
     cmd
+}
+
+/// CRI `ExecSync` in a container of the process runtime: `cmd` run as the
+/// container's process is (same environment, directory and user), its
+/// output collected; after `timeout` it is killed and the call fails.
+///
+/// Errors: [`Error::Runtime`] for an empty command, one that cannot start,
+/// or the timeout.
+pub(super) async fn exec_sync(
+    record: &ContainerRecord,
+    sandbox: &SandboxRecord,
+    cmd: &[String],
+    timeout: Duration,
+) -> Result<ExecSyncResponse> {
+    let err = |reason: String| Error::Runtime {
+        call: "ExecSync".into(),
+        object: record.name.clone(),
+        reason,
+    };
+    let Some((program, args)) = cmd.split_first() else {
+        return Err(err("empty command".into()));
+    };
+    let mut command =
+        tokio::process::Command::from(container_command(program, args, record, sandbox));
+    command.stdin(Stdio::null()).kill_on_drop(true);
+    match tokio::time::timeout(timeout, command.output()).await {
+        Ok(Ok(out)) => Ok(ExecSyncResponse {
+            stdout: out.stdout,
+            stderr: out.stderr,
+            exit_code: out.status.code().unwrap_or_else(|| {
+                use std::os::unix::process::ExitStatusExt;
+                128 + out.status.signal().unwrap_or(0)
+            }),
+        }),
+        Ok(Err(e)) => Err(err(format!("{program}: {e}"))),
+        Err(_) => Err(err(format!("timed out after {timeout:?}"))),
+    }
 }

@@ -38,14 +38,16 @@
 //! (`state.rs`), mounts (`rootfs.rs`).
 
 mod command;
+mod config;
 mod logs;
 mod reaper;
 mod rootfs;
 mod state;
 
+pub use config::ProcessRuntimeConfig;
 pub use logs::cri_line;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -68,40 +70,6 @@ use crate::{Error, Result};
 use command::container_command;
 use reaper::{mark_exited_unknown, reap_loop, start_ticks, PendingExit};
 use state::{ContainerRecord, RecordState, SandboxRecord};
-
-/// Settings of a [`ProcessRuntime`].
-#[derive(Clone, Debug, Default)]
-pub struct ProcessRuntimeConfig {
-    /// Root directory: state under `root/state`, default pod logs under `root/pods`.
-    pub root: PathBuf,
-    /// Entrypoints for images: image (`name:tag` or `name`) → program and
-    /// arguments.
-    pub images: BTreeMap<String, Vec<String>>,
-    /// Pod IPs are `127.<address_block>.x.y`: give each runtime on one
-    /// machine (each node of an embedded cluster) a block of its own.
-    pub address_block: u8,
-}
-
-impl ProcessRuntimeConfig {
-    /// A config rooted at `root`.
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        ProcessRuntimeConfig { root: root.into(), images: BTreeMap::new(), address_block: 0 }
-    }
-
-    /// Sets [`address_block`](Self::address_block).
-    #[must_use]
-    pub fn address_block(mut self, block: u8) -> Self {
-        self.address_block = block;
-        self
-    }
-
-    /// Maps an image to an entrypoint.
-    #[must_use]
-    pub fn image(mut self, image: &str, entrypoint: &[&str]) -> Self {
-        self.images.insert(image.to_owned(), entrypoint.iter().map(|s| (*s).to_owned()).collect());
-        self
-    }
-}
 
 /// The process runtime. See the [module docs](self). Cheap to clone.
 #[derive(Clone)]
@@ -598,29 +566,7 @@ impl Runtime for ProcessRuntime {
     ) -> Result<ExecSyncResponse> {
         let record = self.inner.container(id)?;
         let sandbox = self.inner.sandbox(&record.sandbox_id)?;
-        let err = |reason: String| Error::Runtime {
-            call: "ExecSync".into(),
-            object: record.name.clone(),
-            reason,
-        };
-        let Some((program, args)) = cmd.split_first() else {
-            return Err(err("empty command".into()));
-        };
-        let mut command =
-            tokio::process::Command::from(container_command(program, args, &record, &sandbox));
-        command.stdin(Stdio::null()).kill_on_drop(true);
-        match tokio::time::timeout(timeout, command.output()).await {
-            Ok(Ok(out)) => Ok(ExecSyncResponse {
-                stdout: out.stdout,
-                stderr: out.stderr,
-                exit_code: out.status.code().unwrap_or_else(|| {
-                    use std::os::unix::process::ExitStatusExt;
-                    128 + out.status.signal().unwrap_or(0)
-                }),
-            }),
-            Ok(Err(e)) => Err(err(format!("{program}: {e}"))),
-            Err(_) => Err(err(format!("timed out after {timeout:?}"))),
-        }
+        command::exec_sync(&record, &sandbox, cmd, timeout).await
     }
 
     async fn pull_image(&self, image: &ImageSpec, _auth: Option<&AuthConfig>) -> Result<String> {
