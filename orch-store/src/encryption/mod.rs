@@ -35,7 +35,7 @@
 //!   - resources: [secrets]
 //!     providers:
 //!       - aesgcm:
-//!           keys: [{name: key1, secret: c2VjcmV0IGlzIHNlY3VyZSwgc2VjcmV0IGlzIG9r}]
+//!           keys: [{name: key1, secret: YSAzMi1ieXRlIGtleSBmb3IgdGhlIGRvYyB0ZXN0ISE=}]
 //!       - identity: {}",
 //! )?;
 //! let raw = Arc::new(MemStore::new());
