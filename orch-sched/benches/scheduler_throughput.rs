@@ -6,7 +6,9 @@
 //!    InterPodAffinity anti-affinity constraints, in memory;
 //! 3. `default-api` — the default profile, binding through the Api on
 //!    MemStore with informers (latency: pod created → bound seen);
-//! 4. `default-parallel2` — as 1, filtering on two threads, for comparison.
+//! 4. `default-api-metrics` — as 3, recording kube-scheduler's metrics
+//!    (`SchedulerConfig::metrics`), for their cost;
+//! 5. `default-parallel2` — as 1, filtering on two threads, for comparison.
 //!
 //! `cargo bench -p orch-sched --bench scheduler_throughput`
 
@@ -27,6 +29,7 @@ use orch_sched::cache::{Cache, PodInfo, Snapshot};
 use orch_sched::cycle::{schedule_pod, Scheduling};
 use orch_sched::framework::config::ProfileConfig;
 use orch_sched::framework::{Framework, Handle, Registry};
+use orch_sched::metrics::SchedulerMetrics;
 use orch_sched::scheduler::{Scheduler, SchedulerConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -174,7 +177,7 @@ fn in_memory(profile: &str, constrained: bool, parallelism: usize) {
     print_line(profile, elapsed, latencies);
 }
 
-async fn through_api() {
+async fn through_api(profile: &str, metrics: bool) {
     let store = Arc::new(orch_store::MemStore::new());
     let nodes: Api<Node> = Api::all(store.clone());
     for i in 0..NODES {
@@ -182,7 +185,9 @@ async fn through_api() {
     }
     let pods: Api<Pod> = Api::namespaced(store.clone(), "default");
     let factory = Arc::new(InformerFactory::new(store.clone()));
-    let config = SchedulerConfig { record_scheduled_events: false, ..Default::default() };
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = metrics.then(|| Arc::new(SchedulerMetrics::register(&mut registry)));
+    let config = SchedulerConfig { record_scheduled_events: false, metrics, ..Default::default() };
     let scheduler =
         Scheduler::new(factory.clone(), &Registry::default(), config).expect("scheduler");
     let stop = CancellationToken::new();
@@ -226,7 +231,7 @@ async fn through_api() {
     stop.cancel();
     let _ = running.await;
     factory.shutdown();
-    print_line("default-api", elapsed, latencies);
+    print_line(profile, elapsed, latencies);
 }
 
 fn main() {
@@ -237,7 +242,8 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(through_api());
+    rt.block_on(through_api("default-api", false));
+    rt.block_on(through_api("default-api-metrics", true));
     // For comparison, not a floor: Filter on two threads (rayon).
     in_memory("default-parallel2", false, 2);
 }
