@@ -151,6 +151,39 @@ async fn a_real_world_deployment_parses_fully_and_round_trips() {
     assert_eq!(cm.data["data"]["LOG_LEVEL"], "info");
 }
 
+/// File modes as kubectl reads them: YAML's leading-zero octal (`0644`,
+/// YAML 1.1) and JSON's decimal (`420`) are the same mode.
+#[test]
+fn volume_file_modes_read_as_kubectl_reads_them() {
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers: [{name: c, image: busybox}]
+  volumes:
+    - name: conf
+      configMap:
+        name: app
+        defaultMode: 0644
+        items: [{key: a, path: a, mode: 0400}]
+    - name: creds
+      secret: {secretName: db, defaultMode: 420}
+";
+    let docs = manifest::parse(yaml, &Registry::builtin()).unwrap();
+    let pod: Pod = docs[0].parse().unwrap();
+    let conf = pod.spec.volumes[0].config_map.as_ref().unwrap();
+    assert_eq!(conf.default_mode, Some(0o644));
+    assert_eq!(conf.items[0].mode, Some(0o400));
+    assert_eq!(pod.spec.volumes[1].secret.as_ref().unwrap().default_mode, Some(0o644));
+    for bad in ["rw", "0999", "\"644\""] {
+        let text = yaml.replace("defaultMode: 0644", &format!("defaultMode: {bad}"));
+        let err = manifest::parse(&text, &Registry::builtin())
+            .and_then(|d| d[0].parse::<Pod>())
+            .expect_err(bad);
+        assert!(err.to_string().contains("file mode"), "{bad}: {err}");
+    }
+}
+
 #[test]
 fn json_documents_and_lists_are_read_too() {
     let json = r#"{"apiVersion": "v1", "kind": "List", "items": [

@@ -18,6 +18,31 @@ use crate::quantity::Quantity;
 /// `SecretVolumeSourceDefaultMode`.
 pub const DEFAULT_PROJECTED_FILE_MODE: i32 = 0o644;
 
+/// Reads a file mode: an integer (JSON's decimal, `420`), or the octal a
+/// YAML manifest writes with a leading zero (`0644`, octal in the YAML 1.1
+/// that kubectl reads; the YAML 1.2 parser here hands it over as the string
+/// `"0644"`). Any other string is an error.
+fn file_mode<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<i32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Mode {
+        Int(i32),
+        Text(String),
+    }
+    match Option::<Mode>::deserialize(de)? {
+        None => Ok(None),
+        Some(Mode::Int(m)) => Ok(Some(m)),
+        Some(Mode::Text(t)) => match t.strip_prefix('0') {
+            Some(digits) if !digits.is_empty() => i32::from_str_radix(digits, 8)
+                .map(Some)
+                .map_err(|_| serde::de::Error::custom(format!("file mode {t:?} is not octal"))),
+            _ => Err(serde::de::Error::custom(format!(
+                "file mode {t:?}: an integer (420) or octal with a leading zero (0644)"
+            ))),
+        },
+    }
+}
+
 /// A named volume of a Pod (core/v1 `Volume`): exactly one source.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -48,7 +73,7 @@ pub struct ConfigMapVolumeSource {
     pub items: Vec<KeyToPath>,
     /// Permission bits of the files, `0..=0o777` (JSON carries it in
     /// decimal: `420` is `0644`); default [`DEFAULT_PROJECTED_FILE_MODE`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "file_mode", skip_serializing_if = "Option::is_none")]
     pub default_mode: Option<i32>,
     /// If true, a missing ConfigMap gives an empty volume and a missing
     /// `items` key is left out, instead of holding the Pod in
@@ -69,7 +94,7 @@ pub struct SecretVolumeSource {
     pub items: Vec<KeyToPath>,
     /// Permission bits of the files, `0..=0o777`; default
     /// [`DEFAULT_PROJECTED_FILE_MODE`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "file_mode", skip_serializing_if = "Option::is_none")]
     pub default_mode: Option<i32>,
     /// If true, a missing Secret gives an empty volume and a missing
     /// `items` key is left out.
@@ -88,7 +113,7 @@ pub struct KeyToPath {
     pub path: String,
     /// Permission bits of this file, `0..=0o777`; default the source's
     /// `defaultMode`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "file_mode", skip_serializing_if = "Option::is_none")]
     pub mode: Option<i32>,
 }
 
