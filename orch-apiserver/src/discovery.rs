@@ -1,0 +1,1 @@
+//! Discovery (placeholder, being written).

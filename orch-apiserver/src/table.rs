@@ -1,0 +1,1 @@
+//! Server-side Table output (placeholder, being written).
