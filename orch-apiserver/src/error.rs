@@ -1,0 +1,16 @@
+//! The one error type of `orch-apiserver` (what a request can meet is a
+//! [`Status`](crate::status::Status), not an `Error`).
+
+/// What can go wrong running the API server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The listener failed (accepting connections, or its address).
+    #[error("serving the API on {addr}: {source}")]
+    Serve {
+        /// The address served, as far as it is known.
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}

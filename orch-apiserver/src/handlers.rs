@@ -1,0 +1,285 @@
+//! The verbs on a resource path, as kube-apiserver answers them: get,
+//! list, watch, create, update (PUT), patch (JSON merge patch, JSON patch),
+//! delete and deletecollection, on the object or its `status`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::stream::{self, BoxStream, StreamExt};
+use orch_core::api::{ListParams, WatchParams};
+use serde_json::{json, Value};
+
+use crate::resources::{delete_params, ResourceOps, WireEvent};
+use crate::routes::ResourcePath;
+use crate::server::{json_body, list_json, namespace_of, Shared};
+use crate::status::Status;
+use crate::table::{self, IncludeObject};
+
+/// How a request wants objects back.
+struct Output {
+    table: Option<IncludeObject>,
+}
+
+impl Output {
+    fn of(headers: &HeaderMap, query: &BTreeMap<String, String>) -> Result<Output, Status> {
+        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !table::wants_table(accept) {
+            return Ok(Output { table: None });
+        }
+        let include = IncludeObject::from_query(query.get("includeObject").map(String::as_str))
+            .map_err(Status::bad_request)?;
+        Ok(Output { table: Some(include) })
+    }
+
+    /// One object, or a Table of it.
+    fn object(&self, kind: &dyn ResourceOps, obj: Value, code: StatusCode) -> Response {
+        let body = match self.table {
+            Some(include) => {
+                let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("").to_owned();
+                table::table(&kind.info().resource, &[obj], &rv, None, include, chrono::Utc::now())
+            }
+            None => obj,
+        };
+        (code, axum::Json(body)).into_response()
+    }
+}
+
+/// A request on `path` of `kind`.
+pub(crate) async fn resource(
+    shared: &Arc<Shared>,
+    kind: Arc<dyn ResourceOps>,
+    path: &ResourcePath<'_>,
+    method: &Method,
+    query: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, Status> {
+    let resource = kind.info().resource.clone();
+    let namespace = namespace_of(&*kind, path)?;
+    let store = shared.store.clone();
+    let out = Output::of(headers, query)?;
+    let status = match path.subresource {
+        None => false,
+        Some("status") if resource.status_subresource => true,
+        Some(_) => return Err(Status::path_not_found()),
+    };
+    let name = path.name.unwrap_or("");
+    let fail = |e: orch_core::Error| Status::from_error(&e, &resource, name);
+    match (method, path.name) {
+        (&Method::GET, Some(name)) => {
+            let obj = kind.get(store, namespace, name).await.map_err(fail)?;
+            Ok(out.object(&*kind, obj, StatusCode::OK))
+        }
+        (&Method::GET, None)
+            if matches!(query.get("watch").map(String::as_str), Some("true" | "1")) =>
+        {
+            watch(store, kind, namespace, query, out).await
+        }
+        (&Method::GET, None) => {
+            let params = list_params(query);
+            let (items, rv, cont) = kind.list(store, namespace, &params).await.map_err(fail)?;
+            let body = match out.table {
+                Some(include) => table::table(
+                    &resource,
+                    &items,
+                    &rv,
+                    cont.as_deref(),
+                    include,
+                    chrono::Utc::now(),
+                ),
+                None => list_json(kind.info(), items, &rv, cont.as_deref()),
+            };
+            Ok(axum::Json(body).into_response())
+        }
+        (&Method::POST, None) => {
+            let body = with_namespace(json_body(headers, &body)?, namespace)?;
+            let name = body["metadata"]["name"].as_str().unwrap_or("").to_owned();
+            let created = kind
+                .create(store, namespace, body)
+                .await
+                .map_err(|e| Status::from_error(&e, &resource, &name))?;
+            Ok(out.object(&*kind, created, StatusCode::CREATED))
+        }
+        (&Method::PUT, Some(name)) => {
+            let body = with_namespace(json_body(headers, &body)?, namespace)?;
+            if body["metadata"]["name"].as_str() != Some(name) {
+                return Err(Status::bad_request(format!(
+                    "the name of the object ({}) does not match the name on the URL ({name})",
+                    body["metadata"]["name"]
+                )));
+            }
+            let replaced = kind.replace(store, namespace, body, status).await.map_err(fail)?;
+            Ok(out.object(&*kind, replaced, StatusCode::OK))
+        }
+        (&Method::PATCH, Some(name)) => {
+            let patched = patch(store, &*kind, namespace, name, headers, &body, status).await?;
+            Ok(out.object(&*kind, patched, StatusCode::OK))
+        }
+        (&Method::DELETE, Some(name)) => {
+            let options = (!body.is_empty()).then(|| json_body(headers, &body)).transpose()?;
+            let params = delete_params(options.as_ref(), query).map_err(Status::bad_request)?;
+            let obj = kind.delete(store, namespace, name, &params).await.map_err(fail)?;
+            Ok(out.object(&*kind, obj, StatusCode::OK))
+        }
+        (&Method::DELETE, None) => {
+            let options = (!body.is_empty()).then(|| json_body(headers, &body)).transpose()?;
+            let params = delete_params(options.as_ref(), query).map_err(Status::bad_request)?;
+            let (items, rv, _) =
+                kind.list(store.clone(), namespace, &list_params(query)).await.map_err(fail)?;
+            let mut deleted = Vec::new();
+            for item in items {
+                let name = item["metadata"]["name"].as_str().unwrap_or("").to_owned();
+                let ns = item["metadata"]["namespace"].as_str().filter(|n| !n.is_empty());
+                match kind.delete(store.clone(), ns.or(namespace), &name, &params).await {
+                    Ok(obj) => deleted.push(obj),
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(Status::from_error(&e, &resource, &name)),
+                }
+            }
+            Ok(axum::Json(list_json(kind.info(), deleted, &rv, None)).into_response())
+        }
+        _ => Err(Status::method_not_allowed(method.as_str(), &resource.plural)),
+    }
+}
+
+/// The path's namespace in the body: set where the body has none; a
+/// different one is a 400, as kube-apiserver answers.
+fn with_namespace(mut body: Value, namespace: Option<&str>) -> Result<Value, Status> {
+    if !body.is_object() {
+        return Err(Status::bad_request("the request body is not a JSON object"));
+    }
+    let Some(ns) = namespace else { return Ok(body) };
+    let current = body["metadata"]["namespace"].as_str().unwrap_or("");
+    if current.is_empty() {
+        if !body["metadata"].is_object() {
+            body["metadata"] = json!({});
+        }
+        body["metadata"]["namespace"] = json!(ns);
+    } else if current != ns {
+        return Err(Status::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    Ok(body)
+}
+
+fn list_params(query: &BTreeMap<String, String>) -> ListParams {
+    ListParams {
+        label_selector: query.get("labelSelector").filter(|s| !s.is_empty()).cloned(),
+        field_selector: query.get("fieldSelector").filter(|s| !s.is_empty()).cloned(),
+        limit: query.get("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0),
+        continue_token: query.get("continue").filter(|s| !s.is_empty()).cloned(),
+    }
+}
+
+/// PATCH: `application/merge-patch+json` (RFC 7386) and
+/// `application/json-patch+json` (RFC 6902, applied to the object as
+/// stored and written with its resourceVersion as a precondition).
+async fn patch(
+    store: Arc<dyn orch_core::store::Store>,
+    kind: &dyn ResourceOps,
+    namespace: Option<&str>,
+    name: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+    status: bool,
+) -> Result<Value, Status> {
+    let resource = &kind.info().resource;
+    let fail = |e: orch_core::Error| Status::from_error(&e, resource, name);
+    let content_type =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let media = content_type.split(';').next().unwrap_or("").trim().to_owned();
+    let patch = json_body(headers, body)?;
+    match media.as_str() {
+        "application/merge-patch+json" => {
+            kind.merge_patch(store, namespace, name, &patch, status).await.map_err(fail)
+        }
+        "application/json-patch+json" => {
+            let ops: json_patch::Patch = serde_json::from_value(patch)
+                .map_err(|e| Status::bad_request(format!("not a JSON patch: {e}")))?;
+            let mut current = kind.get(store.clone(), namespace, name).await.map_err(fail)?;
+            json_patch::patch(&mut current, &ops)
+                .map_err(|e| Status { code: 422, ..Status::bad_request(e.to_string()) })?;
+            kind.replace(store, namespace, current, status).await.map_err(fail)
+        }
+        _ => Err(Status::unsupported_media_type(&content_type)),
+    }
+}
+
+/// `?watch=true`: one JSON event per line (`{"type":…,"object":…}`),
+/// chunked, until `timeoutSeconds` or the client leaves. From
+/// `resourceVersion` `""` or `"0"` it starts, as kube-apiserver, with an
+/// `ADDED` event for every object there is; from a list's resourceVersion,
+/// with the changes after it. A history compacted meanwhile ends the
+/// stream with an `ERROR` event holding a 410 Status.
+async fn watch(
+    store: Arc<dyn orch_core::store::Store>,
+    kind: Arc<dyn ResourceOps>,
+    namespace: Option<&str>,
+    query: &BTreeMap<String, String>,
+    out: Output,
+) -> Result<Response, Status> {
+    let resource = kind.info().resource.clone();
+    let fail = |e: orch_core::Error| Status::from_error(&e, &resource, "");
+    let params = WatchParams {
+        label_selector: query.get("labelSelector").filter(|s| !s.is_empty()).cloned(),
+        field_selector: query.get("fieldSelector").filter(|s| !s.is_empty()).cloned(),
+        bookmarks: query.get("allowWatchBookmarks").is_some_and(|b| b == "true"),
+    };
+    let requested = query.get("resourceVersion").map(String::as_str).unwrap_or("");
+    let (initial, from): (Vec<WireEvent>, String) = match requested {
+        "" | "0" => {
+            let list = ListParams {
+                label_selector: params.label_selector.clone(),
+                field_selector: params.field_selector.clone(),
+                ..Default::default()
+            };
+            let (items, rv, _) = kind.list(store.clone(), namespace, &list).await.map_err(fail)?;
+            (items.into_iter().map(|o| ("ADDED", o)).collect(), rv)
+        }
+        rv => (Vec::new(), rv.to_owned()),
+    };
+    let events = kind.watch(store, namespace, &params, &from).await.map_err(fail)?;
+    let events: BoxStream<'static, orch_core::Result<WireEvent>> =
+        stream::iter(initial.into_iter().map(Ok)).chain(events).boxed();
+    let timeout = query.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok());
+    let events = match timeout {
+        Some(s) => events.take_until(tokio::time::sleep(Duration::from_secs(s))).boxed(),
+        None => events,
+    };
+    let table = out.table;
+    let lines = events
+        .scan(false, move |ended, e| {
+            if *ended {
+                return futures::future::ready(None);
+            }
+            let line = match e {
+                Ok((kind_of, obj)) => {
+                    let obj = match table {
+                        Some(include) => {
+                            let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("").to_owned();
+                            table::table(&resource, &[obj], &rv, None, include, chrono::Utc::now())
+                        }
+                        None => obj,
+                    };
+                    json!({"type": kind_of, "object": obj})
+                }
+                Err(e) => {
+                    *ended = true;
+                    json!({"type": "ERROR", "object": Status::from_error(&e, &resource, "").to_json()})
+                }
+            };
+            let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
+            bytes.push(b'\n');
+            futures::future::ready(Some(Ok::<_, std::io::Error>(Bytes::from(bytes))))
+        })
+        .boxed();
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(lines))
+        .unwrap_or_else(|_| Status::internal("watch response").into_response()))
+}

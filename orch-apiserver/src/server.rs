@@ -1,0 +1,260 @@
+//! The API server: kube-apiserver's REST paths over any [`Store`], one
+//! handler that reads the path ([`crate::routes`]), finds the kind and
+//! answers in JSON (or as a `Table` when `kubectl get` asks for one).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use orch_core::store::Store;
+use orch_core::Resource;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::discovery::{self, ResourceInfo};
+use crate::resources::{ResourceOps, Typed};
+use crate::routes::{self, ResourcePath, Route};
+use crate::status::Status;
+use crate::Error;
+
+/// kube-apiserver's limit on a request body: 3 MiB (`--max-request-bytes`
+/// of etcd is 1.5 MiB; kube-apiserver refuses bodies over 3 MiB with 413).
+pub const MAX_REQUEST_BYTES: usize = 3 << 20;
+
+/// The API server over a store. See the [crate docs](crate).
+#[must_use = "an ApiServer does nothing until served"]
+pub struct ApiServer {
+    store: Arc<dyn Store>,
+    kinds: Vec<Arc<dyn ResourceOps>>,
+}
+
+impl std::fmt::Debug for ApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds: Vec<&str> =
+            self.kinds.iter().map(|k| k.info().resource.plural.as_str()).collect();
+        f.debug_struct("ApiServer").field("kinds", &kinds).finish()
+    }
+}
+
+/// What every request shares.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) kinds: Vec<Arc<dyn ResourceOps>>,
+    pub(crate) infos: Vec<ResourceInfo>,
+}
+
+impl Shared {
+    fn kind(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<dyn ResourceOps>> {
+        self.kinds.iter().find(|k| {
+            let r = &k.info().resource;
+            r.group == group && r.version == version && r.plural == plural
+        })
+    }
+}
+
+impl ApiServer {
+    /// A server over `store` serving no kinds yet: add them with
+    /// [`kind`](Self::kind) or [`builtin_kinds`](Self::builtin_kinds).
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        ApiServer { store, kinds: Vec::new() }
+    }
+
+    /// Serves orch-core's built-in kinds: Namespace, Node, Pod, ReplicaSet,
+    /// Deployment, ConfigMap, Secret, Lease, Event.
+    pub fn builtin_kinds(self) -> Self {
+        use orch_core::{
+            ConfigMap, Deployment, Event, Lease, Namespace, Node, Pod, ReplicaSet, Secret,
+        };
+        self.kind::<Namespace>()
+            .kind::<Node>()
+            .kind::<Pod>()
+            .kind::<ReplicaSet>()
+            .kind::<Deployment>()
+            .kind::<ConfigMap>()
+            .kind::<Secret>()
+            .kind::<Lease>()
+            .kind::<Event>()
+    }
+
+    /// Serves `K` (a built-in or an embedder's own kind) at its group,
+    /// version and plural, described in discovery by
+    /// [`ResourceInfo::builtin`].
+    pub fn kind<K: Resource>(mut self) -> Self {
+        let info = ResourceInfo::builtin(&K::api_resource());
+        self.kinds.push(Arc::new(Typed::<K>::new(info)));
+        self
+    }
+
+    /// The server as an axum `Router` (to mount in a server of one's own).
+    pub fn router(self) -> axum::Router {
+        let infos = self.kinds.iter().map(|k| k.info().clone()).collect();
+        let shared = Arc::new(Shared { store: self.store, kinds: self.kinds, infos });
+        axum::Router::new()
+            .fallback(handle)
+            .layer(axum::extract::DefaultBodyLimit::disable())
+            .with_state(shared)
+    }
+
+    /// Serves on `listener` (plain HTTP) until `shutdown` is cancelled;
+    /// requests in flight finish first (watches end).
+    ///
+    /// Errors: [`Error::Serve`] if the listener fails.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), Error> {
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let app = self.router();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .map_err(|source| Error::Serve { addr, source })
+    }
+}
+
+/// The request's query parameters, percent-decoded (the last value of a
+/// repeated one).
+fn query(uri: &Uri) -> BTreeMap<String, String> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map(|axum::extract::Query(pairs)| pairs.into_iter().collect())
+        .unwrap_or_default()
+}
+
+fn json_response(code: StatusCode, value: &Value) -> Response {
+    (code, axum::Json(value)).into_response()
+}
+
+/// Every request.
+async fn handle(State(shared): State<Arc<Shared>>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    // One byte over the limit is enough to know it is over.
+    let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES + 1).await {
+        Ok(b) if b.len() <= MAX_REQUEST_BYTES => b,
+        Ok(_) | Err(_) => return too_large().into_response(),
+    };
+    match route(&shared, &parts.method, &parts.uri, &parts.headers, body).await {
+        Ok(r) => r,
+        Err(status) => status.into_response(),
+    }
+}
+
+/// kube-apiserver's 413 for a body over [`MAX_REQUEST_BYTES`].
+fn too_large() -> Status {
+    Status {
+        code: 413,
+        reason: "RequestEntityTooLarge",
+        message: format!("the request body is over the limit of {MAX_REQUEST_BYTES} bytes"),
+        details: None,
+    }
+}
+
+async fn route(
+    shared: &Arc<Shared>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, Status> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(route) = routes::parse(uri.path()) else {
+        return Err(Status::path_not_found());
+    };
+    if method != Method::GET && !matches!(route, Route::Resource(_)) {
+        return Err(Status::method_not_allowed(method.as_str(), uri.path()));
+    }
+    let infos = &shared.infos;
+    match route {
+        Route::Version => Ok(json_response(StatusCode::OK, &discovery::version())),
+        Route::Api | Route::Apis => {
+            let core = matches!(route, Route::Api);
+            if let Some(content_type) = discovery::wants_aggregated(accept) {
+                let doc = if core {
+                    discovery::aggregated_api(infos)
+                } else {
+                    discovery::aggregated_apis(infos)
+                };
+                return Ok(
+                    ([(header::CONTENT_TYPE, content_type)], axum::Json(doc)).into_response()
+                );
+            }
+            let doc = if core {
+                let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+                discovery::legacy_api_versions(host)
+            } else {
+                discovery::legacy_group_list(infos)
+            };
+            Ok(json_response(StatusCode::OK, &doc))
+        }
+        Route::Group(group) => discovery::legacy_group(infos, group)
+            .map(|d| json_response(StatusCode::OK, &d))
+            .ok_or_else(Status::path_not_found),
+        Route::GroupVersion { group, version } => discovery::resource_list(infos, group, version)
+            .map(|d| json_response(StatusCode::OK, &d))
+            .ok_or_else(Status::path_not_found),
+        Route::Resource(path) => {
+            let kind = shared
+                .kind(path.group, path.version, path.plural)
+                .ok_or_else(Status::path_not_found)?
+                .clone();
+            crate::handlers::resource(shared, kind, &path, method, &query(uri), headers, body).await
+        }
+    }
+}
+
+/// Reads a request body as JSON.
+///
+/// Errors: 413 over [`MAX_REQUEST_BYTES`]; 415 for protobuf or another
+/// media type than JSON; 400 for malformed JSON.
+pub(crate) fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Status> {
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(too_large());
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if !(media == "application/json"
+        || media.ends_with("+json")
+        || media == "application/apply-patch+yaml")
+    {
+        return Err(Status::unsupported_media_type(content_type));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| Status::bad_request(format!("the request body is not valid JSON: {e}")))
+}
+
+/// The paths' kind and namespace checks shared by the handlers.
+pub(crate) fn namespace_of<'a>(
+    kind: &dyn ResourceOps,
+    path: &ResourcePath<'a>,
+) -> Result<Option<&'a str>, Status> {
+    let namespaced = kind.info().resource.namespaced;
+    match (namespaced, path.namespace) {
+        (false, Some(_)) => Err(Status::path_not_found()),
+        (_, ns) => Ok(ns),
+    }
+}
+
+/// A list's JSON: `{"kind":"PodList","apiVersion":"v1","metadata":{…},"items":[…]}`.
+pub(crate) fn list_json(
+    info: &ResourceInfo,
+    items: Vec<Value>,
+    resource_version: &str,
+    continue_token: Option<&str>,
+) -> Value {
+    let mut metadata = json!({"resourceVersion": resource_version});
+    if let Some(c) = continue_token {
+        metadata["continue"] = json!(c);
+    }
+    json!({
+        "kind": format!("{}List", info.resource.kind),
+        "apiVersion": info.resource.api_version,
+        "metadata": metadata,
+        "items": items,
+    })
+}

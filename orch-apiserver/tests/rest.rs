@@ -1,0 +1,182 @@
+//! The REST semantics of kube-apiserver, over HTTP with a plain client:
+//! what each verb answers, and that bad input gets the right Status while
+//! nothing stored changes.
+
+mod support;
+
+use serde_json::json;
+use support::{client, json, Server};
+
+fn pod(name: &str, app: &str) -> serde_json::Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": app}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+}
+
+fn post(s: &Server, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    json(
+        client()
+            .post(&s.url(path))
+            .header("Content-Type", "application/json")
+            .send(body.to_string()),
+    )
+}
+
+#[test]
+fn create_get_list_update_patch_and_delete_as_kube_apiserver() {
+    let s = Server::start();
+    let pods = "/api/v1/namespaces/default/pods";
+    let (code, created) = post(&s, pods, &pod("web-1", "web"));
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["kind"], "Pod");
+    assert_eq!(created["metadata"]["namespace"], "default");
+    let rv = created["metadata"]["resourceVersion"].as_str().unwrap().to_owned();
+    assert_eq!(post(&s, pods, &pod("db-1", "db")).0, 201);
+
+    let (code, again) = post(&s, pods, &pod("web-1", "web"));
+    assert_eq!((code, again["reason"].as_str()), (409, Some("AlreadyExists")), "{again}");
+    assert_eq!(again["message"], "pods \"web-1\" already exists");
+
+    let (code, got) = json(client().get(&s.url(&format!("{pods}/web-1"))).call());
+    assert_eq!((code, got["metadata"]["name"].as_str()), (200, Some("web-1")));
+    let (code, missing) = json(client().get(&s.url(&format!("{pods}/nope"))).call());
+    assert_eq!((code, missing["reason"].as_str()), (404, Some("NotFound")));
+    assert_eq!(missing["message"], "pods \"nope\" not found");
+
+    let (code, list) =
+        json(client().get(&s.url(&format!("{pods}?labelSelector=app%3Dweb"))).call());
+    assert_eq!((code, list["kind"].as_str()), (200, Some("PodList")));
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["web-1"]);
+    let (_, by_name) =
+        json(client().get(&s.url(&format!("{pods}?fieldSelector=metadata.name%3Ddb-1"))).call());
+    assert_eq!(by_name["items"].as_array().unwrap().len(), 1);
+    let (_, all) = json(client().get(&s.url("/api/v1/pods")).call());
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+
+    // PUT with the resourceVersion read: 200; with a stale one: 409 Conflict.
+    let mut update = got.clone();
+    update["metadata"]["labels"]["tier"] = json!("front");
+    let put = |body: &serde_json::Value| {
+        json(
+            client()
+                .put(&s.url(&format!("{pods}/web-1")))
+                .header("Content-Type", "application/json")
+                .send(body.to_string()),
+        )
+    };
+    let (code, updated) = put(&update);
+    assert_eq!(code, 200, "{updated}");
+    assert_eq!(updated["metadata"]["labels"]["tier"], "front");
+    update["metadata"]["resourceVersion"] = json!(rv);
+    let (code, conflict) = put(&update);
+    assert_eq!((code, conflict["reason"].as_str()), (409, Some("Conflict")), "{conflict}");
+
+    // Merge patch and JSON patch.
+    let patch = |content_type: &str, body: serde_json::Value| {
+        json(
+            client()
+                .patch(&s.url(&format!("{pods}/web-1")))
+                .header("Content-Type", content_type)
+                .send(body.to_string()),
+        )
+    };
+    let (code, merged) =
+        patch("application/merge-patch+json", json!({"metadata": {"labels": {"tier": "edge"}}}));
+    assert_eq!((code, merged["metadata"]["labels"]["tier"].as_str()), (200, Some("edge")));
+    let (code, patched) = patch(
+        "application/json-patch+json",
+        json!([{"op": "replace", "path": "/metadata/labels/app", "value": "web2"}]),
+    );
+    assert_eq!((code, patched["metadata"]["labels"]["app"].as_str()), (200, Some("web2")));
+    let (code, smp) = patch("application/strategic-merge-patch+json", json!({}));
+    assert_eq!((code, smp["reason"].as_str()), (415, Some("UnsupportedMediaType")));
+
+    // DELETE with DeleteOptions; then the pod is gone (unbound: at once).
+    let (code, deleted) = json(
+        client()
+            .delete(&s.url(&format!("{pods}/db-1")))
+            .header("Content-Type", "application/json")
+            .force_send_body()
+            .send(json!({"propagationPolicy": "Background"}).to_string()),
+    );
+    assert_eq!((code, deleted["metadata"]["name"].as_str()), (200, Some("db-1")), "{deleted}");
+    assert_eq!(json(client().get(&s.url(&format!("{pods}/db-1"))).call()).0, 404);
+}
+
+#[test]
+fn bad_requests_get_their_status_and_change_nothing() {
+    let s = Server::start();
+    let pods = "/api/v1/namespaces/default/pods";
+    let send = |body: Vec<u8>, content_type: &str| {
+        json(client().post(&s.url(pods)).header("Content-Type", content_type).send(body))
+    };
+    let cases: Vec<(&str, Vec<u8>, &str, u16, &str)> = vec![
+        ("malformed JSON", b"{\"metadata\": ".to_vec(), "application/json", 400, "BadRequest"),
+        ("a protobuf body", b"k8s\0".to_vec(), "application/vnd.kubernetes.protobuf", 415, "UnsupportedMediaType"),
+        ("4 MiB", vec![b' '; 4 << 20], "application/json", 413, "RequestEntityTooLarge"),
+        ("an invalid name", pod("Bad_Name", "x").to_string().into_bytes(), "application/json", 422, "Invalid"),
+        (
+            "another namespace",
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "kube-system"},
+                "spec": {"containers": [{"name": "c", "image": "i"}]}}).to_string().into_bytes(),
+            "application/json",
+            400,
+            "BadRequest",
+        ),
+        ("no containers", json!({"metadata": {"name": "p"}, "spec": {}}).to_string().into_bytes(), "application/json", 422, "Invalid"),
+    ];
+    for (what, body, content_type, code, reason) in cases {
+        let (got, status) = send(body, content_type);
+        assert_eq!((got, status["reason"].as_str()), (code, Some(reason)), "{what}: {status}");
+        assert_eq!(status["kind"], "Status", "{what}");
+    }
+    let (_, list) = json(client().get(&s.url("/api/v1/pods")).call());
+    assert_eq!(list["items"].as_array().unwrap().len(), 0, "nothing stored: {list}");
+    let (code, _) = json(client().get(&s.url("/api/v1/namespaces/default/widgets")).call());
+    assert_eq!(code, 404);
+    let (code, stale) =
+        json(client().get(&s.url(&format!("{pods}?watch=true&resourceVersion=abc"))).call());
+    assert_eq!(code, 422, "{stale}");
+}
+
+#[test]
+fn a_watch_streams_the_changes_after_a_lists_resource_version() {
+    use std::io::BufRead;
+    let s = Server::start();
+    let pods = "/api/v1/namespaces/default/pods";
+    assert_eq!(post(&s, pods, &pod("before", "web")).0, 201);
+    let (_, list) = json(client().get(&s.url(pods)).call());
+    let rv = list["metadata"]["resourceVersion"].as_str().unwrap().to_owned();
+    let mut response = client()
+        .get(&s.url(&format!("{pods}?watch=true&resourceVersion={rv}&timeoutSeconds=30")))
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(post(&s, pods, &pod("after", "web")).0, 201);
+    let mut lines = std::io::BufReader::new(response.body_mut().as_reader()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["type"], "ADDED");
+    assert_eq!(first["object"]["metadata"]["name"], "after", "only changes after the list");
+    // From resourceVersion 0: every object first, as kube-apiserver.
+    let mut from_zero = client()
+        .get(&s.url(&format!("{pods}?watch=true&resourceVersion=0&timeoutSeconds=30")))
+        .call()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(from_zero.body_mut().as_reader()).lines();
+    let mut names: Vec<String> = (0..2)
+        .map(|_| {
+            let e: serde_json::Value =
+                serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+            assert_eq!(e["type"], "ADDED");
+            e["object"]["metadata"]["name"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["after", "before"]);
+}
