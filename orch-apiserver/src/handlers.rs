@@ -62,10 +62,16 @@ pub(crate) async fn resource(
     let namespace = namespace_of(&*kind, path)?;
     let store = shared.store.clone();
     let out = Output::of(headers, query)?;
-    let status = match path.subresource {
-        None => false,
-        Some("status") if resource.status_subresource => true,
-        Some(_) => return Err(Status::path_not_found()),
+    let has = |sub: &str| kind.info().subresources.iter().any(|s| s.name == sub);
+    let status = match (path.subresource, path.name) {
+        (None, _) => false,
+        (Some("status"), Some(_)) if resource.status_subresource => true,
+        (Some("scale"), Some(name)) if has("scale") => {
+            let scale =
+                crate::scale::serve(store, &*kind, namespace, name, method, headers, &body).await?;
+            return Ok(axum::Json(scale).into_response());
+        }
+        (Some(_), _) => return Err(Status::path_not_found()),
     };
     let name = path.name.unwrap_or("");
     let fail = |e: orch_core::Error| Status::from_error(&e, &resource, name);

@@ -39,6 +39,7 @@ mod error;
 mod handlers;
 pub mod resources;
 pub mod routes;
+pub mod scale;
 mod server;
 pub mod status;
 pub mod table;

@@ -1,0 +1,156 @@
+//! The real kubectl (v1.32 on these machines; Debian's `kubernetes-client`
+//! where it is missing, which `scripts/test` installs) against the API
+//! server: each command as a user types it, its output asserted.
+
+mod support;
+
+use std::process::Command;
+
+use orch_core::{Api, Deployment, Node};
+use support::Server;
+
+/// kubectl pointed at the server by a kubeconfig of its own, with a fresh
+/// discovery cache.
+struct Kubectl {
+    dir: tempfile::TempDir,
+}
+
+impl Kubectl {
+    fn new(server: &Server) -> Kubectl {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: orch
+  cluster:
+    server: http://{}
+users:
+- name: admin
+  user: {{}}
+contexts:
+- name: orch
+  context: {{cluster: orch, user: admin, namespace: default}}
+current-context: orch
+",
+            server.addr
+        );
+        std::fs::write(dir.path().join("kubeconfig"), config).unwrap();
+        Kubectl { dir }
+    }
+
+    /// (exit code, stdout, stderr) of `kubectl args…`.
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(self.dir.path().join("kubeconfig"))
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("cache"))
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run kubectl ({e}): install Debian's kubernetes-client (scripts/test does)")
+            });
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// stdout of a command that must succeed.
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "kubectl {}: {out}{err}", args.join(" "));
+        out
+    }
+
+    /// `kubectl create -f` of a manifest.
+    fn create(&self, manifest: &str) -> String {
+        let path = self.dir.path().join("manifest.yaml");
+        std::fs::write(&path, manifest).unwrap();
+        self.ok(&["create", "--validate=false", "-f", path.to_str().unwrap()])
+    }
+}
+
+const POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  containers:
+  - name: nginx
+    image: nginx:1.27
+";
+
+#[test]
+fn kubectl_gets_creates_labels_scales_and_deletes() {
+    let server = Server::start();
+    let kubectl = Kubectl::new(&server);
+    let version = kubectl.ok(&["version"]);
+    assert!(version.contains("Server Version: v1.32"), "{version}");
+
+    assert_eq!(kubectl.create(POD).trim(), "pod/web created");
+    let pods = kubectl.ok(&["get", "pods"]);
+    let header: Vec<&str> = pods.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "READY", "STATUS", "RESTARTS", "AGE"], "{pods}");
+    let row: Vec<&str> = pods.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(&row[..4], ["web", "0/1", "Pending", "0"], "{pods}");
+    let wide = kubectl.ok(&["get", "pods", "-o", "wide"]);
+    assert!(wide.lines().next().unwrap().contains("NODE"), "{wide}");
+    assert_eq!(
+        kubectl.ok(&["get", "pod", "web", "-o", "jsonpath={.spec.containers[0].image}"]),
+        "nginx:1.27"
+    );
+    assert!(kubectl.ok(&["get", "pods", "-o", "yaml"]).contains("name: web"));
+    assert!(kubectl.ok(&["get", "pods", "-l", "app=db"]).is_empty());
+    let (code, _, err) = kubectl.run(&["get", "pod", "nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("Error from server (NotFound): pods \"nope\" not found"), "{err}");
+
+    assert_eq!(kubectl.ok(&["label", "pod", "web", "tier=front"]).trim(), "pod/web labeled");
+    assert_eq!(
+        kubectl.ok(&["get", "pod", "web", "-o", "jsonpath={.metadata.labels.tier}"]),
+        "front"
+    );
+
+    // Objects the cluster's own components write show up too.
+    server.runtime.block_on(async {
+        let nodes: Api<Node> = Api::all(server.store.clone());
+        nodes
+            .create(&Node {
+                metadata: orch_core::ObjectMeta::named("node-1"),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let deployments: Api<Deployment> = Api::namespaced(server.store.clone(), "default");
+        let d: Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}
+        }))
+        .unwrap();
+        deployments.create(&d).await.unwrap();
+    });
+    let nodes = kubectl.ok(&["get", "nodes"]);
+    assert!(nodes.lines().nth(1).is_some_and(|l| l.starts_with("node-1")), "{nodes}");
+    let deploy = kubectl.ok(&["get", "deploy"]);
+    assert_eq!(
+        deploy.lines().next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        "{deploy}"
+    );
+    assert_eq!(
+        kubectl.ok(&["scale", "deployment", "web", "--replicas=3"]).trim(),
+        "deployment.apps/web scaled"
+    );
+    assert_eq!(kubectl.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "3");
+
+    assert_eq!(kubectl.ok(&["delete", "pod", "web"]).trim(), "pod \"web\" deleted");
+    let (code, out, err) = kubectl.run(&["get", "pods"]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(err.contains("No resources found in default namespace."), "{err}");
+}
