@@ -1,1 +1,0 @@
-//! Discovery (placeholder, being written).
