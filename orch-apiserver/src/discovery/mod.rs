@@ -120,8 +120,8 @@ impl ResourceInfo {
 /// The Content-Type of aggregated discovery v2 (Kubernetes 1.30+).
 pub const AGGREGATED_V2: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
-/// The Content-Type of aggregated discovery v2beta1 (Kubernetes 1.26–1.32
-/// clients fall back to it).
+/// The Content-Type of aggregated discovery v2beta1: what kubectl 1.26–1.29
+/// asks for (1.30+ asks for v2 first, then v2beta1).
 pub const AGGREGATED_V2BETA1: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
 
