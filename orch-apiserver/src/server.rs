@@ -177,6 +177,7 @@ async fn route(
                 } else {
                     discovery::aggregated_apis(infos)
                 };
+                let doc = discovery::aggregated_as(doc, content_type);
                 return Ok(
                     ([(header::CONTENT_TYPE, content_type)], axum::Json(doc)).into_response()
                 );
