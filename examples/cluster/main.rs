@@ -103,6 +103,15 @@ struct Args {
     /// `off` serves none.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:10259", value_parser = metrics_addr)]
     metrics_addr: MetricsAddr,
+    /// Also serve the Kubernetes API (orch-apiserver, plain HTTP for now) on
+    /// this address (e.g. 127.0.0.1:6443; port 0 picks one), so that kubectl
+    /// drives the cluster: it writes a kubeconfig to `--kubeconfig-out`.
+    #[arg(long, value_name = "ADDR")]
+    serve_api: Option<std::net::SocketAddr>,
+    /// Where `--serve-api` writes its kubeconfig (default: `kubeconfig` in
+    /// the cluster's temporary directory, removed on exit).
+    #[arg(long, value_name = "PATH")]
+    kubeconfig_out: Option<PathBuf>,
 }
 
 /// `--metrics-addr`: an address, or `off`.
@@ -205,6 +214,13 @@ async fn run(args: Args) -> ExitCode {
     );
     if let MetricsAddr::At(addr) = args.metrics_addr {
         if let Err(e) = cluster.serve_metrics(addr).await {
+            eprintln!("error: {e}");
+            cluster.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Some(addr) = args.serve_api {
+        if let Err(e) = cluster.serve_api(addr, args.kubeconfig_out.as_deref()).await {
             eprintln!("error: {e}");
             cluster.shutdown().await;
             return ExitCode::FAILURE;

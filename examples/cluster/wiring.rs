@@ -352,6 +352,38 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Serves the Kubernetes API on `addr` until shutdown, and writes a
+    /// kubeconfig for it to `kubeconfig` (default: in the cluster's
+    /// temporary directory).
+    pub async fn serve_api(
+        &mut self,
+        addr: std::net::SocketAddr,
+        kubeconfig: Option<&std::path::Path>,
+    ) -> Result<(), String> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("--serve-api {addr}: {e}"))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let path = kubeconfig.map(PathBuf::from).unwrap_or_else(|| self.root.join("kubeconfig"));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let config = orch_apiserver::kubeconfig(&format!("http://{local}"), "default");
+        std::fs::write(&path, config).map_err(|e| format!("{}: {e}", path.display()))?;
+        let server = orch_apiserver::ApiServer::new(self.store.clone()).builtin_kinds();
+        let stop = self.stop.clone();
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(e) = server.serve(listener, stop).await {
+                eprintln!("Kubernetes API: {e}");
+            }
+        }));
+        println!(
+            "Kubernetes API on http://{local}: kubectl --kubeconfig {} get pods -w",
+            path.display()
+        );
+        Ok(())
+    }
+
     /// Serves the store over etcd's v3 API on `addr` until shutdown.
     pub async fn serve_etcd(&mut self, addr: std::net::SocketAddr) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(addr)

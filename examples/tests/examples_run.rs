@@ -247,6 +247,69 @@ async fn the_cluster_serves_every_components_metrics() {
     assert_no_leftover_pods();
 }
 
+/// `--serve-api`: kubectl, pointed at the running cluster by the
+/// kubeconfig it wrote, sees the Deployment's pods Running, scales the
+/// Deployment, and the controllers and node agents follow.
+#[tokio::test]
+async fn kubectl_drives_the_cluster_through_its_api_server() {
+    become_subreaper();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let cluster = RunningExample::start(
+        "cluster",
+        &["--serve-api", "127.0.0.1:0", "--kubeconfig-out", kubeconfig.to_str().unwrap()],
+    );
+    cluster
+        .line_where("the example to say where it serves the Kubernetes API", |line| {
+            line.starts_with("Kubernetes API on ").then_some(())
+        })
+        .await;
+    let kubectl = |args: &[&str]| -> Result<String, String> {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run kubectl (install kubernetes-client): {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+        }
+    };
+    let running = |n: usize| {
+        let kubectl = &kubectl;
+        move || {
+            let out = kubectl(&["get", "pods", "-l", "app=web"]);
+            std::future::ready(out.and_then(|out| {
+                let rows = out.lines().skip(1).filter(|l| l.contains(" Running ")).count();
+                if rows == n {
+                    Ok(())
+                } else {
+                    Err(format!("{rows} Running, want {n}:\n{out}"))
+                }
+            }))
+        }
+    };
+    wait_for("kubectl to show the 3 replicas Running", STEP_DEADLINE, running(3)).await;
+    let scaled = kubectl(&["scale", "deployment", "web", "--replicas=4"]).unwrap();
+    assert_eq!(scaled.trim(), "deployment.apps/web scaled");
+    wait_for("kubectl to show 4 replicas Running", STEP_DEADLINE, running(4)).await;
+    wait_for("the Deployment to report 4 ready", STEP_DEADLINE, || {
+        std::future::ready(
+            kubectl(&["get", "deploy", "web", "-o", "jsonpath={.status.readyReplicas}"])
+                .and_then(|r| if r == "4" { Ok(()) } else { Err(r) }),
+        )
+    })
+    .await;
+    let status = cluster.interrupt().await;
+    assert!(status.success(), "exit status after Ctrl-C: {status}");
+    assert_no_leftover_pods();
+}
+
 /// The default store is a 3-member RaftStore; with `--store-dir` its
 /// members keep their logs, so a second run finds the Deployment and the
 /// same pods again (and starts their containers anew).

@@ -37,6 +37,7 @@
 pub mod discovery;
 mod error;
 mod handlers;
+pub mod kubeconfig;
 pub mod resources;
 pub mod routes;
 pub mod scale;
@@ -45,4 +46,5 @@ pub mod status;
 pub mod table;
 
 pub use error::Error;
+pub use kubeconfig::kubeconfig;
 pub use server::{ApiServer, MAX_REQUEST_BYTES};

@@ -18,23 +18,7 @@ struct Kubectl {
 impl Kubectl {
     fn new(server: &Server) -> Kubectl {
         let dir = tempfile::tempdir().unwrap();
-        let config = format!(
-            "apiVersion: v1
-kind: Config
-clusters:
-- name: orch
-  cluster:
-    server: http://{}
-users:
-- name: admin
-  user: {{}}
-contexts:
-- name: orch
-  context: {{cluster: orch, user: admin, namespace: default}}
-current-context: orch
-",
-            server.addr
-        );
+        let config = orch_apiserver::kubeconfig(&format!("http://{}", server.addr), "default");
         std::fs::write(dir.path().join("kubeconfig"), config).unwrap();
         Kubectl { dir }
     }
