@@ -1,1 +1,0 @@
-//! Server-side Table output (placeholder, being written).
