@@ -35,6 +35,7 @@ mod accept;
 mod duration;
 mod kinds;
 mod pods;
+mod workloads;
 
 pub use accept::wants_table;
 pub use duration::human_duration;
@@ -251,6 +252,11 @@ const GO_ZERO_TIME_UNIX: i64 = -62_135_596_800;
 /// `t` to `now`, `<unknown>` when there is no time.
 pub(crate) fn since(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     t.map_or_else(|| "<unknown>".to_owned(), |t| human_duration(now - t))
+}
+
+/// The NAME cell: `metadata.name`.
+pub(crate) fn name(object: &Value) -> Value {
+    text(object, "/metadata/name").into()
 }
 
 /// The AGE cell: [`since`] the object's `metadata.creationTimestamp`.
