@@ -13,4 +13,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A key or certificate could not be made or read.
+    #[error("{what}: {reason}")]
+    Certificate {
+        /// Which one (`the CA`, `the serving certificate`, …).
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// A line of a token file (`--token-auth-file`) is malformed.
+    #[error("token file line {line}: {reason}")]
+    TokenFile {
+        /// The line, from 1.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
 }

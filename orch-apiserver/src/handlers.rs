@@ -83,7 +83,7 @@ pub(crate) async fn resource(
         (&Method::GET, None)
             if matches!(query.get("watch").map(String::as_str), Some("true" | "1")) =>
         {
-            watch(store, kind, namespace, query, out).await
+            watch(store, kind, namespace, query, out, shared.stop.clone()).await
         }
         (&Method::GET, None) => {
             let params = list_params(query);
@@ -228,6 +228,7 @@ async fn watch(
     namespace: Option<&str>,
     query: &BTreeMap<String, String>,
     out: Output,
+    stop: tokio_util::sync::CancellationToken,
 ) -> Result<Response, Status> {
     let resource = kind.info().resource.clone();
     let fail = |e: orch_core::Error| Status::from_error(&e, &resource, "");
@@ -257,6 +258,8 @@ async fn watch(
         Some(s) => events.take_until(tokio::time::sleep(Duration::from_secs(s))).boxed(),
         None => events,
     };
+    // The server's shutdown ends every watch, so that it can close.
+    let events = events.take_until(stop.cancelled_owned()).boxed();
     let table = out.table;
     let lines = events
         .scan(false, move |ended, e| {

@@ -34,17 +34,21 @@
 //! # });
 //! ```
 
+pub mod authn;
 pub mod discovery;
 mod error;
 mod handlers;
 pub mod kubeconfig;
+pub mod pki;
 pub mod resources;
 pub mod routes;
 pub mod scale;
 mod server;
 pub mod status;
 pub mod table;
+pub mod tls;
 
+pub use authn::{Authenticator, User};
 pub use error::Error;
 pub use kubeconfig::kubeconfig;
 pub use server::{ApiServer, MAX_REQUEST_BYTES};

@@ -14,6 +14,7 @@ use orch_core::Resource;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use crate::authn::{Authenticator, PeerCertificate};
 use crate::discovery::{self, ResourceInfo};
 use crate::resources::{ResourceOps, Typed};
 use crate::routes::{self, ResourcePath, Route};
@@ -29,6 +30,7 @@ pub const MAX_REQUEST_BYTES: usize = 3 << 20;
 pub struct ApiServer {
     store: Arc<dyn Store>,
     kinds: Vec<Arc<dyn ResourceOps>>,
+    authenticator: Option<Authenticator>,
 }
 
 impl std::fmt::Debug for ApiServer {
@@ -44,6 +46,9 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) kinds: Vec<Arc<dyn ResourceOps>>,
     pub(crate) infos: Vec<ResourceInfo>,
+    pub(crate) authenticator: Option<Authenticator>,
+    /// Cancelled when the server shuts down: open watches end.
+    pub(crate) stop: CancellationToken,
 }
 
 impl Shared {
@@ -59,7 +64,7 @@ impl ApiServer {
     /// A server over `store` serving no kinds yet: add them with
     /// [`kind`](Self::kind) or [`builtin_kinds`](Self::builtin_kinds).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        ApiServer { store, kinds: Vec::new() }
+        ApiServer { store, kinds: Vec::new(), authenticator: None }
     }
 
     /// Serves orch-core's built-in kinds: Namespace, Node, Pod, ReplicaSet,
@@ -88,14 +93,52 @@ impl ApiServer {
         self
     }
 
+    /// Authenticates every request with `authenticator` (client
+    /// certificates, tokens, anonymous); a request it refuses gets a 401.
+    /// Without one, every request is let in unauthenticated, as
+    /// kube-apiserver's old insecure port did — for plain HTTP on loopback.
+    pub fn authenticator(mut self, authenticator: Authenticator) -> Self {
+        self.authenticator = Some(authenticator);
+        self
+    }
+
     /// The server as an axum `Router` (to mount in a server of one's own).
     pub fn router(self) -> axum::Router {
+        self.into_router(CancellationToken::new())
+    }
+
+    fn into_router(self, stop: CancellationToken) -> axum::Router {
         let infos = self.kinds.iter().map(|k| k.info().clone()).collect();
-        let shared = Arc::new(Shared { store: self.store, kinds: self.kinds, infos });
+        let shared = Arc::new(Shared {
+            store: self.store,
+            kinds: self.kinds,
+            infos,
+            authenticator: self.authenticator,
+            stop,
+        });
         axum::Router::new()
             .fallback(handle)
             .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(shared)
+    }
+
+    /// Serves HTTPS on `listener` with `tls` until `shutdown` is
+    /// cancelled (see [`crate::tls`]); client certificates signed by
+    /// `tls.client_ca_pem` authenticate as their CN and O, if an
+    /// [`authenticator`](Self::authenticator) is set (without one every
+    /// request is let in).
+    ///
+    /// Errors: [`Error::Certificate`] for unusable certificates;
+    /// [`Error::Serve`] if the listener fails.
+    pub async fn serve_tls(
+        self,
+        listener: tokio::net::TcpListener,
+        tls: &crate::tls::TlsSettings,
+        shutdown: CancellationToken,
+    ) -> Result<(), Error> {
+        let config = crate::tls::server_config(tls)?;
+        let app = self.into_router(shutdown.clone());
+        crate::tls::serve(listener, config, app, shutdown).await
     }
 
     /// Serves on `listener` (plain HTTP) until `shutdown` is cancelled;
@@ -108,7 +151,7 @@ impl ApiServer {
         shutdown: CancellationToken,
     ) -> Result<(), Error> {
         let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        let app = self.router();
+        let app = self.into_router(shutdown.clone());
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
@@ -136,6 +179,12 @@ async fn handle(State(shared): State<Arc<Shared>>, request: axum::extract::Reque
         Ok(b) if b.len() <= MAX_REQUEST_BYTES => b,
         Ok(_) | Err(_) => return too_large().into_response(),
     };
+    if let Some(authenticator) = &shared.authenticator {
+        let certificate = parts.extensions.get::<PeerCertificate>().map(|p| &p.0);
+        if let Err(status) = authenticator.authenticate(&parts.headers, certificate) {
+            return status.into_response();
+        }
+    }
     match route(&shared, &parts.method, &parts.uri, &parts.headers, body).await {
         Ok(r) => r,
         Err(status) => status.into_response(),

@@ -84,7 +84,23 @@ impl RunningExample {
 }
 
 impl Drop for RunningExample {
+    /// Ctrl-C first, so that a failed test's cluster stops its pods as it
+    /// does for a user (a SIGKILL would leave them holding their
+    /// addresses); SIGKILL only if it has not exited 10 s later.
     fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGINT,
+            );
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

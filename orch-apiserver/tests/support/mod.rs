@@ -20,6 +20,25 @@ pub struct Server {
 impl Server {
     /// Serves the built-in kinds over a fresh MemStore on 127.0.0.1.
     pub fn start() -> Server {
+        Self::start_with(|server, listener, stop| {
+            tokio::spawn(server.serve(listener, stop));
+        })
+    }
+
+    /// As [`start`](Self::start), HTTPS with `tls` and `authenticator`.
+    pub fn start_tls(
+        tls: orch_apiserver::tls::TlsSettings,
+        authenticator: orch_apiserver::Authenticator,
+    ) -> Server {
+        Self::start_with(move |server, listener, stop| {
+            let server = server.authenticator(authenticator);
+            tokio::spawn(async move { server.serve_tls(listener, &tls, stop).await });
+        })
+    }
+
+    fn start_with(
+        serve: impl FnOnce(ApiServer, tokio::net::TcpListener, CancellationToken),
+    ) -> Server {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -32,7 +51,9 @@ impl Server {
             .expect("a loopback port");
         let addr = listener.local_addr().expect("its address");
         let server = ApiServer::new(store.clone()).builtin_kinds();
-        runtime.spawn(server.serve(listener, stop.clone()));
+        let _entered = runtime.enter();
+        serve(server, listener, stop.clone());
+        drop(_entered);
         Server { addr, store, runtime, stop }
     }
 
