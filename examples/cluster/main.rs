@@ -103,9 +103,10 @@ struct Args {
     /// `off` serves none.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:10259", value_parser = metrics_addr)]
     metrics_addr: MetricsAddr,
-    /// Also serve the Kubernetes API (orch-apiserver, plain HTTP for now) on
-    /// this address (e.g. 127.0.0.1:6443; port 0 picks one), so that kubectl
-    /// drives the cluster: it writes a kubeconfig to `--kubeconfig-out`.
+    /// Also serve the Kubernetes API (orch-apiserver, HTTPS with a CA of
+    /// its own; clients authenticate with certificates) on this address
+    /// (e.g. 127.0.0.1:6443; port 0 picks one), so that kubectl drives the
+    /// cluster: it writes an admin kubeconfig to `--kubeconfig-out`.
     #[arg(long, value_name = "ADDR")]
     serve_api: Option<std::net::SocketAddr>,
     /// Where `--serve-api` writes its kubeconfig (default: `kubeconfig` in

@@ -368,17 +368,27 @@ impl Cluster {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        let config = orch_apiserver::kubeconfig(&format!("http://{local}"), "default");
+        // A CA, a serving certificate and an admin client certificate
+        // (system:masters), as kubeadm makes them; clients authenticate.
+        let pki = orch_apiserver::pki::Pki::generate(&[]).map_err(|e| e.to_string())?;
+        let admin = pki.client("admin", &["system:masters"]).map_err(|e| e.to_string())?;
+        let config = pki.kubeconfig(&format!("https://{local}"), &admin, "default");
         std::fs::write(&path, config).map_err(|e| format!("{}: {e}", path.display()))?;
-        let server = orch_apiserver::ApiServer::new(self.store.clone()).builtin_kinds();
+        let tls = orch_apiserver::tls::TlsSettings {
+            server: pki.server.clone(),
+            client_ca_pem: Some(pki.ca_pem.clone()),
+        };
+        let server = orch_apiserver::ApiServer::new(self.store.clone())
+            .builtin_kinds()
+            .authenticator(orch_apiserver::Authenticator::new());
         let stop = self.stop.clone();
         self.tasks.push(tokio::spawn(async move {
-            if let Err(e) = server.serve(listener, stop).await {
+            if let Err(e) = server.serve_tls(listener, &tls, stop).await {
                 eprintln!("Kubernetes API: {e}");
             }
         }));
         println!(
-            "Kubernetes API on http://{local}: kubectl --kubeconfig {} get pods -w",
+            "Kubernetes API on https://{local}: kubectl --kubeconfig {} get pods -w",
             path.display()
         );
         Ok(())
