@@ -34,12 +34,14 @@
 //! # });
 //! ```
 
+pub mod access_review;
 pub mod authn;
 pub mod discovery;
 mod error;
 mod handlers;
 pub mod kubeconfig;
 pub mod pki;
+pub mod protobuf;
 pub mod resources;
 pub mod routes;
 pub mod scale;

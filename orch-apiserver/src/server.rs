@@ -14,7 +14,7 @@ use orch_core::Resource;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::authn::{Authenticator, PeerCertificate};
+use crate::authn::{Authenticator, PeerCertificate, User};
 use crate::discovery::{self, ResourceInfo};
 use crate::resources::{ResourceOps, Typed};
 use crate::routes::{self, ResourcePath, Route};
@@ -108,7 +108,8 @@ impl ApiServer {
     }
 
     fn into_router(self, stop: CancellationToken) -> axum::Router {
-        let infos = self.kinds.iter().map(|k| k.info().clone()).collect();
+        let mut infos: Vec<ResourceInfo> = self.kinds.iter().map(|k| k.info().clone()).collect();
+        infos.push(ResourceInfo::self_subject_access_reviews());
         let shared = Arc::new(Shared {
             store: self.store,
             kinds: self.kinds,
@@ -179,13 +180,17 @@ async fn handle(State(shared): State<Arc<Shared>>, request: axum::extract::Reque
         Ok(b) if b.len() <= MAX_REQUEST_BYTES => b,
         Ok(_) | Err(_) => return too_large().into_response(),
     };
-    if let Some(authenticator) = &shared.authenticator {
-        let certificate = parts.extensions.get::<PeerCertificate>().map(|p| &p.0);
-        if let Err(status) = authenticator.authenticate(&parts.headers, certificate) {
-            return status.into_response();
+    let user = match &shared.authenticator {
+        Some(authenticator) => {
+            let certificate = parts.extensions.get::<PeerCertificate>().map(|p| &p.0);
+            match authenticator.authenticate(&parts.headers, certificate) {
+                Ok(user) => Some(user),
+                Err(status) => return status.into_response(),
+            }
         }
-    }
-    match route(&shared, &parts.method, &parts.uri, &parts.headers, body).await {
+        None => None,
+    };
+    match route(&shared, &parts.method, &parts.uri, &parts.headers, body, user.as_ref()).await {
         Ok(r) => r,
         Err(status) => status.into_response(),
     }
@@ -207,6 +212,7 @@ async fn route(
     uri: &Uri,
     headers: &HeaderMap,
     body: Bytes,
+    user: Option<&User>,
 ) -> Result<Response, Status> {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let Some(route) = routes::parse(uri.path()) else {
@@ -245,6 +251,19 @@ async fn route(
         Route::GroupVersion { group, version } => discovery::resource_list(infos, group, version)
             .map(|d| json_response(StatusCode::OK, &d))
             .ok_or_else(Status::path_not_found),
+        Route::Resource(path)
+            if (path.group, path.version, path.plural)
+                == ("authorization.k8s.io", "v1", "selfsubjectaccessreviews") =>
+        {
+            if method != Method::POST || path.name.is_some() {
+                return Err(Status::method_not_allowed(
+                    method.as_str(),
+                    "selfsubjectaccessreviews",
+                ));
+            }
+            let review = crate::access_review::review(json_body(headers, &body)?, user);
+            Ok(json_response(StatusCode::CREATED, &review))
+        }
         Route::Resource(path) => {
             let kind = shared
                 .kind(path.group, path.version, path.plural)
@@ -267,6 +286,9 @@ pub(crate) fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Stat
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
+    if crate::protobuf::is_protobuf(content_type) {
+        return crate::protobuf::decode(body);
+    }
     let media = content_type.split(';').next().unwrap_or("").trim();
     if !(media == "application/json"
         || media.ends_with("+json")

@@ -139,6 +139,11 @@ fn kubectl_gets_creates_labels_scales_and_deletes() {
     );
     assert_eq!(kubectl.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "3");
 
+    // Typed-client commands send protobuf bodies.
+    assert_eq!(kubectl.ok(&["create", "namespace", "team-a"]).trim(), "namespace/team-a created");
+    assert!(kubectl.ok(&["get", "ns"]).lines().any(|l| l.starts_with("team-a ")));
+    assert_eq!(kubectl.ok(&["auth", "can-i", "create", "pods"]).trim(), "yes");
+
     assert_eq!(kubectl.ok(&["delete", "pod", "web"]).trim(), "pod \"web\" deleted");
     let (code, out, err) = kubectl.run(&["get", "pods"]);
     assert_eq!((code, out.as_str()), (0, ""), "{err}");
