@@ -113,6 +113,10 @@ struct Args {
     /// the cluster's temporary directory, removed on exit).
     #[arg(long, value_name = "PATH")]
     kubeconfig_out: Option<PathBuf>,
+    /// With `--serve-api`: write kube-apiserver's audit log (Metadata
+    /// level, JSON lines) here.
+    #[arg(long, value_name = "PATH")]
+    audit_log_path: Option<PathBuf>,
 }
 
 /// `--metrics-addr`: an address, or `off`.
@@ -221,7 +225,8 @@ async fn run(args: Args) -> ExitCode {
         }
     }
     if let Some(addr) = args.serve_api {
-        if let Err(e) = cluster.serve_api(addr, args.kubeconfig_out.as_deref()).await {
+        let kubeconfig = args.kubeconfig_out.as_deref();
+        if let Err(e) = cluster.serve_api(addr, kubeconfig, args.audit_log_path.as_deref()).await {
             eprintln!("error: {e}");
             cluster.shutdown().await;
             return ExitCode::FAILURE;
@@ -292,11 +297,13 @@ async fn run(args: Args) -> ExitCode {
             }
         }
     } else {
-        // Listen for Ctrl-C before saying so (the handler is registered here).
-        let mut interrupt =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
-                Ok(s) => s,
-                Err(e) => {
+        // Listen for Ctrl-C (and SIGTERM, as `kill` and service managers
+        // send) before saying so (the handlers are registered here).
+        use tokio::signal::unix::{signal, SignalKind};
+        let (mut interrupt, mut terminate) =
+            match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+                (Ok(i), Ok(t)) => (i, t),
+                (Err(e), _) | (_, Err(e)) => {
                     display.finish();
                     eprintln!("error: cannot listen for Ctrl-C: {e}");
                     cluster.shutdown().await;
@@ -308,6 +315,7 @@ async fn run(args: Args) -> ExitCode {
         loop {
             tokio::select! {
                 _ = interrupt.recv() => break,
+                _ = terminate.recv() => break,
                 _ = tick.tick() => display.show(&all_pods(&store).await),
             }
         }

@@ -354,11 +354,12 @@ impl Cluster {
 
     /// Serves the Kubernetes API on `addr` until shutdown, and writes a
     /// kubeconfig for it to `kubeconfig` (default: in the cluster's
-    /// temporary directory).
+    /// temporary directory); audits every request to `audit_log`.
     pub async fn serve_api(
         &mut self,
         addr: std::net::SocketAddr,
         kubeconfig: Option<&std::path::Path>,
+        audit_log: Option<&std::path::Path>,
     ) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -378,9 +379,13 @@ impl Cluster {
             server: pki.server.clone(),
             client_ca_pem: Some(pki.ca_pem.clone()),
         };
-        let server = orch_apiserver::ApiServer::new(self.store.clone())
+        let mut server = orch_apiserver::ApiServer::new(self.store.clone())
             .builtin_kinds()
             .authenticator(orch_apiserver::Authenticator::new());
+        if let Some(path) = audit_log {
+            let log = orch_apiserver::AuditLog::open(path).map_err(|e| e.to_string())?;
+            server = server.audit_log(log);
+        }
         let stop = self.stop.clone();
         self.tasks.push(tokio::spawn(async move {
             if let Err(e) = server.serve_tls(listener, &tls, stop).await {

@@ -255,9 +255,17 @@ async fn kubectl_drives_the_cluster_through_its_api_server() {
     become_subreaper();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
+    let audit = dir.path().join("audit.log");
     let cluster = RunningExample::start(
         "cluster",
-        &["--serve-api", "127.0.0.1:0", "--kubeconfig-out", kubeconfig.to_str().unwrap()],
+        &[
+            "--serve-api",
+            "127.0.0.1:0",
+            "--kubeconfig-out",
+            kubeconfig.to_str().unwrap(),
+            "--audit-log-path",
+            audit.to_str().unwrap(),
+        ],
     );
     cluster
         .line_where("the example to say where it serves the Kubernetes API", |line| {
@@ -307,6 +315,13 @@ async fn kubectl_drives_the_cluster_through_its_api_server() {
     .await;
     let status = cluster.interrupt().await;
     assert!(status.success(), "exit status after Ctrl-C: {status}");
+    let audited = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        audited
+            .lines()
+            .any(|l| l.contains("\"verb\":\"patch\"") && l.contains("\"subresource\":\"scale\"")),
+        "kubectl scale's PATCH is in the audit log:\n{audited}"
+    );
     assert_no_leftover_pods();
 }
 

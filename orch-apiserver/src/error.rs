@@ -29,4 +29,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The audit log file could not be opened.
+    #[error("audit log {path}: {source}")]
+    AuditLog {
+        /// Its path.
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -35,6 +35,7 @@
 //! ```
 
 pub mod access_review;
+pub mod audit;
 pub mod authn;
 pub mod discovery;
 mod error;
@@ -50,6 +51,7 @@ pub mod status;
 pub mod table;
 pub mod tls;
 
+pub use audit::AuditLog;
 pub use authn::{Authenticator, User};
 pub use error::Error;
 pub use kubeconfig::kubeconfig;

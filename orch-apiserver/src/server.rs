@@ -14,6 +14,7 @@ use orch_core::Resource;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::AuditLog;
 use crate::authn::{Authenticator, PeerCertificate, User};
 use crate::discovery::{self, ResourceInfo};
 use crate::resources::{ResourceOps, Typed};
@@ -31,6 +32,7 @@ pub struct ApiServer {
     store: Arc<dyn Store>,
     kinds: Vec<Arc<dyn ResourceOps>>,
     authenticator: Option<Authenticator>,
+    audit: Option<Arc<AuditLog>>,
 }
 
 impl std::fmt::Debug for ApiServer {
@@ -47,6 +49,7 @@ pub(crate) struct Shared {
     pub(crate) kinds: Vec<Arc<dyn ResourceOps>>,
     pub(crate) infos: Vec<ResourceInfo>,
     pub(crate) authenticator: Option<Authenticator>,
+    pub(crate) audit: Option<Arc<AuditLog>>,
     /// Cancelled when the server shuts down: open watches end.
     pub(crate) stop: CancellationToken,
 }
@@ -64,7 +67,7 @@ impl ApiServer {
     /// A server over `store` serving no kinds yet: add them with
     /// [`kind`](Self::kind) or [`builtin_kinds`](Self::builtin_kinds).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        ApiServer { store, kinds: Vec::new(), authenticator: None }
+        ApiServer { store, kinds: Vec::new(), authenticator: None, audit: None }
     }
 
     /// Serves orch-core's built-in kinds: Namespace, Node, Pod, ReplicaSet,
@@ -102,6 +105,13 @@ impl ApiServer {
         self
     }
 
+    /// Writes an audit event for every request to `log`
+    /// ([`crate::audit`]).
+    pub fn audit_log(mut self, log: AuditLog) -> Self {
+        self.audit = Some(Arc::new(log));
+        self
+    }
+
     /// The server as an axum `Router` (to mount in a server of one's own).
     pub fn router(self) -> axum::Router {
         self.into_router(CancellationToken::new())
@@ -115,6 +125,7 @@ impl ApiServer {
             kinds: self.kinds,
             infos,
             authenticator: self.authenticator,
+            audit: self.audit,
             stop,
         });
         axum::Router::new()
@@ -153,6 +164,7 @@ impl ApiServer {
     ) -> Result<(), Error> {
         let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let app = self.into_router(shutdown.clone());
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
@@ -172,28 +184,56 @@ fn json_response(code: StatusCode, value: &Value) -> Response {
     (code, axum::Json(value)).into_response()
 }
 
-/// Every request.
+/// Every request: authenticated, routed, audited.
 async fn handle(State(shared): State<Arc<Shared>>, request: axum::extract::Request) -> Response {
+    let received = chrono::Utc::now();
     let (parts, body) = request.into_parts();
-    // One byte over the limit is enough to know it is over.
-    let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES + 1).await {
-        Ok(b) if b.len() <= MAX_REQUEST_BYTES => b,
-        Ok(_) | Err(_) => return too_large().into_response(),
-    };
+    let (user, response) = authenticate_and_route(&shared, &parts, body).await;
+    if let Some(audit) = &shared.audit {
+        let source_ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let request = crate::audit::Request {
+            method: &parts.method,
+            uri: &parts.uri,
+            user: user.as_ref(),
+            unsecured: shared.authenticator.is_none(),
+            source_ip,
+            user_agent: parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()),
+            received,
+        };
+        audit.record(&request, response.status().as_u16());
+    }
+    response
+}
+
+async fn authenticate_and_route(
+    shared: &Arc<Shared>,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Body,
+) -> (Option<User>, Response) {
     let user = match &shared.authenticator {
         Some(authenticator) => {
             let certificate = parts.extensions.get::<PeerCertificate>().map(|p| &p.0);
             match authenticator.authenticate(&parts.headers, certificate) {
                 Ok(user) => Some(user),
-                Err(status) => return status.into_response(),
+                Err(status) => return (None, status.into_response()),
             }
         }
         None => None,
     };
-    match route(&shared, &parts.method, &parts.uri, &parts.headers, body, user.as_ref()).await {
-        Ok(r) => r,
-        Err(status) => status.into_response(),
-    }
+    // One byte over the limit is enough to know it is over.
+    let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES + 1).await {
+        Ok(b) if b.len() <= MAX_REQUEST_BYTES => b,
+        Ok(_) | Err(_) => return (user, too_large().into_response()),
+    };
+    let response =
+        match route(shared, &parts.method, &parts.uri, &parts.headers, body, user.as_ref()).await {
+            Ok(r) => r,
+            Err(status) => status.into_response(),
+        };
+    (user, response)
 }
 
 /// kube-apiserver's 413 for a body over [`MAX_REQUEST_BYTES`].

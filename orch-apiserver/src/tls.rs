@@ -80,7 +80,7 @@ pub(crate) async fn serve(
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let mut connections = tokio::task::JoinSet::new();
     loop {
-        let (tcp, _) = tokio::select! {
+        let (tcp, peer_addr) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -96,6 +96,7 @@ pub(crate) async fn serve(
                 .peer_certificates()
                 .and_then(|certs| certs.first())
                 .and_then(|c| certificate_user(c).ok());
+            let app = app.layer(axum::Extension(axum::extract::ConnectInfo(peer_addr)));
             let app = match peer {
                 Some(user) => app.layer(axum::Extension(PeerCertificate(user))),
                 None => app,

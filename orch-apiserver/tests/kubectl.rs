@@ -164,7 +164,10 @@ fn kubectl_over_tls_authenticates_with_certificates_and_tokens() {
     let authenticator = orch_apiserver::Authenticator::new()
         .token_file("s3cr3t,dev,1001,\"developers\"\n")
         .unwrap();
-    let server = Server::start_tls(tls, authenticator);
+    let audit_dir = tempfile::tempdir().unwrap();
+    let audit_path = audit_dir.path().join("audit.log");
+    let audit = orch_apiserver::AuditLog::open(&audit_path).unwrap();
+    let server = Server::start_tls(tls, move |s| s.authenticator(authenticator).audit_log(audit));
     let url = format!("https://{}", server.addr);
     let kubectl = Kubectl::with_config(&pki.kubeconfig(&url, &admin, "default"));
     assert_eq!(kubectl.create(POD).trim(), "pod/web created");
@@ -178,4 +181,29 @@ fn kubectl_over_tls_authenticates_with_certificates_and_tokens() {
     let (code, _, err) = Kubectl::with_config(&token("wrong")).run(&["get", "pods"]);
     assert_eq!(code, 1);
     assert!(err.contains("You must be logged in to the server"), "{err}");
+
+    // The audit log has a Metadata-level event per request: who, what, the code.
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(&audit_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |verb: &str, user: &str, code: u16| {
+        events.iter().any(|e| {
+            e["verb"] == verb
+                && e["user"]["username"].as_str().unwrap_or("") == user
+                && e["responseStatus"]["code"] == code
+                && e["objectRef"]["resource"] == "pods"
+        })
+    };
+    assert!(find("create", "admin", 201), "{events:#?}");
+    assert!(find("list", "dev", 200), "{events:#?}");
+    // The refused token's requests (discovery: kubectl stops there).
+    assert!(
+        events
+            .iter()
+            .any(|e| e["responseStatus"]["code"] == 401 && e["user"] == serde_json::json!({})),
+        "{events:#?}"
+    );
+    assert!(events.iter().all(|e| e["level"] == "Metadata" && e["sourceIPs"][0] == "127.0.0.1"));
 }

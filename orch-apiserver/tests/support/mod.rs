@@ -25,13 +25,14 @@ impl Server {
         })
     }
 
-    /// As [`start`](Self::start), HTTPS with `tls` and `authenticator`.
+    /// As [`start`](Self::start), HTTPS with `tls`, the server configured
+    /// by `configure` (an authenticator, an audit log).
     pub fn start_tls(
         tls: orch_apiserver::tls::TlsSettings,
-        authenticator: orch_apiserver::Authenticator,
+        configure: impl FnOnce(ApiServer) -> ApiServer + 'static,
     ) -> Server {
         Self::start_with(move |server, listener, stop| {
-            let server = server.authenticator(authenticator);
+            let server = configure(server);
             tokio::spawn(async move { server.serve_tls(listener, &tls, stop).await });
         })
     }
