@@ -32,6 +32,7 @@
 mod demo;
 mod display;
 mod metrics;
+mod pod_logs;
 mod readiness;
 mod wiring;
 

@@ -201,6 +201,8 @@ pub struct Cluster {
     pub nodes: usize,
     /// Cancelled by [`Cluster::shutdown`].
     pub stop: CancellationToken,
+    /// Each node's runtime, by node name (`kubectl logs`, see `pod_logs.rs`).
+    node_runtimes: BTreeMap<String, Arc<dyn Runtime>>,
     /// Every component's metrics (see `metrics.rs`).
     pub metrics: Arc<prometheus_client::registry::Registry>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -243,9 +245,11 @@ impl Cluster {
         }
         let mut runtimes = NodeRuntimes::open(args).await?;
         let mut tasks = Vec::new();
+        let mut node_runtimes = BTreeMap::new();
         for i in 1..=nodes {
             let name = format!("node-{i}");
             let runtime = runtimes.for_node(i, &name, &root)?;
+            node_runtimes.insert(name.clone(), runtime.clone());
             let mut agent = NodeAgentConfig::new(&name)
                 .label("topology.kubernetes.io/zone", ["zone-a", "zone-b", "zone-c"][(i - 1) % 3]);
             agent.capacity = Some(BTreeMap::from([
@@ -338,7 +342,8 @@ impl Cluster {
             f.shutdown();
         }));
         let metrics = Arc::new(metrics.registry);
-        let cluster = Cluster { store, backend, runtimes, nodes, stop, metrics, tasks, root };
+        let cluster =
+            Cluster { store, backend, runtimes, nodes, stop, node_runtimes, metrics, tasks, root };
         let nodes_api: Api<Node> = Api::all(cluster.store.clone());
         let start = Instant::now();
         while nodes_api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items.len()
@@ -379,9 +384,11 @@ impl Cluster {
             server: pki.server.clone(),
             client_ca_pem: Some(pki.ca_pem.clone()),
         };
+        let logs = crate::pod_logs::NodeLogs { runtimes: self.node_runtimes.clone() };
         let mut server = orch_apiserver::ApiServer::new(self.store.clone())
             .builtin_kinds()
-            .authenticator(orch_apiserver::Authenticator::new());
+            .authenticator(orch_apiserver::Authenticator::new())
+            .pod_logs(Arc::new(logs));
         if let Some(path) = audit_log {
             let log = orch_apiserver::AuditLog::open(path).map_err(|e| e.to_string())?;
             server = server.audit_log(log);

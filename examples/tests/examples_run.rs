@@ -303,6 +303,12 @@ async fn kubectl_drives_the_cluster_through_its_api_server() {
         }
     };
     wait_for("kubectl to show the 3 replicas Running", STEP_DEADLINE, running(3)).await;
+    // kubectl logs reads a pod's output from its node's runtime.
+    let pods = kubectl(&["get", "pods", "-l", "app=web", "-o", "name"]).unwrap();
+    let pod = pods.lines().next().expect("a pod").to_owned();
+    let logs = kubectl(&["logs", &pod]).unwrap();
+    assert!(logs.starts_with("listening on 127."), "kubectl logs {pod}: {logs:?}");
+    assert_eq!(kubectl(&["logs", &pod, "--tail=1"]).unwrap().lines().count(), 1);
     let scaled = kubectl(&["scale", "deployment", "web", "--replicas=4"]).unwrap();
     assert_eq!(scaled.trim(), "deployment.apps/web scaled");
     wait_for("kubectl to show 4 replicas Running", STEP_DEADLINE, running(4)).await;

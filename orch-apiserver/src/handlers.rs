@@ -71,6 +71,23 @@ pub(crate) async fn resource(
                 crate::scale::serve(store, &*kind, namespace, name, method, headers, &body).await?;
             return Ok(axum::Json(scale).into_response());
         }
+        (Some("log"), Some(name)) if has("log") && method == Method::GET => {
+            let pod = kind
+                .get(store, namespace, name)
+                .await
+                .map_err(|e| Status::from_error(&e, &resource, name))?;
+            let request = crate::logs::request(&pod, query)?;
+            let Some(logs) = &shared.pod_logs else {
+                return Err(Status {
+                    code: 503,
+                    reason: "ServiceUnavailable",
+                    message: "this server has no source of pod logs".into(),
+                    details: None,
+                });
+            };
+            let chunks = logs.logs(&pod, &request).await?;
+            return Ok(crate::logs::response(chunks));
+        }
         (Some(_), _) => return Err(Status::path_not_found()),
     };
     let name = path.name.unwrap_or("");

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::AuditLog;
 use crate::authn::{Authenticator, PeerCertificate, User};
 use crate::discovery::{self, ResourceInfo};
+use crate::logs::PodLogs;
 use crate::resources::{ResourceOps, Typed};
 use crate::routes::{self, ResourcePath, Route};
 use crate::status::Status;
@@ -33,6 +34,7 @@ pub struct ApiServer {
     kinds: Vec<Arc<dyn ResourceOps>>,
     authenticator: Option<Authenticator>,
     audit: Option<Arc<AuditLog>>,
+    pod_logs: Option<Arc<dyn PodLogs>>,
 }
 
 impl std::fmt::Debug for ApiServer {
@@ -50,6 +52,7 @@ pub(crate) struct Shared {
     pub(crate) infos: Vec<ResourceInfo>,
     pub(crate) authenticator: Option<Authenticator>,
     pub(crate) audit: Option<Arc<AuditLog>>,
+    pub(crate) pod_logs: Option<Arc<dyn PodLogs>>,
     /// Cancelled when the server shuts down: open watches end.
     pub(crate) stop: CancellationToken,
 }
@@ -67,7 +70,7 @@ impl ApiServer {
     /// A server over `store` serving no kinds yet: add them with
     /// [`kind`](Self::kind) or [`builtin_kinds`](Self::builtin_kinds).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        ApiServer { store, kinds: Vec::new(), authenticator: None, audit: None }
+        ApiServer { store, kinds: Vec::new(), authenticator: None, audit: None, pod_logs: None }
     }
 
     /// Serves orch-core's built-in kinds: Namespace, Node, Pod, ReplicaSet,
@@ -112,6 +115,12 @@ impl ApiServer {
         self
     }
 
+    /// Serves `pods/{name}/log` from `logs` (without, it answers 503).
+    pub fn pod_logs(mut self, logs: Arc<dyn PodLogs>) -> Self {
+        self.pod_logs = Some(logs);
+        self
+    }
+
     /// The server as an axum `Router` (to mount in a server of one's own).
     pub fn router(self) -> axum::Router {
         self.into_router(CancellationToken::new())
@@ -126,6 +135,7 @@ impl ApiServer {
             infos,
             authenticator: self.authenticator,
             audit: self.audit,
+            pod_logs: self.pod_logs,
             stop,
         });
         axum::Router::new()

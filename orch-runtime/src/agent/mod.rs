@@ -29,6 +29,7 @@
 mod actions;
 mod env;
 pub mod images;
+pub mod logs;
 mod metrics;
 mod pod_status;
 mod probes;

@@ -302,6 +302,8 @@ mod cri;
 mod hooks;
 /// A pod's life: start, env, restarts and their backoff, deletion.
 mod lifecycle;
+/// Container logs as kubectl logs reads them.
+mod logs;
 /// The kubelet metrics.
 mod metrics;
 /// Liveness and readiness probes, httpGet and exec.
