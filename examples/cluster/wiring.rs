@@ -388,6 +388,7 @@ impl Cluster {
         let mut server = orch_apiserver::ApiServer::new(self.store.clone())
             .builtin_kinds()
             .authenticator(orch_apiserver::Authenticator::new())
+            .rbac()
             .pod_logs(Arc::new(logs));
         if let Some(path) = audit_log {
             let log = orch_apiserver::AuditLog::open(path).map_err(|e| e.to_string())?;

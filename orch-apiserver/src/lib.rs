@@ -44,6 +44,7 @@ pub mod kubeconfig;
 pub mod logs;
 pub mod pki;
 pub mod protobuf;
+pub mod rbac;
 pub mod resources;
 pub mod routes;
 pub mod scale;

@@ -18,6 +18,7 @@ use crate::audit::AuditLog;
 use crate::authn::{Authenticator, PeerCertificate, User};
 use crate::discovery::{self, ResourceInfo};
 use crate::logs::PodLogs;
+use crate::rbac::Rbac;
 use crate::resources::{ResourceOps, Typed};
 use crate::routes::{self, ResourcePath, Route};
 use crate::status::Status;
@@ -35,6 +36,7 @@ pub struct ApiServer {
     authenticator: Option<Authenticator>,
     audit: Option<Arc<AuditLog>>,
     pod_logs: Option<Arc<dyn PodLogs>>,
+    rbac: Option<Rbac>,
 }
 
 impl std::fmt::Debug for ApiServer {
@@ -53,6 +55,7 @@ pub(crate) struct Shared {
     pub(crate) authenticator: Option<Authenticator>,
     pub(crate) audit: Option<Arc<AuditLog>>,
     pub(crate) pod_logs: Option<Arc<dyn PodLogs>>,
+    pub(crate) rbac: Option<Rbac>,
     /// Cancelled when the server shuts down: open watches end.
     pub(crate) stop: CancellationToken,
 }
@@ -70,12 +73,21 @@ impl ApiServer {
     /// A server over `store` serving no kinds yet: add them with
     /// [`kind`](Self::kind) or [`builtin_kinds`](Self::builtin_kinds).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        ApiServer { store, kinds: Vec::new(), authenticator: None, audit: None, pod_logs: None }
+        ApiServer {
+            store,
+            kinds: Vec::new(),
+            authenticator: None,
+            audit: None,
+            pod_logs: None,
+            rbac: None,
+        }
     }
 
     /// Serves orch-core's built-in kinds: Namespace, Node, Pod, ReplicaSet,
-    /// Deployment, ConfigMap, Secret, Lease, Event.
+    /// Deployment, ConfigMap, Secret, Lease, Event, and RBAC's Role,
+    /// ClusterRole, RoleBinding, ClusterRoleBinding.
     pub fn builtin_kinds(self) -> Self {
+        use orch_core::kinds::rbac::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
         use orch_core::{
             ConfigMap, Deployment, Event, Lease, Namespace, Node, Pod, ReplicaSet, Secret,
         };
@@ -88,6 +100,10 @@ impl ApiServer {
             .kind::<Secret>()
             .kind::<Lease>()
             .kind::<Event>()
+            .kind::<Role>()
+            .kind::<ClusterRole>()
+            .kind::<RoleBinding>()
+            .kind::<ClusterRoleBinding>()
     }
 
     /// Serves `K` (a built-in or an embedder's own kind) at its group,
@@ -115,6 +131,14 @@ impl ApiServer {
         self
     }
 
+    /// Authorizes every authenticated request with RBAC over the server's
+    /// store ([`crate::rbac`]); without it every request is allowed
+    /// (kube-apiserver's `AlwaysAllow`).
+    pub fn rbac(mut self) -> Self {
+        self.rbac = Some(Rbac::new(self.store.clone()));
+        self
+    }
+
     /// Serves `pods/{name}/log` from `logs` (without, it answers 503).
     pub fn pod_logs(mut self, logs: Arc<dyn PodLogs>) -> Self {
         self.pod_logs = Some(logs);
@@ -136,6 +160,7 @@ impl ApiServer {
             authenticator: self.authenticator,
             audit: self.audit,
             pod_logs: self.pod_logs,
+            rbac: self.rbac,
             stop,
         });
         axum::Router::new()
@@ -233,6 +258,14 @@ async fn authenticate_and_route(
         }
         None => None,
     };
+    if let (Some(rbac), Some(user)) = (&shared.rbac, &user) {
+        let a = attributes(&parts.method, &parts.uri);
+        match rbac.decide(user, &a).await {
+            Ok(d) if d.allowed => {}
+            Ok(_) => return (Some(user.clone()), crate::rbac::forbidden(user, &a).into_response()),
+            Err(status) => return (Some(user.clone()), status.into_response()),
+        }
+    }
     // One byte over the limit is enough to know it is over.
     let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES + 1).await {
         Ok(b) if b.len() <= MAX_REQUEST_BYTES => b,
@@ -244,6 +277,29 @@ async fn authenticate_and_route(
             Err(status) => status.into_response(),
         };
     (user, response)
+}
+
+/// The authorizer attributes of a request (empty resource outside the
+/// resource API). A SelfSubjectAccessReview is a `create` anyone
+/// authenticated may make, as kube-apiserver's `system:basic-user` allows.
+fn attributes(method: &Method, uri: &Uri) -> crate::rbac::Attributes {
+    let route = routes::parse(uri.path());
+    let watch =
+        uri.query().unwrap_or("").split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
+    let verb = crate::audit::verb(method, route.as_ref(), watch);
+    match route {
+        Some(Route::Resource(p)) if p.plural != "selfsubjectaccessreviews" => {
+            crate::rbac::Attributes {
+                verb,
+                group: p.group.to_owned(),
+                resource: p.plural.to_owned(),
+                subresource: p.subresource.unwrap_or("").to_owned(),
+                namespace: p.namespace.unwrap_or("").to_owned(),
+                name: p.name.unwrap_or("").to_owned(),
+            }
+        }
+        _ => crate::rbac::Attributes { verb, ..Default::default() },
+    }
 }
 
 /// kube-apiserver's 413 for a body over [`MAX_REQUEST_BYTES`].
@@ -311,7 +367,14 @@ async fn route(
                     "selfsubjectaccessreviews",
                 ));
             }
-            let review = crate::access_review::review(json_body(headers, &body)?, user);
+            let request = json_body(headers, &body)?;
+            let decision = match (&shared.rbac, user) {
+                (Some(rbac), Some(user)) => {
+                    Some(rbac.decide(user, &crate::access_review::attributes(&request)).await?)
+                }
+                _ => None,
+            };
+            let review = crate::access_review::review(request, user, decision);
             Ok(json_response(StatusCode::CREATED, &review))
         }
         Route::Resource(path) => {

@@ -207,3 +207,69 @@ fn kubectl_over_tls_authenticates_with_certificates_and_tokens() {
     );
     assert!(events.iter().all(|e| e["level"] == "Metadata" && e["sourceIPs"][0] == "127.0.0.1"));
 }
+
+/// RBAC: a token user whose Role allows only `get` and `list` of pods in
+/// one namespace is refused with kube-apiserver's 403 elsewhere, and
+/// `kubectl auth can-i` answers as the roles say; the admin (system:masters)
+/// may do everything.
+#[test]
+fn rbac_limits_a_user_to_what_its_role_binding_grants() {
+    let pki = orch_apiserver::pki::Pki::generate(&[]).unwrap();
+    let admin_cert = pki.client("admin", &["system:masters"]).unwrap();
+    let tls = orch_apiserver::tls::TlsSettings {
+        server: pki.server.clone(),
+        client_ca_pem: Some(pki.ca_pem.clone()),
+    };
+    let authenticator =
+        orch_apiserver::Authenticator::new().token_file("d3v,dev,1001,\"developers\"\n").unwrap();
+    let server = Server::start_tls(tls, move |s| s.authenticator(authenticator).rbac());
+    let url = format!("https://{}", server.addr);
+    let admin = Kubectl::with_config(&pki.kubeconfig(&url, &admin_cert, "team"));
+    admin.create(
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pod-reader, namespace: team}
+rules:
+- apiGroups: [\"\"]
+  resources: [pods]
+  verbs: [get, list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: developers-read-pods, namespace: team}
+subjects:
+- {kind: Group, name: developers, apiGroup: rbac.authorization.k8s.io}
+roleRef: {kind: Role, name: pod-reader, apiGroup: rbac.authorization.k8s.io}
+",
+    );
+    assert_eq!(admin.create(POD).trim(), "pod/web created");
+
+    let dev = Kubectl::with_config(&pki.kubeconfig_with_token(&url, "d3v", "team"));
+    assert!(dev.ok(&["get", "pods"]).contains("web"));
+    assert_eq!(dev.ok(&["get", "pod", "web", "-o", "jsonpath={.metadata.name}"]), "web");
+    let path = dev.dir.path().join("pod.yaml");
+    std::fs::write(&path, POD.replace("name: web", "name: web2")).unwrap();
+    let (code, _, err) = dev.run(&["create", "--validate=false", "-f", path.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("pods is forbidden: User \"dev\" cannot create resource \"pods\" in API group \"\" in the namespace \"team\""),
+        "{err}"
+    );
+    let (code, _, err) = dev.run(&["get", "pods", "-n", "other"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("cannot list resource \"pods\" in API group \"\" in the namespace \"other\""),
+        "{err}"
+    );
+    let (code, _, err) = dev.run(&["delete", "pod", "web"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("Forbidden"), "{err}");
+
+    assert_eq!(dev.ok(&["auth", "can-i", "list", "pods"]).trim(), "yes");
+    let (code, out, _) = dev.run(&["auth", "can-i", "create", "pods"]);
+    assert_eq!((code, out.trim()), (1, "no"));
+    let (code, out, _) = dev.run(&["auth", "can-i", "get", "pods", "-n", "other"]);
+    assert_eq!((code, out.trim()), (1, "no"));
+    assert_eq!(admin.ok(&["auth", "can-i", "delete", "nodes"]).trim(), "yes");
+    assert_eq!(admin.ok(&["delete", "pod", "web"]).trim(), "pod \"web\" deleted");
+}

@@ -18,6 +18,7 @@ pub mod lease;
 pub mod namespace;
 pub mod node;
 pub mod pod;
+pub mod rbac;
 pub mod replica_set;
 pub mod secret;
 
@@ -28,5 +29,6 @@ pub use lease::Lease;
 pub use namespace::Namespace;
 pub use node::Node;
 pub use pod::Pod;
+pub use rbac::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 pub use replica_set::ReplicaSet;
 pub use secret::Secret;
