@@ -60,7 +60,7 @@ pub(crate) async fn resource(
 ) -> Result<Response, Status> {
     let resource = kind.info().resource.clone();
     let namespace = namespace_of(&*kind, path)?;
-    let store = shared.store.clone();
+    let store = shared.backend.clone();
     let out = Output::of(headers, query)?;
     let has = |sub: &str| kind.info().subresources.iter().any(|s| s.name == sub);
     let status = match (path.subresource, path.name) {
@@ -203,7 +203,7 @@ fn list_params(query: &BTreeMap<String, String>) -> ListParams {
 /// `application/json-patch+json` (RFC 6902, applied to the object as
 /// stored and written with its resourceVersion as a precondition).
 async fn patch(
-    store: Arc<dyn orch_core::store::Store>,
+    store: crate::resources::Backend,
     kind: &dyn ResourceOps,
     namespace: Option<&str>,
     name: &str,
@@ -240,7 +240,7 @@ async fn patch(
 /// with the changes after it. A history compacted meanwhile ends the
 /// stream with an `ERROR` event holding a 410 Status.
 async fn watch(
-    store: Arc<dyn orch_core::store::Store>,
+    store: crate::resources::Backend,
     kind: Arc<dyn ResourceOps>,
     namespace: Option<&str>,
     query: &BTreeMap<String, String>,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::{BoxStream, StreamExt};
+use orch_core::admission::AdmissionChain;
 use orch_core::api::{
     DeleteParams, ListParams, Preconditions, PropagationPolicy, WatchEvent, WatchParams,
 };
@@ -17,6 +18,17 @@ use orch_core::{Api, ApiResource, Error, Resource, Result};
 use serde_json::Value;
 
 use crate::discovery::ResourceInfo;
+
+/// What the kinds' operations run against: the store, and the admission
+/// chain every write through the server passes (as kube-apiserver's
+/// mutating and validating admission). Cheap to clone.
+#[derive(Clone)]
+pub struct Backend {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The admission hooks of every create, update and delete.
+    pub admission: AdmissionChain,
+}
 
 /// One watch event as the wire carries it: `ADDED`, `MODIFIED`,
 /// `DELETED` or `BOOKMARK`, and the object.
@@ -32,38 +44,28 @@ pub trait ResourceOps: Send + Sync {
     /// The kind as discovery describes it.
     fn info(&self) -> &ResourceInfo;
     /// `GET …/{name}`.
-    async fn get(
-        &self,
-        store: Arc<dyn Store>,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<Value>;
+    async fn get(&self, store: Backend, namespace: Option<&str>, name: &str) -> Result<Value>;
     /// `GET …` (a list page).
     async fn list(
         &self,
-        store: Arc<dyn Store>,
+        store: Backend,
         namespace: Option<&str>,
         params: &ListParams,
     ) -> Result<ListPage>;
     /// `GET …?watch=true` from `resource_version`.
     async fn watch(
         &self,
-        store: Arc<dyn Store>,
+        store: Backend,
         namespace: Option<&str>,
         params: &WatchParams,
         resource_version: &str,
     ) -> Result<BoxStream<'static, Result<WireEvent>>>;
     /// `POST …`.
-    async fn create(
-        &self,
-        store: Arc<dyn Store>,
-        namespace: Option<&str>,
-        body: Value,
-    ) -> Result<Value>;
+    async fn create(&self, store: Backend, namespace: Option<&str>, body: Value) -> Result<Value>;
     /// `PUT …/{name}` (`status`: `PUT …/{name}/status`).
     async fn replace(
         &self,
-        store: Arc<dyn Store>,
+        store: Backend,
         namespace: Option<&str>,
         body: Value,
         status: bool,
@@ -72,7 +74,7 @@ pub trait ResourceOps: Send + Sync {
     /// subresource).
     async fn merge_patch(
         &self,
-        store: Arc<dyn Store>,
+        store: Backend,
         namespace: Option<&str>,
         name: &str,
         patch: &Value,
@@ -82,7 +84,7 @@ pub trait ResourceOps: Send + Sync {
     /// with a `deletionTimestamp` while finalizers remain).
     async fn delete(
         &self,
-        store: Arc<dyn Store>,
+        store: Backend,
         namespace: Option<&str>,
         name: &str,
         params: &DeleteParams,
@@ -101,11 +103,12 @@ impl<K: Resource> Typed<K> {
         Typed { info, _kind: PhantomData }
     }
 
-    fn api(store: Arc<dyn Store>, namespace: Option<&str>) -> Api<K> {
-        match namespace {
-            Some(ns) => Api::namespaced(store, ns),
-            None => Api::all(store),
-        }
+    fn api(backend: Backend, namespace: Option<&str>) -> Api<K> {
+        let api = match namespace {
+            Some(ns) => Api::namespaced(backend.store, ns),
+            None => Api::all(backend.store),
+        };
+        api.with_admission(backend.admission)
     }
 
     fn to_value(obj: &K, resource: &ApiResource) -> Result<Value> {
@@ -137,19 +140,14 @@ impl<K: Resource> ResourceOps for Typed<K> {
         &self.info
     }
 
-    async fn get(
-        &self,
-        store: Arc<dyn Store>,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<Value> {
+    async fn get(&self, store: Backend, namespace: Option<&str>, name: &str) -> Result<Value> {
         let obj = Self::api(store, namespace).get(name).await?;
         Self::to_value(&obj, &self.info.resource)
     }
 
     async fn list(
         &self,
-        store: Arc<dyn Store>,
+        store: Backend,
         namespace: Option<&str>,
         params: &ListParams,
     ) -> Result<ListPage> {
@@ -164,7 +162,7 @@ impl<K: Resource> ResourceOps for Typed<K> {
 
     async fn watch(
         &self,
-        store: Arc<dyn Store>,
+        store: Backend,
         namespace: Option<&str>,
         params: &WatchParams,
         resource_version: &str,
@@ -191,12 +189,7 @@ impl<K: Resource> ResourceOps for Typed<K> {
             .boxed())
     }
 
-    async fn create(
-        &self,
-        store: Arc<dyn Store>,
-        namespace: Option<&str>,
-        body: Value,
-    ) -> Result<Value> {
+    async fn create(&self, store: Backend, namespace: Option<&str>, body: Value) -> Result<Value> {
         let obj = Self::from_value(body, &self.info.resource)?;
         let created = Self::api(store, namespace).create(&obj).await?;
         Self::to_value(&created, &self.info.resource)
@@ -204,7 +197,7 @@ impl<K: Resource> ResourceOps for Typed<K> {
 
     async fn replace(
         &self,
-        store: Arc<dyn Store>,
+        store: Backend,
         namespace: Option<&str>,
         body: Value,
         status: bool,
@@ -218,7 +211,7 @@ impl<K: Resource> ResourceOps for Typed<K> {
 
     async fn merge_patch(
         &self,
-        store: Arc<dyn Store>,
+        store: Backend,
         namespace: Option<&str>,
         name: &str,
         patch: &Value,
@@ -235,7 +228,7 @@ impl<K: Resource> ResourceOps for Typed<K> {
 
     async fn delete(
         &self,
-        store: Arc<dyn Store>,
+        store: Backend,
         namespace: Option<&str>,
         name: &str,
         params: &DeleteParams,

@@ -4,11 +4,8 @@
 //! object; GET, PUT and merge PATCH (what `kubectl scale` sends) change
 //! only the object's `spec.replicas`.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::http::{header, HeaderMap, Method};
-use orch_core::store::Store;
 use serde_json::{json, Value};
 
 use crate::resources::ResourceOps;
@@ -44,7 +41,7 @@ pub fn scale_of(obj: &Value) -> Value {
 
 /// A request on `…/{name}/scale`.
 pub(crate) async fn serve(
-    store: Arc<dyn Store>,
+    store: crate::resources::Backend,
     kind: &dyn ResourceOps,
     namespace: Option<&str>,
     name: &str,

@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use orch_core::admission::AdmissionChain;
 use orch_core::store::Store;
 use orch_core::Resource;
 use serde_json::{json, Value};
@@ -19,7 +20,7 @@ use crate::authn::{Authenticator, PeerCertificate, User};
 use crate::discovery::{self, ResourceInfo};
 use crate::logs::PodLogs;
 use crate::rbac::Rbac;
-use crate::resources::{ResourceOps, Typed};
+use crate::resources::{Backend, ResourceOps, Typed};
 use crate::routes::{self, ResourcePath, Route};
 use crate::status::Status;
 use crate::Error;
@@ -37,6 +38,7 @@ pub struct ApiServer {
     audit: Option<Arc<AuditLog>>,
     pod_logs: Option<Arc<dyn PodLogs>>,
     rbac: Option<Rbac>,
+    admission: AdmissionChain,
 }
 
 impl std::fmt::Debug for ApiServer {
@@ -49,7 +51,7 @@ impl std::fmt::Debug for ApiServer {
 
 /// What every request shares.
 pub(crate) struct Shared {
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) backend: Backend,
     pub(crate) kinds: Vec<Arc<dyn ResourceOps>>,
     pub(crate) infos: Vec<ResourceInfo>,
     pub(crate) authenticator: Option<Authenticator>,
@@ -80,6 +82,7 @@ impl ApiServer {
             audit: None,
             pod_logs: None,
             rbac: None,
+            admission: AdmissionChain::default(),
         }
     }
 
@@ -139,6 +142,13 @@ impl ApiServer {
         self
     }
 
+    /// Runs `chain`'s mutating and validating hooks on every create,
+    /// update and delete through the server (kube-apiserver's admission).
+    pub fn admission(mut self, chain: AdmissionChain) -> Self {
+        self.admission = chain;
+        self
+    }
+
     /// Serves `pods/{name}/log` from `logs` (without, it answers 503).
     pub fn pod_logs(mut self, logs: Arc<dyn PodLogs>) -> Self {
         self.pod_logs = Some(logs);
@@ -154,7 +164,7 @@ impl ApiServer {
         let mut infos: Vec<ResourceInfo> = self.kinds.iter().map(|k| k.info().clone()).collect();
         infos.push(ResourceInfo::self_subject_access_reviews());
         let shared = Arc::new(Shared {
-            store: self.store,
+            backend: Backend { store: self.store, admission: self.admission },
             kinds: self.kinds,
             infos,
             authenticator: self.authenticator,

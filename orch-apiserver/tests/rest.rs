@@ -180,3 +180,55 @@ fn a_watch_streams_the_changes_after_a_lists_resource_version() {
     names.sort();
     assert_eq!(names, ["after", "before"]);
 }
+
+/// The embedder's admission chain runs on every write through the server:
+/// a mutating hook's change is stored, a validating hook's refusal is a
+/// 403 with its reason, and nothing of the refused write is stored.
+#[test]
+fn admission_hooks_run_on_writes_through_the_server() {
+    use orch_core::admission::{AdmissionChain, AdmissionRequest, MutatingHook, ValidatingHook};
+    struct Team;
+    #[async_trait::async_trait]
+    impl MutatingHook for Team {
+        fn name(&self) -> &str {
+            "team"
+        }
+        async fn mutate(
+            &self,
+            _: &AdmissionRequest<'_>,
+            o: &mut serde_json::Value,
+        ) -> Result<(), String> {
+            o["metadata"]["labels"]["team"] = json!("platform");
+            Ok(())
+        }
+    }
+    struct NoLatest;
+    #[async_trait::async_trait]
+    impl ValidatingHook for NoLatest {
+        fn name(&self) -> &str {
+            "no-latest"
+        }
+        async fn validate(
+            &self,
+            _: &AdmissionRequest<'_>,
+            o: Option<&serde_json::Value>,
+        ) -> Result<(), String> {
+            match o.and_then(|o| o.pointer("/spec/containers/0/image")).and_then(|i| i.as_str()) {
+                Some(i) if i.ends_with(":latest") => Err(format!("image {i} uses the latest tag")),
+                _ => Ok(()),
+            }
+        }
+    }
+    let s = Server::start_configured(|server| {
+        server.admission(AdmissionChain::new().mutating(Team).validating(NoLatest))
+    });
+    let pods = "/api/v1/namespaces/default/pods";
+    let (code, created) = post(&s, pods, &pod("ok", "web"));
+    assert_eq!((code, created["metadata"]["labels"]["team"].as_str()), (201, Some("platform")));
+    let mut latest = pod("latest", "web");
+    latest["spec"]["containers"][0]["image"] = json!("busybox:latest");
+    let (code, refused) = post(&s, pods, &latest);
+    assert_eq!((code, refused["reason"].as_str()), (403, Some("Forbidden")), "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("uses the latest tag"), "{refused}");
+    assert_eq!(json(client().get(&s.url(&format!("{pods}/latest"))).call()).0, 404);
+}

@@ -25,6 +25,13 @@ impl Server {
         })
     }
 
+    /// As [`start`](Self::start), the server configured by `configure`.
+    pub fn start_configured(configure: impl FnOnce(ApiServer) -> ApiServer + 'static) -> Server {
+        Self::start_with(move |server, listener, stop| {
+            tokio::spawn(configure(server).serve(listener, stop));
+        })
+    }
+
     /// As [`start`](Self::start), HTTPS with `tls`, the server configured
     /// by `configure` (an authenticator, an audit log).
     pub fn start_tls(
