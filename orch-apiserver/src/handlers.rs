@@ -120,12 +120,13 @@ pub(crate) async fn resource(
         }
         (&Method::POST, None) => {
             let body = with_namespace(json_body(headers, &body)?, namespace)?;
+            let warnings = field_warnings(&*kind, &body, query);
             let name = body["metadata"]["name"].as_str().unwrap_or("").to_owned();
             let created = kind
                 .create(store, namespace, body)
                 .await
                 .map_err(|e| Status::from_error(&e, &resource, &name))?;
-            Ok(out.object(&*kind, created, StatusCode::CREATED))
+            Ok(with_warnings(out.object(&*kind, created, StatusCode::CREATED), &warnings))
         }
         (&Method::PUT, Some(name)) => {
             let body = with_namespace(json_body(headers, &body)?, namespace)?;
@@ -135,8 +136,9 @@ pub(crate) async fn resource(
                     body["metadata"]["name"]
                 )));
             }
+            let warnings = field_warnings(&*kind, &body, query);
             let replaced = kind.replace(store, namespace, body, status).await.map_err(fail)?;
-            Ok(out.object(&*kind, replaced, StatusCode::OK))
+            Ok(with_warnings(out.object(&*kind, replaced, StatusCode::OK), &warnings))
         }
         (&Method::PATCH, Some(name)) => {
             let patched = patch(store, &*kind, namespace, name, headers, &body, status).await?;
@@ -167,6 +169,39 @@ pub(crate) async fn resource(
         }
         _ => Err(Status::method_not_allowed(method.as_str(), &resource.plural)),
     }
+}
+
+/// `fieldValidation` (`Ignore`, `Warn`, `Strict`; kubectl always sends
+/// `Strict`): the fields of `body` the kind does not model, as warnings.
+/// orch drops them on write, so that a manifest written for Kubernetes
+/// (`securityContext`, `resources.limits` of kinds orch does not enforce)
+/// still applies; unlike kube-apiserver, `Strict` warns rather than
+/// refuses, since orch cannot tell a field Kubernetes knows from a typo.
+fn field_warnings(
+    kind: &dyn ResourceOps,
+    body: &Value,
+    query: &BTreeMap<String, String>,
+) -> Vec<String> {
+    match query.get("fieldValidation").map(String::as_str) {
+        Some("Ignore") => Vec::new(),
+        _ => kind
+            .unknown_fields(body)
+            .into_iter()
+            .map(|path| format!("unknown field \"{path}\" (not modelled by orch; dropped)"))
+            .collect(),
+    }
+}
+
+/// Each warning as a `Warning: 299 - "…"` header (RFC 7234), which kubectl
+/// prints as `Warning: …`.
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let value = format!("299 - {:?}", w);
+        if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::WARNING, v);
+        }
+    }
+    response
 }
 
 /// The path's namespace in the body: set where the body has none; a

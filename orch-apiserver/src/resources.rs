@@ -43,6 +43,9 @@ pub type ListPage = (Vec<Value>, String, Option<String>);
 pub trait ResourceOps: Send + Sync {
     /// The kind as discovery describes it.
     fn info(&self) -> &ResourceInfo;
+    /// The paths of the fields in `body` this kind does not model
+    /// (`spec.template.spec.securityContext`): they are dropped on write.
+    fn unknown_fields(&self, body: &Value) -> Vec<String>;
     /// `GET …/{name}`.
     async fn get(&self, store: Backend, namespace: Option<&str>, name: &str) -> Result<Value>;
     /// `GET …` (a list page).
@@ -138,6 +141,16 @@ impl<K: Resource> Typed<K> {
 impl<K: Resource> ResourceOps for Typed<K> {
     fn info(&self) -> &ResourceInfo {
         &self.info
+    }
+
+    fn unknown_fields(&self, body: &Value) -> Vec<String> {
+        let mut unknown = Vec::new();
+        let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+        let de = serde_ignored::Deserializer::new(body.clone(), &mut record);
+        // A body that does not fit is refused by the write itself.
+        let _ = K::deserialize(de);
+        unknown.retain(|p| p != "status" && !p.starts_with("status."));
+        unknown
     }
 
     async fn get(&self, store: Backend, namespace: Option<&str>, name: &str) -> Result<Value> {

@@ -232,3 +232,31 @@ fn admission_hooks_run_on_writes_through_the_server() {
     assert!(refused["message"].as_str().unwrap().contains("uses the latest tag"), "{refused}");
     assert_eq!(json(client().get(&s.url(&format!("{pods}/latest"))).call()).0, 404);
 }
+
+/// Fields a kind does not model come back as `Warning` headers (299),
+/// unless `fieldValidation=Ignore`.
+#[test]
+fn unmodelled_fields_are_dropped_with_a_warning() {
+    let s = Server::start();
+    let mut body = pod("extra", "web");
+    body["spec"]["securityContext"] = json!({"runAsUser": 1000});
+    let response = client()
+        .post(&s.url("/api/v1/namespaces/default/pods?fieldValidation=Strict"))
+        .header("Content-Type", "application/json")
+        .send(body.to_string())
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let warnings: Vec<&str> =
+        response.headers().get_all("warning").iter().filter_map(|v| v.to_str().ok()).collect();
+    assert_eq!(
+        warnings,
+        ["299 - \"unknown field \\\"spec.securityContext\\\" (not modelled by orch; dropped)\""]
+    );
+    body["metadata"]["name"] = json!("quiet");
+    let response = client()
+        .post(&s.url("/api/v1/namespaces/default/pods?fieldValidation=Ignore"))
+        .header("Content-Type", "application/json")
+        .send(body.to_string())
+        .unwrap();
+    assert!(response.headers().get("warning").is_none());
+}
