@@ -104,18 +104,13 @@ pub(crate) async fn resource(
         }
         (&Method::GET, None) => {
             let params = list_params(query);
-            let (items, rv, cont) = kind.list(store, namespace, &params).await.map_err(fail)?;
-            let body = match out.table {
-                Some(include) => table::table(
-                    &resource,
-                    &items,
-                    &rv,
-                    cont.as_deref(),
-                    include,
-                    chrono::Utc::now(),
-                ),
-                None => list_json(kind.info(), items, &rv, cont.as_deref()),
+            let Some(include) = out.table else {
+                let body = kind.list_json(store, namespace, &params).await.map_err(fail)?;
+                return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
             };
+            let (items, rv, cont) = kind.list(store, namespace, &params).await.map_err(fail)?;
+            let now = chrono::Utc::now();
+            let body = table::table(&resource, &items, &rv, cont.as_deref(), include, now);
             Ok(axum::Json(body).into_response())
         }
         (&Method::POST, None) => {

@@ -55,6 +55,15 @@ pub trait ResourceOps: Send + Sync {
         namespace: Option<&str>,
         params: &ListParams,
     ) -> Result<ListPage>;
+    /// `GET …` as the JSON bytes of the list (`{"kind":"PodList",…}`),
+    /// each object serialized once, straight from the kind: the fast path
+    /// for clients that want JSON, not a Table.
+    async fn list_json(
+        &self,
+        store: Backend,
+        namespace: Option<&str>,
+        params: &ListParams,
+    ) -> Result<Vec<u8>>;
     /// `GET …?watch=true` from `resource_version`.
     async fn watch(
         &self,
@@ -171,6 +180,43 @@ impl<K: Resource> ResourceOps for Typed<K> {
             .map(|o| Self::to_value(o, &self.info.resource))
             .collect::<Result<Vec<_>>>()?;
         Ok((items, list.resource_version, list.continue_token))
+    }
+
+    async fn list_json(
+        &self,
+        store: Backend,
+        namespace: Option<&str>,
+        params: &ListParams,
+    ) -> Result<Vec<u8>> {
+        let r = &self.info.resource;
+        let list = Self::api(store, namespace).list(params).await?;
+        let mut metadata = serde_json::json!({"resourceVersion": list.resource_version});
+        if let Some(c) = &list.continue_token {
+            metadata["continue"] = Value::String(c.clone());
+        }
+        let head = serde_json::json!({
+            "kind": format!("{}List", r.kind),
+            "apiVersion": r.api_version,
+            "metadata": metadata,
+        })
+        .to_string();
+        // `{…head…,"items":[…]}`: the head's closing brace reopened.
+        let mut out = Vec::with_capacity(list.items.len() * 512 + head.len() + 16);
+        out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+        out.extend_from_slice(b",\"items\":[");
+        for (i, mut obj) in list.items.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            obj.set_type_meta(&r.api_version, &r.kind);
+            serde_json::to_writer(&mut out, &obj).map_err(|e| Error::Decode {
+                object: format!("{}/{}", r.plural, obj.meta().name),
+                kind: r.kind.clone(),
+                source: e,
+            })?;
+        }
+        out.extend_from_slice(b"]}");
+        Ok(out)
     }
 
     async fn watch(
