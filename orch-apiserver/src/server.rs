@@ -276,10 +276,9 @@ async fn authenticate_and_route(
             Err(status) => return (Some(user.clone()), status.into_response()),
         }
     }
-    // One byte over the limit is enough to know it is over.
-    let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES + 1).await {
-        Ok(b) if b.len() <= MAX_REQUEST_BYTES => b,
-        Ok(_) | Err(_) => return (user, too_large().into_response()),
+    let body = match read_body(body).await {
+        Some(b) => b,
+        None => return (user, too_large().into_response()),
     };
     let response =
         match route(shared, &parts.method, &parts.uri, &parts.headers, body, user.as_ref()).await {
@@ -310,6 +309,31 @@ fn attributes(method: &Method, uri: &Uri) -> crate::rbac::Attributes {
         }
         _ => crate::rbac::Attributes { verb, ..Default::default() },
     }
+}
+
+/// How much of an oversized body is read (and dropped) before the 413 is
+/// sent, so that a client that writes its whole body before reading reads
+/// the 413 rather than a reset connection; past this the connection is
+/// closed on it.
+const DRAIN_BYTES: usize = 64 << 20;
+
+/// The request body, or `None` if it is over [`MAX_REQUEST_BYTES`] (what
+/// follows is drained up to [`DRAIN_BYTES`]).
+async fn read_body(body: axum::body::Body) -> Option<Bytes> {
+    use futures::StreamExt;
+    let mut chunks = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.ok()?;
+        total += chunk.len();
+        if total <= MAX_REQUEST_BYTES {
+            buf.extend_from_slice(&chunk);
+        } else if total > DRAIN_BYTES {
+            return None;
+        }
+    }
+    (total <= MAX_REQUEST_BYTES).then(|| buf.freeze())
 }
 
 /// kube-apiserver's 413 for a body over [`MAX_REQUEST_BYTES`].

@@ -223,16 +223,9 @@ fn default(object: &Value, now: DateTime<Utc>) -> Vec<Value> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::{meta, now};
     use super::*;
     use serde_json::json;
-
-    fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z").map(|t| t.to_utc()).unwrap_or_default()
-    }
-
-    fn meta(name: &str) -> Value {
-        json!({"name": name, "creationTimestamp": "2024-04-29T09:00:00Z"})
-    }
 
     #[test]
     fn nodes() {

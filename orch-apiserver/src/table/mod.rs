@@ -273,14 +273,28 @@ pub(crate) fn or<'a>(s: &'a str, replacement: &'a str) -> &'a str {
     }
 }
 
+/// What the printers' tests share: a fixed "now" and a metadata block.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use orch_core::Resource;
+mod fixtures {
+    use chrono::{DateTime, Utc};
+    use serde_json::{json, Value};
 
-    fn now() -> DateTime<Utc> {
+    /// 2024-05-01T12:00:00Z.
+    pub(super) fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z").map(|t| t.to_utc()).unwrap_or_default()
     }
+
+    /// `name`, created 2024-04-29T09:00:00Z.
+    pub(super) fn meta(name: &str) -> Value {
+        json!({"name": name, "creationTimestamp": "2024-04-29T09:00:00Z"})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::now;
+    use super::*;
+    use orch_core::Resource;
 
     fn cm() -> Value {
         json!({"apiVersion": "v1", "kind": "ConfigMap",

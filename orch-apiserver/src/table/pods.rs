@@ -214,11 +214,8 @@ pub(super) fn cells(pod: &Value, now: DateTime<Utc>) -> Vec<Value> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::now;
     use super::*;
-
-    fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z").map(|t| t.to_utc()).unwrap_or_default()
-    }
 
     fn pod(spec: Value, status: Value) -> Value {
         json!({"metadata": {"name": "web", "creationTimestamp": "2024-05-01T11:50:00Z"},

@@ -189,9 +189,16 @@ async fn a_missing_source_holds_the_pod_in_container_creating_until_it_exists() 
         }
     })
     .await;
-    let p = n.pod("waits").await;
-    let waiting = p.status.and_then(|s| s.container_statuses.first()?.state.clone()?.waiting);
-    assert_eq!(waiting.and_then(|w| w.reason).as_deref(), Some("ContainerCreating"));
+    // The status write may follow the Event.
+    wait_for("the pod's container reported ContainerCreating", DEADLINE, || async {
+        let p = n.pod("waits").await;
+        let waiting = p.status.and_then(|s| s.container_statuses.first()?.state.clone()?.waiting);
+        match waiting.and_then(|w| w.reason) {
+            Some(r) if r == "ContainerCreating" => Ok(()),
+            other => Err(format!("waiting reason {other:?}")),
+        }
+    })
+    .await;
     assert!(n.container_id("waits").await.is_none(), "no container before its volumes");
     // Once it exists the pod starts; the optional volume is there, empty.
     let mut cm = ConfigMap { metadata: ObjectMeta::named("later"), ..Default::default() };
