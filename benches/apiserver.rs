@@ -53,10 +53,9 @@ async fn connect(
     tcp.set_nodelay(true).expect("nodelay");
     let name = ServerName::try_from("127.0.0.1").expect("name");
     let stream = tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await.expect("TLS");
-    let (send, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .expect("handshake");
+    let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .expect("handshake");
     tokio::spawn(conn);
     send
 }
