@@ -8,6 +8,17 @@
 /// Over plain `http://` kubectl sends no credentials (client-go attaches
 /// them to TLS transports only), so the user carries none.
 pub fn kubeconfig(server: &str, namespace: &str) -> String {
+    document(server, "", "", namespace)
+}
+
+/// The kubeconfig document: `cluster` and `user` are the lines (each
+/// indented four spaces, ending in a newline) under the cluster beside
+/// its `server`, and under the user (none: `user: {}`).
+pub(crate) fn document(server: &str, cluster: &str, user: &str, namespace: &str) -> String {
+    let user = match user {
+        "" => "  user: {}\n".to_owned(),
+        lines => format!("  user:\n{lines}"),
+    };
     format!(
         "apiVersion: v1
 kind: Config
@@ -15,10 +26,9 @@ clusters:
 - name: orch
   cluster:
     server: {server:?}
-users:
+{cluster}users:
 - name: admin
-  user: {{}}
-contexts:
+{user}contexts:
 - name: orch
   context:
     cluster: orch

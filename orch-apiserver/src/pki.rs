@@ -109,27 +109,8 @@ impl Pki {
     }
 
     fn kubeconfig_for(&self, server: &str, user: &str, namespace: &str) -> String {
-        format!(
-            "apiVersion: v1
-kind: Config
-clusters:
-- name: orch
-  cluster:
-    server: {server:?}
-    certificate-authority-data: {}
-users:
-- name: admin
-  user:
-{user}contexts:
-- name: orch
-  context:
-    cluster: orch
-    user: admin
-    namespace: {namespace:?}
-current-context: orch
-",
-            b64(&self.ca_pem),
-        )
+        let cluster = format!("    certificate-authority-data: {}\n", b64(&self.ca_pem));
+        crate::kubeconfig::document(server, &cluster, user, namespace)
     }
 }
 
