@@ -37,4 +37,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The bootstrap RBAC roles could not be written.
+    #[error("creating the bootstrap RBAC roles: {0}")]
+    Bootstrap(String),
 }

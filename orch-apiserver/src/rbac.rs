@@ -104,6 +104,11 @@ impl Rbac {
         if user.groups.iter().any(|g| g == "system:masters") {
             return allow("the system:masters group may do everything".into());
         }
+        if let Some(node) = node_of(user) {
+            if let Some(refusal) = self.node_restriction(node, a).await? {
+                return Err(refusal);
+            }
+        }
         if a.resource.is_empty() {
             return Ok(Decision {
                 allowed: user.groups.iter().any(|g| g == "system:authenticated"),
@@ -152,6 +157,173 @@ impl Rbac {
         }
         Ok(Decision { allowed: false, reason: String::new() })
     }
+}
+
+/// The node a node agent's credential names: `system:node:<name>` in
+/// `system:nodes`.
+fn node_of(user: &User) -> Option<&str> {
+    let name = user.name.strip_prefix("system:node:")?;
+    user.groups.iter().any(|g| g == "system:nodes").then_some(name)
+}
+
+const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
+
+impl Rbac {
+    /// kube-apiserver's NodeRestriction: a node writes only its own Node,
+    /// its own Lease in `kube-node-lease`, and the status of the pods bound
+    /// to it. `Some(403)` for a write outside those.
+    async fn node_restriction(&self, node: &str, a: &Attributes) -> Result<Option<Status>, Status> {
+        if !WRITES.contains(&a.verb.as_str()) {
+            return Ok(None);
+        }
+        let refuse = |what: String| {
+            Some(Status {
+                code: 403,
+                reason: "Forbidden",
+                message: format!("node {node:?} is not allowed to modify {what}"),
+                details: None,
+            })
+        };
+        Ok(match (a.group.as_str(), a.resource.as_str()) {
+            ("", "nodes") if a.name != node => refuse(format!("node {:?}", a.name)),
+            ("coordination.k8s.io", "leases")
+                if a.namespace != "kube-node-lease" || a.name != node =>
+            {
+                refuse(format!("lease {}/{}", a.namespace, a.name))
+            }
+            ("", "pods") if a.subresource == "status" => {
+                let pods: Api<orch_core::Pod> = Api::namespaced(self.store.clone(), &a.namespace);
+                let pod = pods
+                    .get_opt(&a.name)
+                    .await
+                    .map_err(|e| Status::internal(format!("reading pod {}: {e}", a.name)))?;
+                match pod.and_then(|p| p.spec.node_name) {
+                    Some(n) if n == node => None,
+                    _ => refuse(format!("the status of pod {}/{}", a.namespace, a.name)),
+                }
+            }
+            _ => None,
+        })
+    }
+
+    /// Creates kube-apiserver's bootstrap roles where they are missing (see
+    /// [`bootstrap_policy`]); existing ones are left as they are.
+    ///
+    /// Errors: a message if the store refuses a write.
+    pub async fn bootstrap(&self) -> Result<(), String> {
+        let (roles, bindings) = bootstrap_policy();
+        create_missing(&Api::all(self.store.clone()), roles).await?;
+        create_missing(&Api::all(self.store.clone()), bindings).await
+    }
+}
+
+/// Creates each of `objects` unless one of its name exists.
+async fn create_missing<K: orch_core::Resource>(
+    api: &Api<K>,
+    objects: Vec<K>,
+) -> Result<(), String> {
+    for o in objects {
+        match api.create(&o).await {
+            Ok(_) | Err(orch_core::Error::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
+}
+
+/// kube-apiserver's bootstrap policy, as far as orch's components need it:
+/// `cluster-admin` (everything, bound to `system:masters`),
+/// `system:kube-scheduler` (to user `system:kube-scheduler`),
+/// `system:kube-controller-manager` (to user
+/// `system:kube-controller-manager`) and `system:node` (to group
+/// `system:nodes`, narrowed to a node's own objects by the node
+/// restriction).
+pub fn bootstrap_policy() -> (Vec<ClusterRole>, Vec<ClusterRoleBinding>) {
+    use orch_core::kinds::rbac::RoleRef;
+    let rule = |verbs: &[&str], groups: &[&str], resources: &[&str]| {
+        let v = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect();
+        PolicyRule {
+            verbs: v(verbs),
+            api_groups: v(groups),
+            resources: v(resources),
+            ..Default::default()
+        }
+    };
+    let read = ["get", "list", "watch"];
+    let write = ["get", "list", "watch", "create", "update", "patch", "delete"];
+    let role = |name: &str, rules: Vec<PolicyRule>| ClusterRole {
+        metadata: orch_core::ObjectMeta::named(name),
+        rules,
+        ..Default::default()
+    };
+    let roles = vec![
+        role("cluster-admin", vec![rule(&["*"], &["*"], &["*"])]),
+        role(
+            "system:kube-scheduler",
+            vec![
+                rule(&read, &[""], &["pods", "nodes", "namespaces"]),
+                rule(&["create"], &[""], &["pods/binding"]),
+                rule(&["update", "patch"], &[""], &["pods/status"]),
+                rule(&["delete"], &[""], &["pods"]),
+                rule(&["create", "patch", "update"], &[""], &["events"]),
+                rule(&write, &["coordination.k8s.io"], &["leases"]),
+            ],
+        ),
+        role(
+            "system:kube-controller-manager",
+            vec![
+                rule(&write, &["", "apps"], &["pods", "replicasets", "deployments", "events"]),
+                rule(
+                    &["update", "patch"],
+                    &["", "apps"],
+                    &["pods/status", "replicasets/status", "deployments/status", "nodes/status"],
+                ),
+                rule(
+                    &["get", "list", "watch", "update", "patch"],
+                    &[""],
+                    &["nodes", "configmaps", "secrets", "namespaces"],
+                ),
+                rule(&write, &["coordination.k8s.io"], &["leases"]),
+            ],
+        ),
+        role(
+            "system:node",
+            vec![
+                rule(&read, &[""], &["pods", "configmaps", "secrets", "services", "namespaces"]),
+                rule(
+                    &["get", "list", "watch", "create", "update", "patch"],
+                    &[""],
+                    &["nodes", "nodes/status"],
+                ),
+                rule(&["update", "patch"], &[""], &["pods/status"]),
+                rule(&["delete"], &[""], &["pods"]),
+                rule(&["create", "patch", "update"], &[""], &["events"]),
+                rule(&["get", "create", "update", "patch"], &["coordination.k8s.io"], &["leases"]),
+            ],
+        ),
+    ];
+    let bind = |role: &str, kind: &str, subject: &str| ClusterRoleBinding {
+        metadata: orch_core::ObjectMeta::named(role),
+        subjects: vec![Subject {
+            kind: kind.into(),
+            name: subject.into(),
+            namespace: None,
+            api_group: Some("rbac.authorization.k8s.io".into()),
+        }],
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: role.into(),
+        },
+        ..Default::default()
+    };
+    let bindings = vec![
+        bind("cluster-admin", "Group", "system:masters"),
+        bind("system:kube-scheduler", "User", "system:kube-scheduler"),
+        bind("system:kube-controller-manager", "User", "system:kube-controller-manager"),
+        bind("system:node", "Group", "system:nodes"),
+    ];
+    (roles, bindings)
 }
 
 /// kube-apiserver's 403: `pods "web" is forbidden: User "dev" cannot get

@@ -155,6 +155,15 @@ impl ApiServer {
         self
     }
 
+    /// With RBAC, the bootstrap roles ([`crate::rbac::bootstrap_policy`])
+    /// are created before the server serves.
+    async fn bootstrap(&self) -> Result<(), Error> {
+        match &self.rbac {
+            Some(rbac) => rbac.bootstrap().await.map_err(Error::Bootstrap),
+            None => Ok(()),
+        }
+    }
+
     /// The server as an axum `Router` (to mount in a server of one's own).
     pub fn router(self) -> axum::Router {
         self.into_router(CancellationToken::new())
@@ -194,6 +203,7 @@ impl ApiServer {
         shutdown: CancellationToken,
     ) -> Result<(), Error> {
         let config = crate::tls::server_config(tls)?;
+        self.bootstrap().await?;
         let app = self.into_router(shutdown.clone());
         crate::tls::serve(listener, config, app, shutdown).await
     }
@@ -208,6 +218,7 @@ impl ApiServer {
         shutdown: CancellationToken,
     ) -> Result<(), Error> {
         let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        self.bootstrap().await?;
         let app = self.into_router(shutdown.clone());
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app)

@@ -273,3 +273,43 @@ roleRef: {kind: Role, name: pod-reader, apiGroup: rbac.authorization.k8s.io}
     assert_eq!(admin.ok(&["auth", "can-i", "delete", "nodes"]).trim(), "yes");
     assert_eq!(admin.ok(&["delete", "pod", "web"]).trim(), "pod \"web\" deleted");
 }
+
+/// The bootstrap roles and the node restriction: a node agent's
+/// certificate (`system:node:node-1` in `system:nodes`) may read pods and
+/// write its own Node, but not another node's, and not a Deployment.
+#[test]
+fn a_node_credential_writes_only_its_own_objects() {
+    let pki = orch_apiserver::pki::Pki::generate(&[]).unwrap();
+    let admin_cert = pki.client("admin", &["system:masters"]).unwrap();
+    let node_cert = pki.client("system:node:node-1", &["system:nodes"]).unwrap();
+    let tls = orch_apiserver::tls::TlsSettings {
+        server: pki.server.clone(),
+        client_ca_pem: Some(pki.ca_pem.clone()),
+    };
+    let server =
+        Server::start_tls(tls, |s| s.authenticator(orch_apiserver::Authenticator::new()).rbac());
+    server.runtime.block_on(async {
+        let nodes: Api<Node> = Api::all(server.store.clone());
+        for n in ["node-1", "node-2"] {
+            nodes
+                .create(&Node { metadata: orch_core::ObjectMeta::named(n), ..Default::default() })
+                .await
+                .unwrap();
+        }
+    });
+    let url = format!("https://{}", server.addr);
+    let admin = Kubectl::with_config(&pki.kubeconfig(&url, &admin_cert, "default"));
+    assert!(admin.ok(&["get", "clusterroles"]).contains("system:node"), "bootstrap roles exist");
+    let node = Kubectl::with_config(&pki.kubeconfig(&url, &node_cert, "default"));
+    assert!(node.ok(&["get", "nodes"]).contains("node-2"), "a node reads every Node");
+    assert_eq!(node.ok(&["label", "node", "node-1", "disk=ssd"]).trim(), "node/node-1 labeled");
+    let (code, _, err) = node.run(&["label", "node", "node-2", "disk=ssd"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("node \"node-1\" is not allowed to modify node \"node-2\""), "{err}");
+    let (code, _, err) = node.run(&["delete", "deployment", "web"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("User \"system:node:node-1\" cannot delete resource \"deployments\""),
+        "{err}"
+    );
+}

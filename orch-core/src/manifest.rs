@@ -53,9 +53,9 @@ fn validate_as<K: Resource>(obj: &ManifestObject) -> Result<()> {
     if typed.meta().name.is_empty() && !typed.meta().generate_name.is_empty() {
         let mut named = typed.meta().clone();
         named.name = format!("{}x", named.generate_name);
-        crate::validation::object_meta(&named, K::NAMESPACED, &mut errors);
+        crate::validation::object_meta(&named, K::GROUP, K::NAMESPACED, &mut errors);
     } else {
-        crate::validation::object_meta(typed.meta(), K::NAMESPACED, &mut errors);
+        crate::validation::object_meta(typed.meta(), K::GROUP, K::NAMESPACED, &mut errors);
     }
     typed.validate(&mut errors);
     errors.into_result(&object).map_err(|e| match e {

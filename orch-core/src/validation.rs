@@ -165,10 +165,29 @@ pub fn label_value(value: &str) -> Result<(), String> {
     qualified_name_part(value).map_err(|e| e.replacen("name part", "value", 1))
 }
 
-/// Checks metadata: name (a subdomain unless `name_is_label`), namespace,
-/// labels, annotations, owner references and finalizers.
-pub fn object_meta(meta: &ObjectMeta, namespaced: bool, errors: &mut FieldErrors) {
-    if let Err(e) = dns1123_subdomain(&meta.name) {
+/// A name that is one URL path segment (Kubernetes'
+/// `ValidatePathSegmentName`, the rule of RBAC objects' names such as
+/// `system:node`): not empty, not `.` or `..`, no `/` or `%`.
+///
+/// Errors: a sentence saying what is wrong.
+pub fn path_segment_name(s: &str) -> Result<(), String> {
+    match s {
+        "" => Err("must not be empty".into()),
+        "." | ".." => Err(format!("{s:?} may not be '.' or '..'")),
+        _ if s.contains('/') || s.contains('%') => Err(format!("{s:?} may not contain '/' or '%'")),
+        _ => Ok(()),
+    }
+}
+
+/// Checks metadata: the name (a DNS-1123 subdomain; a path segment in the
+/// `rbac.authorization.k8s.io` group, as Kubernetes), namespace, labels,
+/// annotations, owner references and finalizers.
+pub fn object_meta(meta: &ObjectMeta, group: &str, namespaced: bool, errors: &mut FieldErrors) {
+    let name_rule = match group {
+        "rbac.authorization.k8s.io" => path_segment_name,
+        _ => dns1123_subdomain,
+    };
+    if let Err(e) = name_rule(&meta.name) {
         errors.push("metadata.name", e);
     }
     if namespaced {
@@ -248,6 +267,10 @@ mod tests {
         assert!(dns1123_subdomain("-web").is_err());
         assert!(dns1123_subdomain("web..x").is_err());
         assert!(dns1123_subdomain(&"a".repeat(254)).is_err());
+        assert!(path_segment_name("system:node").is_ok());
+        for bad in ["", ".", "..", "a/b", "50%"] {
+            assert!(path_segment_name(bad).is_err(), "{bad:?}");
+        }
         assert!(dns1123_label("default").is_ok());
         assert!(dns1123_label("a.b").is_err());
         assert!(dns1123_label(&"a".repeat(64)).is_err());

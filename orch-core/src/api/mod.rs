@@ -377,7 +377,12 @@ impl<K: Object> Api<K> {
             }
         }
         let mut errors = FieldErrors::default();
-        validation::object_meta(obj.meta(), self.resource.namespaced, &mut errors);
+        validation::object_meta(
+            obj.meta(),
+            &self.resource.group,
+            self.resource.namespaced,
+            &mut errors,
+        );
         obj.validate(&mut errors);
         if let Some(old) = old.filter(|_| desired) {
             obj.validate_update(&Self::from_value(old.clone(), &object)?, &mut errors);
