@@ -89,8 +89,7 @@ pub(crate) fn verb(method: &Method, route: Option<&Route<'_>>, watch: bool) -> S
 }
 
 fn event(r: &Request<'_>, code: u16) -> Value {
-    let query = r.uri.query().unwrap_or("");
-    let watch = query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
+    let watch = crate::routes::is_watch(r.uri.query().unwrap_or(""));
     let route = crate::routes::parse(r.uri.path());
     let mut e = json!({
         "kind": "Event",

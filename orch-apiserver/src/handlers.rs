@@ -140,14 +140,12 @@ pub(crate) async fn resource(
             Ok(out.object(&*kind, patched, StatusCode::OK))
         }
         (&Method::DELETE, Some(name)) => {
-            let options = (!body.is_empty()).then(|| json_body(headers, &body)).transpose()?;
-            let params = delete_params(options.as_ref(), query).map_err(Status::bad_request)?;
+            let params = delete_options(headers, &body, query)?;
             let obj = kind.delete(store, namespace, name, &params).await.map_err(fail)?;
             Ok(out.object(&*kind, obj, StatusCode::OK))
         }
         (&Method::DELETE, None) => {
-            let options = (!body.is_empty()).then(|| json_body(headers, &body)).transpose()?;
-            let params = delete_params(options.as_ref(), query).map_err(Status::bad_request)?;
+            let params = delete_options(headers, &body, query)?;
             let (items, rv, _) =
                 kind.list(store.clone(), namespace, &list_params(query)).await.map_err(fail)?;
             let mut deleted = Vec::new();
@@ -197,6 +195,16 @@ fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
         }
     }
     response
+}
+
+/// A DELETE's options: its `DeleteOptions` body (if any) and query.
+fn delete_options(
+    headers: &HeaderMap,
+    body: &Bytes,
+    query: &BTreeMap<String, String>,
+) -> Result<orch_core::api::DeleteParams, Status> {
+    let options = (!body.is_empty()).then(|| json_body(headers, body)).transpose()?;
+    delete_params(options.as_ref(), query).map_err(Status::bad_request)
 }
 
 /// The path's namespace in the body: set where the body has none; a

@@ -333,11 +333,9 @@ pub fn forbidden(user: &User, a: &Attributes) -> Status {
         "" => a.resource.clone(),
         sub => format!("{}/{sub}", a.resource),
     };
-    let object = match (a.name.as_str(), a.group.as_str()) {
-        ("", "") => resource.clone(),
-        ("", g) => format!("{resource}.{g}"),
-        (n, "") => format!("{resource} {n:?}"),
-        (n, g) => format!("{resource}.{g} {n:?}"),
+    let object = match (crate::status::qualified(&resource, &a.group), a.name.as_str()) {
+        (q, "") => q,
+        (q, n) => format!("{q} {n:?}"),
     };
     let scope = match a.namespace.as_str() {
         "" => "at the cluster scope".to_owned(),

@@ -153,11 +153,8 @@ impl<K: Resource> ResourceOps for Typed<K> {
     }
 
     fn unknown_fields(&self, body: &Value) -> Vec<String> {
-        let mut unknown = Vec::new();
-        let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
-        let de = serde_ignored::Deserializer::new(body.clone(), &mut record);
         // A body that does not fit is refused by the write itself.
-        let _ = K::deserialize(de);
+        let mut unknown = orch_core::manifest::unknown_fields::<K>(body.clone());
         unknown.retain(|p| p != "status" && !p.starts_with("status."));
         unknown
     }
@@ -190,16 +187,9 @@ impl<K: Resource> ResourceOps for Typed<K> {
     ) -> Result<Vec<u8>> {
         let r = &self.info.resource;
         let list = Self::api(store, namespace).list(params).await?;
-        let mut metadata = serde_json::json!({"resourceVersion": list.resource_version});
-        if let Some(c) = &list.continue_token {
-            metadata["continue"] = Value::String(c.clone());
-        }
-        let head = serde_json::json!({
-            "kind": format!("{}List", r.kind),
-            "apiVersion": r.api_version,
-            "metadata": metadata,
-        })
-        .to_string();
+        let head =
+            crate::server::list_head(r, &list.resource_version, list.continue_token.as_deref())
+                .to_string();
         // `{…head…,"items":[…]}`: the head's closing brace reopened.
         let mut out = Vec::with_capacity(list.items.len() * 512 + head.len() + 16);
         out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);

@@ -52,6 +52,11 @@ pub struct ResourcePath<'a> {
     pub subresource: Option<&'a str>,
 }
 
+/// True if a query string asks for a watch (`watch=true` or `watch=1`).
+pub fn is_watch(query: &str) -> bool {
+    query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1")
+}
+
 /// The route of `path` (without its query), or `None` for a path the
 /// Kubernetes API does not have.
 pub fn parse(path: &str) -> Option<Route<'_>> {

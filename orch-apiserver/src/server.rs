@@ -304,8 +304,7 @@ async fn authenticate_and_route(
 /// authenticated may make, as kube-apiserver's `system:basic-user` allows.
 fn attributes(method: &Method, uri: &Uri) -> crate::rbac::Attributes {
     let route = routes::parse(uri.path());
-    let watch =
-        uri.query().unwrap_or("").split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
+    let watch = routes::is_watch(uri.query().unwrap_or(""));
     let verb = crate::audit::verb(method, route.as_ref(), watch);
     match route {
         Some(Route::Resource(p)) if p.plural != "selfsubjectaccessreviews" => {
@@ -477,14 +476,25 @@ pub(crate) fn list_json(
     resource_version: &str,
     continue_token: Option<&str>,
 ) -> Value {
+    let mut list = list_head(&info.resource, resource_version, continue_token);
+    list["items"] = Value::Array(items);
+    list
+}
+
+/// A list's `kind`, `apiVersion` and `metadata` (`resourceVersion`, and
+/// `continue` when there is more).
+pub(crate) fn list_head(
+    resource: &orch_core::ApiResource,
+    resource_version: &str,
+    continue_token: Option<&str>,
+) -> Value {
     let mut metadata = json!({"resourceVersion": resource_version});
     if let Some(c) = continue_token {
         metadata["continue"] = json!(c);
     }
     json!({
-        "kind": format!("{}List", info.resource.kind),
-        "apiVersion": info.resource.api_version,
+        "kind": format!("{}List", resource.kind),
+        "apiVersion": resource.api_version,
         "metadata": metadata,
-        "items": items,
     })
 }

@@ -71,10 +71,7 @@ impl Status {
     /// object has been modified; …`, `Pod "web" is invalid: <field>: <why>`.
     pub fn from_error(error: &orch_core::Error, resource: &ApiResource, name: &str) -> Status {
         use orch_core::Error as E;
-        let qualified = match resource.group.as_str() {
-            "" => resource.plural.clone(),
-            g => format!("{}.{g}", resource.plural),
-        };
+        let qualified = qualified(&resource.plural, &resource.group);
         let details = json!({"name": name, "group": resource.group, "kind": resource.plural});
         let with = |code, reason, message: String| Status {
             code,
@@ -146,6 +143,15 @@ impl IntoResponse for Status {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (code, axum::Json(self.to_json())).into_response()
+    }
+}
+
+/// A resource as kube-apiserver names it in messages: `pods`,
+/// `deployments.apps`.
+pub(crate) fn qualified(resource: &str, group: &str) -> String {
+    match group {
+        "" => resource.to_owned(),
+        g => format!("{resource}.{g}"),
     }
 }
 

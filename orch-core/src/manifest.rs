@@ -76,6 +76,16 @@ fn create_as<K: Resource>(
     })
 }
 
+/// The paths of the fields in `value` that `K` does not model (say
+/// `spec.template.spec.securityContext`): what decoding it drops, as
+/// [`ManifestObject::unknown_fields`] reports them. A value that does not
+/// decode as `K` at all gives the fields seen before the error.
+pub fn unknown_fields<K: Resource>(value: Value) -> Vec<String> {
+    let mut unknown = Vec::new();
+    let _ = check_as::<K>(value, &mut unknown);
+    unknown
+}
+
 fn check_as<K: Resource>(
     value: Value,
     unknown: &mut Vec<String>,
