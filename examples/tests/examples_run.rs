@@ -6,6 +6,7 @@ mod support;
 
 use orch_core::testing::wait_for;
 use support::example_command;
+use support::kubectl::Kubectl;
 use support::running::{RunningExample, STEP_DEADLINE};
 
 /// Runs an example with arguments: (exit code, stdout, stderr).
@@ -272,22 +273,8 @@ async fn kubectl_drives_the_cluster_through_its_api_server() {
             line.starts_with("Kubernetes API on ").then_some(())
         })
         .await;
-    let kubectl = |args: &[&str]| -> Result<String, String> {
-        let out = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .arg("--cache-dir")
-            .arg(dir.path().join("cache"))
-            .args(args)
-            .output()
-            .map_err(|e| format!("cannot run kubectl (install kubernetes-client): {e}"))?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() {
-            Ok(text)
-        } else {
-            Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
-        }
-    };
+    let kubectl = Kubectl { kubeconfig: kubeconfig.clone(), cache: dir.path().join("cache") };
+    let kubectl = |args: &[&str]| kubectl.run(args);
     let running = |n: usize| {
         let kubectl = &kubectl;
         move || {
@@ -328,6 +315,129 @@ async fn kubectl_drives_the_cluster_through_its_api_server() {
             .any(|l| l.contains("\"verb\":\"patch\"") && l.contains("\"subresource\":\"scale\"")),
         "kubectl scale's PATCH is in the audit log:\n{audited}"
     );
+    assert_no_leftover_pods();
+}
+
+/// The manifests of the scripted kubectl session: a ConfigMap and a
+/// Deployment of `sleep`, applied together.
+const SESSION: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: api-settings
+data:
+  mode: fast
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: api}
+  template:
+    metadata:
+      labels: {app: api}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: api
+        image: busybox
+        command: [sh, -c, sleep 3600]
+";
+
+/// A user's everyday kubectl session against the cluster example, each
+/// output asserted: apply -f (two documents), rollout status, a second
+/// apply (a strategic merge patch), rollout history and undo (a JSON
+/// patch), describe, get -o wide/json/yaml, get -w and logs -f (the first
+/// lines of the streams), auth can-i, create namespace, delete -f.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_kubectl_session_drives_the_cluster() {
+    become_subreaper();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let cluster = RunningExample::start(
+        "cluster",
+        &["--serve-api", "127.0.0.1:0", "--kubeconfig-out", kubeconfig.to_str().unwrap()],
+    );
+    cluster
+        .line_where("the example to say where it serves the Kubernetes API", |line| {
+            line.starts_with("Kubernetes API on ").then_some(())
+        })
+        .await;
+    let k = Kubectl { kubeconfig, cache: dir.path().join("cache") };
+    let manifest = dir.path().join("session.yaml");
+    let manifest = manifest.to_str().unwrap();
+    std::fs::write(manifest, SESSION).unwrap();
+    assert_eq!(
+        k.ok(&["apply", "-f", manifest]).trim(),
+        "configmap/api-settings created\ndeployment.apps/api created"
+    );
+    let rolled = k.ok(&["rollout", "status", "deployment/api", "--timeout=60s"]);
+    assert!(rolled.contains("deployment \"api\" successfully rolled out"), "{rolled}");
+
+    std::fs::write(manifest, SESSION.replace("sleep 3600", "sleep 3601")).unwrap();
+    assert_eq!(
+        k.ok(&["apply", "-f", manifest]).trim(),
+        "configmap/api-settings unchanged\ndeployment.apps/api configured"
+    );
+    let rolled = k.ok(&["rollout", "status", "deployment/api", "--timeout=60s"]);
+    assert!(rolled.contains("successfully rolled out"), "{rolled}");
+    let history = k.ok(&["rollout", "history", "deployment/api"]);
+    let revisions: Vec<&str> =
+        history.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(revisions, ["deployment.apps/api", "REVISION", "1", "2"], "{history}");
+    assert_eq!(
+        k.ok(&["rollout", "undo", "deployment/api"]).trim(),
+        "deployment.apps/api rolled back"
+    );
+    let rolled = k.ok(&["rollout", "status", "deployment/api", "--timeout=60s"]);
+    assert!(rolled.contains("successfully rolled out"), "{rolled}");
+    let command = k.ok(&[
+        "get",
+        "deploy",
+        "api",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].command[2]}",
+    ]);
+    assert_eq!(command, "sleep 3600", "undo restored revision 1's template");
+
+    let described = k.ok(&["describe", "deployment", "api"]);
+    let name = described.lines().find(|l| l.starts_with("Name:"));
+    assert!(name.is_some_and(|l| l.ends_with(" api")), "{described}");
+    for want in ["Replicas:", "2 desired", "NewReplicaSet:"] {
+        assert!(described.contains(want), "describe lacks {want:?}:\n{described}");
+    }
+    let wide = k.ok(&["get", "pods", "-l", "app=api", "-o", "wide"]);
+    assert!(wide.lines().next().is_some_and(|h| h.contains("NODE")), "{wide}");
+    wait_for("the old pods to go after the undo", STEP_DEADLINE, || {
+        let pods = k.run(&["get", "pods", "-l", "app=api", "-o", "name"]);
+        std::future::ready(pods.and_then(|p| if p.lines().count() == 2 { Ok(()) } else { Err(p) }))
+    })
+    .await;
+    let listed: serde_json::Value =
+        serde_json::from_str(&k.ok(&["get", "pods", "-l", "app=api", "-o", "json"])).unwrap();
+    assert_eq!(listed["kind"], "List");
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(2), "{listed}");
+    assert!(k.ok(&["get", "configmap", "api-settings", "-o", "yaml"]).contains("mode: fast"));
+    let watched = k.first_lines(&["get", "pods", "-l", "app=api", "-w"], 2);
+    assert!(watched[0].starts_with("NAME "), "{watched:?}");
+    let web = k.ok(&["get", "pods", "-l", "app=web", "-o", "name"]);
+    let web = web.lines().next().expect("a web pod");
+    let followed = k.first_lines(&["logs", "-f", web], 1);
+    assert!(followed[0].starts_with("listening on 127."), "{followed:?}");
+
+    assert_eq!(k.ok(&["auth", "can-i", "delete", "deployments"]).trim(), "yes");
+    assert_eq!(k.ok(&["create", "namespace", "team-a"]).trim(), "namespace/team-a created");
+    let deleted = k.ok(&["delete", "-f", manifest]);
+    assert_eq!(
+        deleted.trim(),
+        "configmap \"api-settings\" deleted\ndeployment.apps \"api\" deleted"
+    );
+    let gone = k.run(&["get", "deployment", "api"]).unwrap_err();
+    assert!(gone.contains("NotFound"), "{gone}");
+    let status = cluster.interrupt().await;
+    assert!(status.success(), "exit status after Ctrl-C: {status}");
     assert_no_leftover_pods();
 }
 

@@ -1,6 +1,8 @@
 //! The verbs on a resource path, as kube-apiserver answers them: get,
-//! list, watch, create, update (PUT), patch (JSON merge patch, JSON patch),
-//! delete and deletecollection, on the object or its `status`.
+//! list, watch, create, update (PUT), patch (JSON, merge, strategic merge
+//! and apply patches), delete and deletecollection, on the object or its
+//! `status`; and the `scale`, `log`, `binding` and `eviction`
+//! subresources.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use orch_core::api::{ListParams, WatchParams};
 use serde_json::{json, Value};
 
+use crate::patch::{patched, PatchType};
 use crate::resources::{delete_params, ResourceOps, WireEvent};
 use crate::routes::ResourcePath;
 use crate::server::{json_body, list_json, namespace_of, Shared};
@@ -62,6 +65,7 @@ pub(crate) async fn resource(
     let namespace = namespace_of(&*kind, path)?;
     let store = shared.backend.clone();
     let out = Output::of(headers, query)?;
+    let validation = FieldValidation::of(query)?;
     let has = |sub: &str| kind.info().subresources.iter().any(|s| s.name == sub);
     let status = match (path.subresource, path.name) {
         (None, _) => false,
@@ -70,6 +74,12 @@ pub(crate) async fn resource(
             let scale =
                 crate::scale::serve(store, &*kind, namespace, name, method, headers, &body).await?;
             return Ok(axum::Json(scale).into_response());
+        }
+        (Some("binding"), Some(name)) if has("binding") && method == Method::POST => {
+            return crate::pod_subresources::bind(store, namespace, name, headers, &body).await;
+        }
+        (Some("eviction"), Some(name)) if has("eviction") && method == Method::POST => {
+            return crate::pod_subresources::evict(store, namespace, name, headers, &body).await;
         }
         (Some("log"), Some(name)) if has("log") && method == Method::GET => {
             let pod = kind
@@ -115,8 +125,10 @@ pub(crate) async fn resource(
         }
         (&Method::POST, None) => {
             let body = with_namespace(json_body(headers, &body)?, namespace)?;
-            let warnings = field_warnings(&*kind, &body, query);
             let name = body["metadata"]["name"].as_str().unwrap_or("").to_owned();
+            let warnings = validation
+                .check(&*kind, &body, &name)
+                .map_err(|e| Status::from_error(&e, &resource, &name))?;
             let created = kind
                 .create(store, namespace, body)
                 .await
@@ -131,13 +143,14 @@ pub(crate) async fn resource(
                     body["metadata"]["name"]
                 )));
             }
-            let warnings = field_warnings(&*kind, &body, query);
+            let warnings = validation.check(&*kind, &body, name).map_err(fail)?;
             let replaced = kind.replace(store, namespace, body, status).await.map_err(fail)?;
             Ok(with_warnings(out.object(&*kind, replaced, StatusCode::OK), &warnings))
         }
         (&Method::PATCH, Some(name)) => {
-            let patched = patch(store, &*kind, namespace, name, headers, &body, status).await?;
-            Ok(out.object(&*kind, patched, StatusCode::OK))
+            let (patched, code, warnings) =
+                patch(store, &*kind, namespace, name, headers, &body, status, validation).await?;
+            Ok(with_warnings(out.object(&*kind, patched, code), &warnings))
         }
         (&Method::DELETE, Some(name)) => {
             let params = delete_options(headers, &body, query)?;
@@ -164,24 +177,65 @@ pub(crate) async fn resource(
     }
 }
 
-/// `fieldValidation` (`Ignore`, `Warn`, `Strict`; kubectl always sends
-/// `Strict`): the fields of `body` the kind does not model, as warnings.
-/// orch drops them on write, so that a manifest written for Kubernetes
-/// (`securityContext`, `resources.limits` of kinds orch does not enforce)
-/// still applies; unlike kube-apiserver, `Strict` warns rather than
-/// refuses, since orch cannot tell a field Kubernetes knows from a typo.
-fn field_warnings(
-    kind: &dyn ResourceOps,
-    body: &Value,
-    query: &BTreeMap<String, String>,
-) -> Vec<String> {
-    match query.get("fieldValidation").map(String::as_str) {
-        Some("Ignore") => Vec::new(),
-        _ => kind
-            .unknown_fields(body)
+/// `fieldValidation`: what to do with fields of a body the kind does not
+/// model (orch drops them on write). `Ignore`: nothing; `Warn` (the
+/// default): a `Warning` header each; `Strict` (what kubectl sends unless
+/// `--validate=false` or `warn`): a 400, as kube-apiserver's strict
+/// decoding. A manifest written for Kubernetes with a field orch does not
+/// model (a `securityContext`, say) is refused under `Strict`, since orch
+/// would not honour it; `kubectl apply --validate=warn` writes it without.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FieldValidation {
+    Ignore,
+    Warn,
+    Strict,
+}
+
+impl FieldValidation {
+    /// From the query; a value other than the three is a 400.
+    fn of(query: &BTreeMap<String, String>) -> Result<Self, Status> {
+        match query.get("fieldValidation").map(String::as_str) {
+            None | Some("" | "Warn") => Ok(FieldValidation::Warn),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some("Strict") => Ok(FieldValidation::Strict),
+            Some(other) => Err(Status::bad_request(format!(
+                "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
+            ))),
+        }
+    }
+
+    /// The warnings for `body`'s unknown fields, or under `Strict` an
+    /// [`orch_core::Error::BadRequest`] naming them.
+    fn check(
+        self,
+        kind: &dyn ResourceOps,
+        body: &Value,
+        name: &str,
+    ) -> orch_core::Result<Vec<String>> {
+        if self == FieldValidation::Ignore {
+            return Ok(Vec::new());
+        }
+        let unknown = kind.unknown_fields(body);
+        if self == FieldValidation::Strict && !unknown.is_empty() {
+            let r = &kind.info().resource;
+            let fields: Vec<String> =
+                unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();
+            return Err(orch_core::Error::BadRequest {
+                object: name.to_owned(),
+                reason: format!(
+                    "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {} \
+                     (orch does not model these fields; --validate=warn writes the object without them)",
+                    r.kind,
+                    r.version,
+                    r.kind,
+                    fields.join(", ")
+                ),
+            });
+        }
+        Ok(unknown
             .into_iter()
             .map(|path| format!("unknown field \"{path}\" (not modelled by orch; dropped)"))
-            .collect(),
+            .collect())
     }
 }
 
@@ -237,9 +291,14 @@ fn list_params(query: &BTreeMap<String, String>) -> ListParams {
     }
 }
 
-/// PATCH: `application/merge-patch+json` (RFC 7386) and
-/// `application/json-patch+json` (RFC 6902, applied to the object as
-/// stored and written with its resourceVersion as a precondition).
+/// PATCH, by its Content-Type ([`crate::patch`]): applied to the object
+/// as stored, and reapplied if a concurrent write wins; a
+/// `metadata.resourceVersion` in a merge, strategic or apply patch is a
+/// precondition. An apply patch (`kubectl apply --server-side`) creates
+/// the object when it is missing (201). `fieldValidation` is checked on
+/// the patched object. Answers the object, its status code and the
+/// unknown-field warnings.
+#[allow(clippy::too_many_arguments)]
 async fn patch(
     store: crate::resources::Backend,
     kind: &dyn ResourceOps,
@@ -248,26 +307,53 @@ async fn patch(
     headers: &HeaderMap,
     body: &Bytes,
     status: bool,
-) -> Result<Value, Status> {
+    validation: FieldValidation,
+) -> Result<(Value, StatusCode, Vec<String>), Status> {
     let resource = &kind.info().resource;
     let fail = |e: orch_core::Error| Status::from_error(&e, resource, name);
     let content_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let media = content_type.split(';').next().unwrap_or("").trim().to_owned();
-    let patch = json_body(headers, body)?;
-    match media.as_str() {
-        "application/merge-patch+json" => {
-            kind.merge_patch(store, namespace, name, &patch, status).await.map_err(fail)
+    let ty = PatchType::of(&content_type)
+        .filter(|t| *t != PatchType::Strategic || kind.schema().is_some())
+        .ok_or_else(|| Status::unsupported_media_type(&content_type))?;
+    let patch = ty.parse(body, name).map_err(fail)?;
+    if ty != PatchType::Json && !patch.is_object() {
+        return Err(Status::bad_request("the patch is not a JSON object"));
+    }
+    let resource_version = match ty {
+        PatchType::Json => None,
+        _ => patch.pointer("/metadata/resourceVersion").and_then(Value::as_str),
+    };
+    let warnings = std::sync::Mutex::new(Vec::new());
+    let apply = |current: &Value| {
+        let value = patched(ty, current, &patch, kind.schema(), name)?;
+        let found = validation.check(kind, &value, name)?;
+        if let Ok(mut w) = warnings.lock() {
+            *w = found;
         }
-        "application/json-patch+json" => {
-            let ops: json_patch::Patch = serde_json::from_value(patch)
-                .map_err(|e| Status::bad_request(format!("not a JSON patch: {e}")))?;
-            let mut current = kind.get(store.clone(), namespace, name).await.map_err(fail)?;
-            json_patch::patch(&mut current, &ops)
-                .map_err(|e| Status { code: 422, ..Status::bad_request(e.to_string()) })?;
-            kind.replace(store, namespace, current, status).await.map_err(fail)
+        Ok(value)
+    };
+    let result =
+        kind.patch_with(store.clone(), namespace, name, resource_version, status, &apply).await;
+    let take = || warnings.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default();
+    match result {
+        Ok(obj) => Ok((obj, StatusCode::OK, take())),
+        Err(e) if e.is_not_found() && ty == PatchType::Apply && !status => {
+            let mut body = with_namespace(patch.clone(), namespace)?;
+            match body["metadata"]["name"].as_str() {
+                None | Some("") => body["metadata"]["name"] = json!(name),
+                Some(n) if n != name => {
+                    return Err(Status::bad_request(format!(
+                        "the name of the object ({n}) does not match the name on the URL ({name})"
+                    )))
+                }
+                Some(_) => {}
+            }
+            let found = validation.check(kind, &body, name).map_err(fail)?;
+            let created = kind.create(store, namespace, body).await.map_err(fail)?;
+            Ok((created, StatusCode::CREATED, found))
         }
-        _ => Err(Status::unsupported_media_type(&content_type)),
+        Err(e) => Err(fail(e)),
     }
 }
 

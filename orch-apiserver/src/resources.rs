@@ -18,6 +18,7 @@ use orch_core::{Api, ApiResource, Error, Resource, Result};
 use serde_json::Value;
 
 use crate::discovery::ResourceInfo;
+use crate::openapi::KindSchema;
 
 /// What the kinds' operations run against: the store, and the admission
 /// chain every write through the server passes (as kube-apiserver's
@@ -34,6 +35,9 @@ pub struct Backend {
 /// `DELETED` or `BOOKMARK`, and the object.
 pub type WireEvent = (&'static str, Value);
 
+/// A patch as a function from the stored object to the object to write.
+pub type PatchFn<'a> = dyn Fn(&Value) -> Result<Value> + Send + Sync + 'a;
+
 /// A list's items, its resourceVersion and its continue token.
 pub type ListPage = (Vec<Value>, String, Option<String>);
 
@@ -43,6 +47,9 @@ pub type ListPage = (Vec<Value>, String, Option<String>);
 pub trait ResourceOps: Send + Sync {
     /// The kind as discovery describes it.
     fn info(&self) -> &ResourceInfo;
+    /// The kind's schema, if its type has one: what `/openapi/v3` serves
+    /// and strategic merge patch reads.
+    fn schema(&self) -> Option<&KindSchema>;
     /// The paths of the fields in `body` this kind does not model
     /// (`spec.template.spec.securityContext`): they are dropped on write.
     fn unknown_fields(&self, body: &Value) -> Vec<String>;
@@ -92,6 +99,18 @@ pub trait ResourceOps: Send + Sync {
         patch: &Value,
         status: bool,
     ) -> Result<Value>;
+    /// `PATCH …/{name}` with any patch: `patch` turns the stored object
+    /// into the one to write (see [`Api::patch_with`]); `resource_version`
+    /// is a precondition.
+    async fn patch_with(
+        &self,
+        store: Backend,
+        namespace: Option<&str>,
+        name: &str,
+        resource_version: Option<&str>,
+        status: bool,
+        patch: &PatchFn<'_>,
+    ) -> Result<Value>;
     /// `DELETE …/{name}`: the object as it is after the call (gone, or
     /// with a `deletionTimestamp` while finalizers remain).
     async fn delete(
@@ -106,13 +125,15 @@ pub trait ResourceOps: Send + Sync {
 /// [`ResourceOps`] through `Api<K>`.
 pub struct Typed<K> {
     info: ResourceInfo,
+    schema: Option<KindSchema>,
     _kind: PhantomData<fn() -> K>,
 }
 
 impl<K: Resource> Typed<K> {
-    /// The operations of `K`, described by `info`.
-    pub fn new(info: ResourceInfo) -> Self {
-        Typed { info, _kind: PhantomData }
+    /// The operations of `K`, described by `info`, with `K`'s schema if
+    /// it has one.
+    pub fn new(info: ResourceInfo, schema: Option<KindSchema>) -> Self {
+        Typed { info, schema, _kind: PhantomData }
     }
 
     fn api(backend: Backend, namespace: Option<&str>) -> Api<K> {
@@ -150,6 +171,10 @@ impl<K: Resource> Typed<K> {
 impl<K: Resource> ResourceOps for Typed<K> {
     fn info(&self) -> &ResourceInfo {
         &self.info
+    }
+
+    fn schema(&self) -> Option<&KindSchema> {
+        self.schema.as_ref()
     }
 
     fn unknown_fields(&self, body: &Value) -> Vec<String> {
@@ -271,6 +296,24 @@ impl<K: Resource> ResourceOps for Typed<K> {
             api.patch_status(name, patch).await?
         } else {
             api.patch(name, patch).await?
+        };
+        Self::to_value(&patched, &self.info.resource)
+    }
+
+    async fn patch_with(
+        &self,
+        store: Backend,
+        namespace: Option<&str>,
+        name: &str,
+        resource_version: Option<&str>,
+        status: bool,
+        patch: &PatchFn<'_>,
+    ) -> Result<Value> {
+        let api = Self::api(store, namespace);
+        let patched = if status {
+            api.patch_status_with(name, resource_version, patch).await?
+        } else {
+            api.patch_with(name, resource_version, patch).await?
         };
         Self::to_value(&patched, &self.info.resource)
     }

@@ -1,7 +1,7 @@
 //! Kubernetes' URL layout: what a request path names.
 //!
 //! ```text
-//! /version
+//! /version                               /openapi/v3[/{group-version path}]
 //! /api                                   /apis                 /apis/{group}
 //! /api/v1                                /apis/{group}/{version}
 //! /api/v1/{plural}[/{name}[/{subresource}]]                         (cluster-scoped, or all namespaces)
@@ -31,6 +31,9 @@ pub enum Route<'a> {
         /// e.g. `v1`.
         version: &'a str,
     },
+    /// `/openapi/v3` (`None`) or `/openapi/v3/{group-version path}`
+    /// (`Some("apis/apps/v1")`).
+    OpenApi(Option<&'a str>),
     /// A resource collection, object or subresource.
     Resource(ResourcePath<'a>),
 }
@@ -60,6 +63,13 @@ pub fn is_watch(query: &str) -> bool {
 /// The route of `path` (without its query), or `None` for a path the
 /// Kubernetes API does not have.
 pub fn parse(path: &str) -> Option<Route<'_>> {
+    if let Some(rest) = path.strip_prefix("/openapi/v3") {
+        return match rest.trim_matches('/') {
+            "" => Some(Route::OpenApi(None)),
+            gv if rest.starts_with('/') => Some(Route::OpenApi(Some(gv))),
+            _ => None,
+        };
+    }
     let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     match segments.as_slice() {
         ["version"] => Some(Route::Version),
@@ -137,6 +147,9 @@ mod tests {
                 "/apis/apps/v1/namespaces/default/deployments/web/scale",
                 res("apps", Some("default"), "deployments", Some("web"), Some("scale")),
             ),
+            ("/openapi/v3", Some(Route::OpenApi(None))),
+            ("/openapi/v3/apis/apps/v1", Some(Route::OpenApi(Some("apis/apps/v1")))),
+            ("/openapi/v3x", None),
             ("/api/v1/namespaces/dev/pods/p/log/extra", None),
             ("/healthz/x", None),
             ("/", None),

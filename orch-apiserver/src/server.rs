@@ -19,6 +19,7 @@ use crate::audit::AuditLog;
 use crate::authn::{Authenticator, PeerCertificate, User};
 use crate::discovery::{self, ResourceInfo};
 use crate::logs::PodLogs;
+use crate::openapi::{KindSchema, OpenApi};
 use crate::rbac::Rbac;
 use crate::resources::{Backend, ResourceOps, Typed};
 use crate::routes::{self, ResourcePath, Route};
@@ -54,6 +55,7 @@ pub(crate) struct Shared {
     pub(crate) backend: Backend,
     pub(crate) kinds: Vec<Arc<dyn ResourceOps>>,
     pub(crate) infos: Vec<ResourceInfo>,
+    pub(crate) openapi: OpenApi,
     pub(crate) authenticator: Option<Authenticator>,
     pub(crate) audit: Option<Arc<AuditLog>>,
     pub(crate) pod_logs: Option<Arc<dyn PodLogs>>,
@@ -94,27 +96,40 @@ impl ApiServer {
         use orch_core::{
             ConfigMap, Deployment, Event, Lease, Namespace, Node, Pod, ReplicaSet, Secret,
         };
-        self.kind::<Namespace>()
-            .kind::<Node>()
-            .kind::<Pod>()
-            .kind::<ReplicaSet>()
-            .kind::<Deployment>()
-            .kind::<ConfigMap>()
-            .kind::<Secret>()
-            .kind::<Lease>()
-            .kind::<Event>()
-            .kind::<Role>()
-            .kind::<ClusterRole>()
-            .kind::<RoleBinding>()
-            .kind::<ClusterRoleBinding>()
+        self.kind_with_schema::<Namespace>()
+            .kind_with_schema::<Node>()
+            .kind_with_schema::<Pod>()
+            .kind_with_schema::<ReplicaSet>()
+            .kind_with_schema::<Deployment>()
+            .kind_with_schema::<ConfigMap>()
+            .kind_with_schema::<Secret>()
+            .kind_with_schema::<Lease>()
+            .kind_with_schema::<Event>()
+            .kind_with_schema::<Role>()
+            .kind_with_schema::<ClusterRole>()
+            .kind_with_schema::<RoleBinding>()
+            .kind_with_schema::<ClusterRoleBinding>()
     }
 
-    /// Serves `K` (a built-in or an embedder's own kind) at its group,
-    /// version and plural, described in discovery by
-    /// [`ResourceInfo::builtin`].
+    /// Serves `K` (an embedder's own kind) at its group, version and
+    /// plural, described in discovery by [`ResourceInfo::builtin`]. Without
+    /// a schema it is an opaque object in OpenAPI, and PATCH takes JSON and
+    /// merge patches only (as for a CustomResourceDefinition); see
+    /// [`kind_with_schema`](Self::kind_with_schema).
     pub fn kind<K: Resource>(mut self) -> Self {
         let info = ResourceInfo::builtin(&K::api_resource());
-        self.kinds.push(Arc::new(Typed::<K>::new(info)));
+        self.kinds.push(Arc::new(Typed::<K>::new(info, None)));
+        self
+    }
+
+    /// Serves `K` as [`kind`](Self::kind) does, with its schema in
+    /// `/openapi/v3` and strategic merge patch (driven by the
+    /// `x-kubernetes-patch-strategy`/`-merge-key` extensions its fields
+    /// carry, as orch-core's kinds do).
+    pub fn kind_with_schema<K: Resource + schemars::JsonSchema>(mut self) -> Self {
+        let info = ResourceInfo::builtin(&K::api_resource());
+        let schema = KindSchema::of::<K>(&info.resource);
+        self.kinds.push(Arc::new(Typed::<K>::new(info, Some(schema))));
         self
     }
 
@@ -172,10 +187,14 @@ impl ApiServer {
     fn into_router(self, stop: CancellationToken) -> axum::Router {
         let mut infos: Vec<ResourceInfo> = self.kinds.iter().map(|k| k.info().clone()).collect();
         infos.push(ResourceInfo::self_subject_access_reviews());
+        let schemas: Vec<(ResourceInfo, Option<KindSchema>)> =
+            self.kinds.iter().map(|k| (k.info().clone(), k.schema().cloned())).collect();
+        let openapi = OpenApi::new(&schemas);
         let shared = Arc::new(Shared {
             backend: Backend { store: self.store, admission: self.admission },
             kinds: self.kinds,
             infos,
+            openapi,
             authenticator: self.authenticator,
             audit: self.audit,
             pod_logs: self.pod_logs,
@@ -374,6 +393,7 @@ async fn route(
     let infos = &shared.infos;
     match route {
         Route::Version => Ok(json_response(StatusCode::OK, &discovery::version())),
+        Route::OpenApi(path) => shared.openapi.respond(path, headers),
         Route::Api | Route::Apis => {
             let core = matches!(route, Route::Api);
             if let Some(content_type) = discovery::wants_aggregated(accept) {

@@ -108,6 +108,7 @@ impl Status {
                 details: None,
             },
             E::AdmissionDenied { .. } => with(403, "Forbidden", error.to_string()),
+            E::BadRequest { reason, .. } => with(400, "BadRequest", reason.clone()),
             E::Selector { .. } | E::Quantity { .. } | E::Manifest { .. } | E::Decode { .. } => {
                 Status::bad_request(error.to_string())
             }

@@ -57,9 +57,15 @@ impl Kubectl {
 
     /// `kubectl create -f` of a manifest.
     fn create(&self, manifest: &str) -> String {
+        let path = self.manifest(manifest);
+        self.ok(&["create", "-f", &path])
+    }
+
+    /// The path of a file holding `manifest`.
+    fn manifest(&self, manifest: &str) -> String {
         let path = self.dir.path().join("manifest.yaml");
         std::fs::write(&path, manifest).unwrap();
-        self.ok(&["create", "--validate=false", "-f", path.to_str().unwrap()])
+        path.to_string_lossy().into_owned()
     }
 }
 
@@ -148,6 +154,94 @@ fn kubectl_gets_creates_labels_scales_and_deletes() {
     let (code, out, err) = kubectl.run(&["get", "pods"]);
     assert_eq!((code, out.as_str()), (0, ""), "{err}");
     assert!(err.contains("No resources found in default namespace."), "{err}");
+}
+
+const APPLIED: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  mode: fast
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+        ports:
+        - containerPort: 80
+";
+
+/// `kubectl apply -f` with kubectl's default validation: it reads
+/// `/openapi/v3`, leaves validation to the server (`fieldValidation=Strict`),
+/// creates what is missing, and on the next apply sends a strategic merge
+/// patch computed from the schemas' patch extensions; `--server-side`
+/// sends apply patches that create and update; `explain` reads the schemas.
+#[test]
+fn kubectl_applies_manifests_client_and_server_side() {
+    let server = Server::start();
+    let kubectl = Kubectl::new(&server);
+    let path = kubectl.manifest(APPLIED);
+    assert_eq!(
+        kubectl.ok(&["apply", "-f", &path]).trim(),
+        "configmap/settings created\ndeployment.apps/web created"
+    );
+    let changed = APPLIED.replace("nginx:1.27", "nginx:1.28").replace("replicas: 2", "replicas: 3");
+    let path = kubectl.manifest(&changed);
+    let (code, out, err) = kubectl.run(&["apply", "-f", &path]);
+    assert_eq!(
+        (code, out.trim(), err.as_str()),
+        (0, "configmap/settings unchanged\ndeployment.apps/web configured", ""),
+        "no warning: the patch came from the server's schemas"
+    );
+    let template = kubectl.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.spec.replicas} {.spec.template.spec.containers[*].image} {.spec.template.spec.containers[0].ports[0].containerPort}",
+    ]);
+    assert_eq!(template, "3 nginx:1.28 80");
+
+    // A field orch does not model: refused under kubectl's default
+    // (Strict), written without it under --validate=warn.
+    let unmodelled = changed
+        .replace("        ports:", "        securityContext: {runAsUser: 1000}\n        ports:");
+    let path = kubectl.manifest(&unmodelled);
+    let (code, _, err) = kubectl.run(&["apply", "-f", &path]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("strict decoding error: unknown field"), "{err}");
+    assert!(err.contains("securityContext"), "{err}");
+    let (code, out, err) = kubectl.run(&["apply", "--validate=warn", "-f", &path]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("Warning: unknown field"), "{err}");
+
+    // Server-side apply: created when missing, then updated.
+    let ssa = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: \"1\"\n";
+    let path = kubectl.manifest(ssa);
+    assert_eq!(
+        kubectl.ok(&["apply", "--server-side", "-f", &path]).trim(),
+        "configmap/ssa serverside-applied"
+    );
+    let path = kubectl.manifest(&ssa.replace("\"1\"", "\"2\""));
+    assert_eq!(
+        kubectl.ok(&["apply", "--server-side", "-f", &path]).trim(),
+        "configmap/ssa serverside-applied"
+    );
+    assert_eq!(kubectl.ok(&["get", "configmap", "ssa", "-o", "jsonpath={.data.a}"]), "2");
+
+    let explained = kubectl.ok(&["explain", "deployment.spec.replicas"]);
+    assert!(explained.contains("Desired number of Pods"), "{explained}");
 }
 
 /// Over HTTPS, kubectl authenticates with the admin client certificate of

@@ -94,8 +94,24 @@ fn create_get_list_update_patch_and_delete_as_kube_apiserver() {
         json!([{"op": "replace", "path": "/metadata/labels/app", "value": "web2"}]),
     );
     assert_eq!((code, patched["metadata"]["labels"]["app"].as_str()), (200, Some("web2")));
-    let (code, smp) = patch("application/strategic-merge-patch+json", json!({}));
-    assert_eq!((code, smp["reason"].as_str()), (415, Some("UnsupportedMediaType")));
+    // What client-side `kubectl apply` sends for a new image: the list
+    // merges by container name, the other fields stay.
+    let (code, smp) = patch(
+        "application/strategic-merge-patch+json",
+        json!({"spec": {"$setElementOrder/containers": [{"name": "c"}],
+                        "containers": [{"name": "c", "image": "busybox:1.36"}]}}),
+    );
+    assert_eq!(code, 200, "{smp}");
+    assert_eq!(smp["spec"]["containers"], json!([{"name": "c", "image": "busybox:1.36"}]));
+    assert_eq!(smp["metadata"]["labels"]["tier"], "edge");
+    let (code, bad) = patch(
+        "application/strategic-merge-patch+json",
+        json!({"spec": {"containers": [{"image": "no-name"}]}}),
+    );
+    assert_eq!((code, bad["reason"].as_str()), (400, Some("BadRequest")), "{bad}");
+    assert!(bad["message"].as_str().unwrap().contains("merge key"), "{bad}");
+    let (code, cbor) = patch("application/apply-patch+cbor", json!({}));
+    assert_eq!((code, cbor["reason"].as_str()), (415, Some("UnsupportedMediaType")));
 
     // DELETE with DeleteOptions; then the pod is gone (unbound: at once).
     let (code, deleted) = json(
@@ -233,15 +249,26 @@ fn admission_hooks_run_on_writes_through_the_server() {
     assert_eq!(json(client().get(&s.url(&format!("{pods}/latest"))).call()).0, 404);
 }
 
-/// Fields a kind does not model come back as `Warning` headers (299),
-/// unless `fieldValidation=Ignore`.
+/// Fields a kind does not model come back as `Warning` headers (299) by
+/// default, are refused under `fieldValidation=Strict` (what kubectl sends)
+/// with nothing stored, and are dropped silently under `Ignore`.
 #[test]
-fn unmodelled_fields_are_dropped_with_a_warning() {
+fn unmodelled_fields_warn_or_are_refused_under_strict() {
     let s = Server::start();
     let mut body = pod("extra", "web");
     body["spec"]["securityContext"] = json!({"runAsUser": 1000});
+    let (code, refused) = post(&s, "/api/v1/namespaces/default/pods?fieldValidation=Strict", &body);
+    assert_eq!((code, refused["reason"].as_str()), (400, Some("BadRequest")), "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains("strict decoding error: unknown field \"spec.securityContext\""),
+        "{message}"
+    );
+    assert_eq!(json(client().get(&s.url("/api/v1/namespaces/default/pods/extra")).call()).0, 404);
+    let (code, _) = post(&s, "/api/v1/namespaces/default/pods?fieldValidation=Loose", &body);
+    assert_eq!(code, 400);
     let response = client()
-        .post(&s.url("/api/v1/namespaces/default/pods?fieldValidation=Strict"))
+        .post(&s.url("/api/v1/namespaces/default/pods?fieldValidation=Warn"))
         .header("Content-Type", "application/json")
         .send(body.to_string())
         .unwrap();
@@ -259,4 +286,42 @@ fn unmodelled_fields_are_dropped_with_a_warning() {
         .send(body.to_string())
         .unwrap();
     assert!(response.headers().get("warning").is_none());
+}
+
+/// `pods/binding` puts a pod on a node once (a second binding is a 409);
+/// `pods/eviction` deletes it gracefully; both answer a 201 Success.
+#[test]
+fn binding_and_eviction_subresources() {
+    let s = Server::start();
+    let pods = "/api/v1/namespaces/default/pods";
+    let (code, created) = post(&s, pods, &pod("p", "web"));
+    assert_eq!(code, 201, "{created}");
+    let uid = created["metadata"]["uid"].as_str().unwrap().to_owned();
+    let binding = |node: &str, kind: &str| {
+        json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p", "uid": uid},
+               "target": {"apiVersion": "v1", "kind": kind, "name": node}})
+    };
+    let (code, bad) = post(&s, &format!("{pods}/p/binding"), &binding("n1", "Pod"));
+    assert_eq!((code, bad["reason"].as_str()), (400, Some("BadRequest")), "{bad}");
+    let (code, ok) = post(&s, &format!("{pods}/p/binding"), &binding("n1", "Node"));
+    assert_eq!((code, ok["status"].as_str()), (201, Some("Success")), "{ok}");
+    let (_, bound) = json(client().get(&s.url(&format!("{pods}/p"))).call());
+    assert_eq!(bound["spec"]["nodeName"], "n1");
+    let (code, again) = post(&s, &format!("{pods}/p/binding"), &binding("n2", "Node"));
+    assert_eq!((code, again["reason"].as_str()), (409, Some("Conflict")), "{again}");
+
+    let eviction = json!({"apiVersion": "policy/v1", "kind": "Eviction",
+                          "metadata": {"name": "p", "namespace": "default"},
+                          "deleteOptions": {"gracePeriodSeconds": 5}});
+    let (code, evicted) = post(&s, &format!("{pods}/p/eviction"), &eviction);
+    assert_eq!((code, evicted["status"].as_str()), (201, Some("Success")), "{evicted}");
+    let (_, terminating) = json(client().get(&s.url(&format!("{pods}/p"))).call());
+    assert!(terminating["metadata"]["deletionTimestamp"].is_string(), "{terminating}");
+    assert_eq!(terminating["metadata"]["deletionGracePeriodSeconds"], 5);
+    let (code, missing) = post(&s, &format!("{pods}/gone/eviction"), &eviction);
+    assert_eq!(code, 400, "the name differs from the URL's: {missing}");
+    let mut other = eviction.clone();
+    other["metadata"]["name"] = json!("gone");
+    let (code, _) = post(&s, &format!("{pods}/gone/eviction"), &other);
+    assert_eq!(code, 404);
 }

@@ -148,6 +148,19 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A request about an object is malformed where the object model reads
+    /// it: a patch that does not apply (a failed JSON patch `test`, a
+    /// strategic merge patch directive that makes no sense), or fields
+    /// the kind does not have under strict decoding (kube-apiserver's
+    /// `fieldValidation=Strict`). Kubernetes answers these with a 400
+    /// `BadRequest`.
+    #[error("{object}: {reason}")]
+    BadRequest {
+        /// The object, as `namespace/name` or `name`.
+        object: String,
+        /// What is wrong, e.g. `strict decoding error: unknown field "spec.foo"`.
+        reason: String,
+    },
     /// A label or field selector could not be parsed or uses an unsupported field.
     #[error("invalid selector {selector:?}: {reason}")]
     Selector {

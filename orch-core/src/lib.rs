@@ -55,6 +55,7 @@ pub mod manifest;
 pub mod meta;
 mod quantity;
 pub mod resource;
+pub mod schema;
 pub mod selector;
 pub mod store;
 #[cfg(feature = "testing")]

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::time::Time;
@@ -16,7 +17,8 @@ pub(crate) fn is_zero(n: &i64) -> bool {
 }
 
 /// `apiVersion` and `kind`: what a manifest document says it is.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.TypeMeta")]
 #[serde(rename_all = "camelCase")]
 pub struct TypeMeta {
     /// `group/version`, or just `version` for the core group (`v1`).
@@ -28,7 +30,8 @@ pub struct TypeMeta {
 }
 
 /// Every object's metadata (Kubernetes `ObjectMeta`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
     /// The name, unique per kind and namespace; a DNS-1123 subdomain for most
@@ -72,9 +75,11 @@ pub struct ObjectMeta {
     /// The objects this one depends on; the garbage collector deletes it
     /// when they are gone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-patch-strategy" = "merge", "x-kubernetes-patch-merge-key" = "uid"))]
     pub owner_references: Vec<OwnerReference>,
     /// Names of cleanups that must finish before the object is removed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-patch-strategy" = "merge"))]
     pub finalizers: Vec<String>,
 }
 
@@ -110,7 +115,8 @@ impl ObjectMeta {
 }
 
 /// A reference from a dependent to its owner (Kubernetes `OwnerReference`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference")]
 #[serde(rename_all = "camelCase")]
 pub struct OwnerReference {
     /// The owner's apiVersion.
@@ -132,7 +138,8 @@ pub struct OwnerReference {
 /// A label query in object form (Kubernetes `LabelSelector`), as in
 /// `ReplicaSet.spec.selector`. `matchLabels` and `matchExpressions` are ANDed.
 /// An empty selector matches everything.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector")]
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelector {
     /// Labels that must be present with these values.
@@ -144,7 +151,8 @@ pub struct LabelSelector {
 }
 
 /// One set-based requirement of a [`LabelSelector`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement")]
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelectorRequirement {
     /// The label key.

@@ -3,6 +3,7 @@
 
 use std::process::Command;
 
+pub mod kubectl;
 pub mod running;
 
 /// The example binary `cargo test` built alongside this test (same profile

@@ -1,5 +1,6 @@
-//! Updates: [`Api::replace`], [`Api::replace_status`], [`Api::patch`] and
-//! [`Api::patch_status`], and the read-modify-write loop behind them (and
+//! Updates: [`Api::replace`], [`Api::replace_status`], [`Api::patch`],
+//! [`Api::patch_status`], [`Api::patch_with`] and
+//! [`Api::patch_status_with`], and the read-modify-write loop behind them (and
 //! behind [`Api::bind`]).
 
 use serde_json::Value;
@@ -58,18 +59,61 @@ impl<K: Object> Api<K> {
     }
 
     async fn patch_part(&self, name: &str, patch: &Value, part: Part) -> Result<K> {
-        let namespace = self.request_namespace().to_owned();
-        let object = self.object_name(&namespace, name);
-        let expected = match patch.pointer("/metadata/resourceVersion") {
-            Some(Value::String(rv)) => Self::parse_resource_version(rv, &object)?,
-            _ => None,
-        };
-        self.update(&namespace, name, expected, None, part, |current| {
+        let expected = patch.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+        self.patch_part_with(name, expected, part, |current| {
             let mut value = current.clone();
             json_patch::merge(&mut value, patch);
             Ok(value)
         })
         .await
+    }
+
+    /// Read-modify-write with any patch: `patch` turns the object as stored
+    /// (its JSON) into the object to write, and is called again with the
+    /// newer object when a concurrent write wins (up to a few times), as
+    /// kube-apiserver reapplies a patch. A `resource_version` is a
+    /// precondition: the stored object must be at it. The result is
+    /// validated, admitted and written as [`replace`](Self::replace) writes;
+    /// on kinds with a status subresource, status changes are ignored. What
+    /// JSON patch (RFC 6902) and strategic merge patch are built on.
+    ///
+    /// Errors: as [`replace`](Self::replace); whatever `patch` returns;
+    /// [`Error::Invalid`] naming the field if the result does not fit `K`.
+    pub async fn patch_with(
+        &self,
+        name: &str,
+        resource_version: Option<&str>,
+        patch: impl Fn(&Value) -> Result<Value>,
+    ) -> Result<K> {
+        self.patch_part_with(name, resource_version, Part::Main, patch).await
+    }
+
+    /// [`patch_with`](Self::patch_with) on the status only.
+    ///
+    /// Errors: as [`patch_with`](Self::patch_with).
+    pub async fn patch_status_with(
+        &self,
+        name: &str,
+        resource_version: Option<&str>,
+        patch: impl Fn(&Value) -> Result<Value>,
+    ) -> Result<K> {
+        self.patch_part_with(name, resource_version, Part::Status, patch).await
+    }
+
+    async fn patch_part_with(
+        &self,
+        name: &str,
+        resource_version: Option<&str>,
+        part: Part,
+        patch: impl Fn(&Value) -> Result<Value>,
+    ) -> Result<K> {
+        let namespace = self.request_namespace().to_owned();
+        let object = self.object_name(&namespace, name);
+        let expected = match resource_version {
+            Some(rv) => Self::parse_resource_version(rv, &object)?,
+            None => None,
+        };
+        self.update(&namespace, name, expected, None, part, patch).await
     }
 
     /// The read-modify-write loop behind replace, patch and the status writes.

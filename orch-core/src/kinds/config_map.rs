@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::byte_string::ByteString;
@@ -9,7 +10,8 @@ use crate::meta::ObjectMeta;
 use crate::validation::{FieldErrors, IMMUTABLE_WHEN_SET};
 
 /// A ConfigMap.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.ConfigMap")]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigMap {
     /// `v1`.

@@ -1,5 +1,6 @@
 //! Deployment (apps/v1): declarative rollouts over ReplicaSets.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::int_or_string::IntOrString;
@@ -9,7 +10,8 @@ use crate::meta::{LabelSelector, ObjectMeta};
 use crate::validation::FieldErrors;
 
 /// A Deployment.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.apps.v1.Deployment")]
 #[serde(rename_all = "camelCase")]
 pub struct Deployment {
     /// `apps/v1`.
@@ -72,7 +74,8 @@ pub fn validate(obj: &Deployment, errors: &mut FieldErrors) {
 }
 
 /// apps/v1 `DeploymentSpec`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.apps.v1.DeploymentSpec")]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentSpec {
     /// Desired number of Pods; default 1.
@@ -86,6 +89,7 @@ pub struct DeploymentSpec {
     pub template: PodTemplateSpec,
     /// How old Pods are replaced by new ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-patch-strategy" = "retainKeys"))]
     pub strategy: Option<DeploymentStrategy>,
     /// Seconds a Pod must be Ready to count as available; default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,7 +123,8 @@ impl DeploymentSpec {
 }
 
 /// apps/v1 `DeploymentStrategy`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.apps.v1.DeploymentStrategy")]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentStrategy {
     /// `RollingUpdate` (default) or `Recreate`.
@@ -131,7 +136,8 @@ pub struct DeploymentStrategy {
 }
 
 /// apps/v1 `DeploymentStrategyType`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.apps.v1.DeploymentStrategyType")]
 pub enum DeploymentStrategyType {
     /// Replace Pods gradually within `maxSurge` and `maxUnavailable`.
     #[default]
@@ -142,7 +148,8 @@ pub enum DeploymentStrategyType {
 
 /// apps/v1 `RollingUpdateDeployment`: each an integer or a percentage of
 /// the desired replicas.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.apps.v1.RollingUpdateDeployment")]
 #[serde(rename_all = "camelCase")]
 pub struct RollingUpdateDeployment {
     /// Pods that may be unavailable during the update; default `25%`
@@ -155,7 +162,8 @@ pub struct RollingUpdateDeployment {
 }
 
 /// apps/v1 `DeploymentStatus`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.apps.v1.DeploymentStatus")]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentStatus {
     /// The generation this status describes.
@@ -178,6 +186,7 @@ pub struct DeploymentStatus {
     pub unavailable_replicas: Option<i32>,
     /// `Available`, `Progressing`, `ReplicaFailure`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-patch-strategy" = "merge", "x-kubernetes-patch-merge-key" = "type"))]
     pub conditions: Vec<WorkloadCondition>,
     /// Bumped when a template-hash collision is found.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,12 +1,14 @@
 //! Event (core/v1): a report of something that happened to an object.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::ObjectMeta;
 use crate::time::{MicroTime, Time};
 
 /// An Event. Repeats of the same event raise `count` and `lastTimestamp`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.Event")]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     /// `v1`.
@@ -80,7 +82,8 @@ crate::impl_resource!(Event {
 });
 
 /// A reference to an object (core/v1 `ObjectReference`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.ObjectReference")]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectReference {
     /// apiVersion of the object.
@@ -107,7 +110,8 @@ pub struct ObjectReference {
 }
 
 /// core/v1 `EventSource`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.EventSource")]
 pub struct EventSource {
     /// The component, e.g. `kubelet`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,12 +1,14 @@
 //! Lease (coordination.k8s.io/v1): leader election and node heartbeats.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::ObjectMeta;
 use crate::time::MicroTime;
 
 /// A Lease.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.coordination.v1.Lease")]
 #[serde(rename_all = "camelCase")]
 pub struct Lease {
     /// `coordination.k8s.io/v1`.
@@ -33,7 +35,8 @@ crate::impl_resource!(Lease {
 });
 
 /// coordination.k8s.io/v1 `LeaseSpec`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.coordination.v1.LeaseSpec")]
 #[serde(rename_all = "camelCase")]
 pub struct LeaseSpec {
     /// Who holds it.

@@ -1,11 +1,13 @@
 //! Namespace (core/v1): a scope for names.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::ObjectMeta;
 
 /// A Namespace.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.Namespace")]
 #[serde(rename_all = "camelCase")]
 pub struct Namespace {
     /// `v1`.
@@ -35,7 +37,8 @@ crate::impl_resource!(Namespace {
 });
 
 /// core/v1 `NamespaceSpec`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.NamespaceSpec")]
 pub struct NamespaceSpec {
     /// Cleanups that must finish before the Namespace goes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -43,7 +46,8 @@ pub struct NamespaceSpec {
 }
 
 /// core/v1 `NamespaceStatus`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.NamespaceStatus")]
 pub struct NamespaceStatus {
     /// `Active` or `Terminating`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::ObjectMeta;
@@ -10,7 +11,8 @@ use crate::time::Time;
 use crate::validation::{label_key, quantities, FieldErrors};
 
 /// A Node: where pods run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.Node")]
 #[serde(rename_all = "camelCase")]
 pub struct Node {
     /// `v1`.
@@ -68,7 +70,8 @@ pub fn validate(obj: &Node, errors: &mut FieldErrors) {
 }
 
 /// core/v1 `NodeSpec`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.NodeSpec")]
 #[serde(rename_all = "camelCase")]
 pub struct NodeSpec {
     /// Cordoned: no new pods are scheduled here.
@@ -86,7 +89,8 @@ pub struct NodeSpec {
 }
 
 /// A taint (core/v1 `Taint`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.Taint")]
 #[serde(rename_all = "camelCase")]
 pub struct Taint {
     /// Key.
@@ -102,7 +106,8 @@ pub struct Taint {
 }
 
 /// core/v1 `NodeStatus`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.NodeStatus")]
 #[serde(rename_all = "camelCase")]
 pub struct NodeStatus {
     /// Total resources: `cpu`, `memory`, `pods`, …
@@ -113,9 +118,11 @@ pub struct NodeStatus {
     pub allocatable: BTreeMap<String, Quantity>,
     /// `Ready`, `MemoryPressure`, `DiskPressure`, …
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-patch-strategy" = "merge", "x-kubernetes-patch-merge-key" = "type"))]
     pub conditions: Vec<NodeCondition>,
     /// `InternalIP`, `Hostname`, …
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-patch-strategy" = "merge", "x-kubernetes-patch-merge-key" = "type"))]
     pub addresses: Vec<NodeAddress>,
     /// Versions of what runs the node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,7 +133,8 @@ pub struct NodeStatus {
 }
 
 /// core/v1 `NodeCondition`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.NodeCondition")]
 #[serde(rename_all = "camelCase")]
 pub struct NodeCondition {
     /// `Ready`, `MemoryPressure`, …
@@ -149,7 +157,8 @@ pub struct NodeCondition {
 }
 
 /// core/v1 `NodeAddress`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.NodeAddress")]
 pub struct NodeAddress {
     /// `InternalIP`, `ExternalIP`, `Hostname`.
     #[serde(rename = "type")]
@@ -159,7 +168,8 @@ pub struct NodeAddress {
 }
 
 /// core/v1 `NodeSystemInfo`, the fields orch reports.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.NodeSystemInfo")]
 #[serde(rename_all = "camelCase")]
 pub struct NodeSystemInfo {
     /// The node agent's version.
@@ -177,7 +187,8 @@ pub struct NodeSystemInfo {
 }
 
 /// core/v1 `ContainerImage`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.ContainerImage")]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerImage {
     /// Names and digests of the image.

@@ -3,6 +3,7 @@
 //! groups and service accounts hold a role, in one namespace or
 //! everywhere). The API server's authorizer evaluates them.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::ObjectMeta;
@@ -10,7 +11,8 @@ use crate::meta::ObjectMeta;
 /// One rule: `verbs` on `resources` (`pods`, `pods/log`, `*`) of
 /// `apiGroups` (`""` for core, `*`), limited to `resourceNames` if any;
 /// or `verbs` on `nonResourceURLs` (`/healthz`, `/api/*`) in a ClusterRole.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.rbac.v1.PolicyRule")]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyRule {
     /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`,
@@ -32,7 +34,8 @@ pub struct PolicyRule {
 }
 
 /// Who a binding grants its role to.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.rbac.v1.Subject")]
 #[serde(rename_all = "camelCase")]
 pub struct Subject {
     /// `User`, `Group` or `ServiceAccount`.
@@ -48,7 +51,8 @@ pub struct Subject {
 }
 
 /// The role a binding grants.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.rbac.v1.RoleRef")]
 #[serde(rename_all = "camelCase")]
 pub struct RoleRef {
     /// `rbac.authorization.k8s.io`.
@@ -61,9 +65,10 @@ pub struct RoleRef {
 }
 
 macro_rules! rbac_kind {
-    ($(#[$doc:meta])* $ty:ident, $kind:literal, $plural:literal, $namespaced:literal, { $($(#[$fdoc:meta])* $field:ident : $fty:ty),* $(,)? }) => {
+    ($(#[$doc:meta])* $ty:ident, $schema:literal, $kind:literal, $plural:literal, $namespaced:literal, { $($(#[$fdoc:meta])* $field:ident : $fty:ty),* $(,)? }) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+        #[schemars(rename = $schema)]
         #[serde(rename_all = "camelCase")]
         pub struct $ty {
             /// `rbac.authorization.k8s.io/v1`.
@@ -91,7 +96,7 @@ macro_rules! rbac_kind {
 
 rbac_kind!(
     /// A Role: rules within its namespace.
-    Role, "Role", "roles", true, {
+    Role, "io.k8s.api.rbac.v1.Role", "Role", "roles", true, {
         /// What it allows.
         rules: Vec<PolicyRule>,
     }
@@ -100,7 +105,7 @@ rbac_kind!(
 rbac_kind!(
     /// A ClusterRole: rules for cluster-scoped resources, every namespace
     /// (through a ClusterRoleBinding) or one (through a RoleBinding).
-    ClusterRole, "ClusterRole", "clusterroles", false, {
+    ClusterRole, "io.k8s.api.rbac.v1.ClusterRole", "ClusterRole", "clusterroles", false, {
         /// What it allows.
         rules: Vec<PolicyRule>,
     }
@@ -108,7 +113,7 @@ rbac_kind!(
 
 rbac_kind!(
     /// A RoleBinding: grants a Role or ClusterRole within its namespace.
-    RoleBinding, "RoleBinding", "rolebindings", true, {
+    RoleBinding, "io.k8s.api.rbac.v1.RoleBinding", "RoleBinding", "rolebindings", true, {
         /// Who holds the role.
         subjects: Vec<Subject>,
         /// The role.
@@ -118,7 +123,7 @@ rbac_kind!(
 
 rbac_kind!(
     /// A ClusterRoleBinding: grants a ClusterRole everywhere.
-    ClusterRoleBinding, "ClusterRoleBinding", "clusterrolebindings", false, {
+    ClusterRoleBinding, "io.k8s.api.rbac.v1.ClusterRoleBinding", "ClusterRoleBinding", "clusterrolebindings", false, {
         /// Who holds the role.
         subjects: Vec<Subject>,
         /// The role.

@@ -1,5 +1,6 @@
 //! ReplicaSet (apps/v1): keeps a number of identical Pods running.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::kinds::pod::{self, PodTemplateSpec};
@@ -8,7 +9,8 @@ use crate::time::Time;
 use crate::validation::{labels, FieldErrors, IMMUTABLE};
 
 /// A ReplicaSet.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.apps.v1.ReplicaSet")]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaSet {
     /// `apps/v1`.
@@ -89,7 +91,8 @@ pub(crate) fn validate_workload(
 }
 
 /// apps/v1 `ReplicaSetSpec`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.apps.v1.ReplicaSetSpec")]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaSetSpec {
     /// Desired number of Pods; default 1.
@@ -107,7 +110,8 @@ pub struct ReplicaSetSpec {
 }
 
 /// apps/v1 `ReplicaSetStatus`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.apps.v1.ReplicaSetStatus")]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaSetStatus {
     /// Pods that exist.
@@ -127,12 +131,14 @@ pub struct ReplicaSetStatus {
     pub observed_generation: Option<i64>,
     /// `ReplicaFailure`, …
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-patch-strategy" = "merge", "x-kubernetes-patch-merge-key" = "type"))]
     pub conditions: Vec<WorkloadCondition>,
 }
 
 /// A condition of a ReplicaSet or Deployment (apps/v1 `ReplicaSetCondition`,
 /// `DeploymentCondition`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.apps.v1.WorkloadCondition")]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadCondition {
     /// `Available`, `Progressing`, `ReplicaFailure`.

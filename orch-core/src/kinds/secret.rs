@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::byte_string::ByteString;
@@ -11,7 +12,8 @@ use crate::validation::{FieldErrors, IMMUTABLE, IMMUTABLE_WHEN_SET};
 /// A Secret. As Kubernetes, `stringData` is write-only: on every write its
 /// entries are merged into `data` (a key in both takes the `stringData`
 /// value) and it is stored empty.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.Secret")]
 #[serde(rename_all = "camelCase")]
 pub struct Secret {
     /// `v1`.

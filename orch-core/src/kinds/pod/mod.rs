@@ -12,6 +12,7 @@ mod volume;
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::int_or_string::IntOrString;
@@ -36,7 +37,8 @@ pub use volume::{
 };
 
 /// A Pod: one or more containers run together on one node.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.Pod")]
 #[serde(rename_all = "camelCase")]
 pub struct Pod {
     /// `v1`.
@@ -101,14 +103,17 @@ crate::impl_resource!(Pod {
 });
 
 /// The desired state of a Pod (core/v1 `PodSpec`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.PodSpec")]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
     /// Init containers, run to completion one after another before `containers`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-patch-strategy" = "merge", "x-kubernetes-patch-merge-key" = "name"))]
     pub init_containers: Vec<Container>,
     /// The containers; at least one.
     #[serde(default)]
+    #[schemars(extend("x-kubernetes-patch-strategy" = "merge", "x-kubernetes-patch-merge-key" = "name"))]
     pub containers: Vec<Container>,
     /// `Always` (the default), `OnFailure` or `Never`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +132,7 @@ pub struct PodSpec {
     pub tolerations: Vec<Toleration>,
     /// How replicas spread across topology domains.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-patch-strategy" = "merge", "x-kubernetes-patch-merge-key" = "topologyKey"))]
     pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
     /// Scheduling priority; higher goes first. Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -148,6 +154,7 @@ pub struct PodSpec {
     pub hostname: Option<String>,
     /// Volumes the containers can mount, each name unique.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-patch-strategy" = "merge,retainKeys", "x-kubernetes-patch-merge-key" = "name"))]
     pub volumes: Vec<Volume>,
 }
 
@@ -169,7 +176,8 @@ impl PodSpec {
 }
 
 /// When the node agent restarts a Pod's containers (core/v1 `RestartPolicy`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.RestartPolicy")]
 pub enum RestartPolicy {
     /// Restart whenever a container exits.
     Always,
@@ -191,7 +199,8 @@ impl RestartPolicy {
 }
 
 /// One container of a Pod (core/v1 `Container`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.Container")]
 #[serde(rename_all = "camelCase")]
 pub struct Container {
     /// Name, a DNS-1123 label unique in the Pod.
@@ -213,6 +222,7 @@ pub struct Container {
     pub working_dir: Option<String>,
     /// Environment variables; they override those of `env_from`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-patch-strategy" = "merge", "x-kubernetes-patch-merge-key" = "name"))]
     pub env: Vec<EnvVar>,
     /// Every key of ConfigMaps and Secrets as environment variables, in
     /// order (a later source overrides an earlier).
@@ -220,6 +230,7 @@ pub struct Container {
     pub env_from: Vec<EnvFromSource>,
     /// Ports the container listens on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-patch-strategy" = "merge", "x-kubernetes-patch-merge-key" = "containerPort"))]
     pub ports: Vec<ContainerPort>,
     /// Resource requests and limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -238,12 +249,14 @@ pub struct Container {
     pub lifecycle: Option<Lifecycle>,
     /// The Pod's volumes this container mounts, and where.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-patch-strategy" = "merge", "x-kubernetes-patch-merge-key" = "mountPath"))]
     pub volume_mounts: Vec<VolumeMount>,
 }
 
 /// A container's lifecycle hooks (core/v1 `Lifecycle`), run by the node
 /// agent as the kubelet runs them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.Lifecycle")]
 #[serde(rename_all = "camelCase")]
 pub struct Lifecycle {
     /// Run right after the container is started. If it fails, the container
@@ -261,7 +274,8 @@ pub struct Lifecycle {
 
 /// One hook's action (core/v1 `LifecycleHandler`): exactly one of `exec`,
 /// `httpGet`, `tcpSocket` (deprecated in Kubernetes, accepted), `sleep`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.LifecycleHandler")]
 #[serde(rename_all = "camelCase")]
 pub struct LifecycleHandler {
     /// Run a command in the container; exit 0 is success.
@@ -279,7 +293,8 @@ pub struct LifecycleHandler {
 }
 
 /// Wait (core/v1 `SleepAction`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.SleepAction")]
 #[serde(rename_all = "camelCase")]
 pub struct SleepAction {
     /// Seconds to sleep, 0 or more.
@@ -288,7 +303,8 @@ pub struct SleepAction {
 
 /// An environment variable (core/v1 `EnvVar`): a literal `value` or a
 /// reference in `valueFrom`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.EnvVar")]
 #[serde(rename_all = "camelCase")]
 pub struct EnvVar {
     /// Variable name.
@@ -303,7 +319,8 @@ pub struct EnvVar {
 
 /// All keys of a ConfigMap or Secret as environment variables (core/v1
 /// `EnvFromSource`): exactly one of `config_map_ref`, `secret_ref`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.EnvFromSource")]
 #[serde(rename_all = "camelCase")]
 pub struct EnvFromSource {
     /// Put before each key to make the variable's name.
@@ -319,7 +336,8 @@ pub struct EnvFromSource {
 
 /// The ConfigMap or Secret of an [`EnvFromSource`] (core/v1
 /// `ConfigMapEnvSource`, `SecretEnvSource`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.EnvFromRef")]
 #[serde(rename_all = "camelCase")]
 pub struct EnvFromRef {
     /// Its name.
@@ -331,7 +349,8 @@ pub struct EnvFromRef {
 }
 
 /// Source of an environment variable's value (core/v1 `EnvVarSource`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.EnvVarSource")]
 #[serde(rename_all = "camelCase")]
 pub struct EnvVarSource {
     /// A key of a ConfigMap in the Pod's namespace.
@@ -346,7 +365,8 @@ pub struct EnvVarSource {
 }
 
 /// A key of a ConfigMap or Secret (core/v1 `ConfigMapKeySelector`, `SecretKeySelector`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.KeySelector")]
 #[serde(rename_all = "camelCase")]
 pub struct KeySelector {
     /// The ConfigMap's or Secret's name.
@@ -360,7 +380,8 @@ pub struct KeySelector {
 }
 
 /// A field of the Pod (core/v1 `ObjectFieldSelector`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.ObjectFieldSelector")]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectFieldSelector {
     /// Schema version of `field_path`; default `v1`.
@@ -371,7 +392,8 @@ pub struct ObjectFieldSelector {
 }
 
 /// A port a container listens on (core/v1 `ContainerPort`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.ContainerPort")]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerPort {
     /// Optional name, referable from probes.
@@ -392,7 +414,8 @@ pub struct ContainerPort {
 
 /// Compute resources (core/v1 `ResourceRequirements`): maps from resource
 /// name (`cpu`, `memory`, …) to quantity.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.ResourceRequirements")]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceRequirements {
     /// What the scheduler reserves.
@@ -405,7 +428,8 @@ pub struct ResourceRequirements {
 
 /// A health check (core/v1 `Probe`): exactly one of `exec`, `httpGet`,
 /// `tcpSocket`, and its timing.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.Probe")]
 #[serde(rename_all = "camelCase")]
 pub struct Probe {
     /// Run a command in the container; exit 0 is success.
@@ -435,7 +459,8 @@ pub struct Probe {
 }
 
 /// A command to run (core/v1 `ExecAction`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.ExecAction")]
 #[serde(rename_all = "camelCase")]
 pub struct ExecAction {
     /// The command and its arguments; not run in a shell.
@@ -444,7 +469,8 @@ pub struct ExecAction {
 }
 
 /// An HTTP GET probe (core/v1 `HTTPGetAction`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.HttpGetAction")]
 #[serde(rename_all = "camelCase")]
 pub struct HttpGetAction {
     /// Path; default `/`.
@@ -464,7 +490,8 @@ pub struct HttpGetAction {
 }
 
 /// One HTTP header (core/v1 `HTTPHeader`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.HttpHeader")]
 pub struct HttpHeader {
     /// Header name.
     pub name: String,
@@ -473,7 +500,8 @@ pub struct HttpHeader {
 }
 
 /// A TCP connect probe (core/v1 `TCPSocketAction`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.TcpSocketAction")]
 #[serde(rename_all = "camelCase")]
 pub struct TcpSocketAction {
     /// Port number or the name of a container port.
@@ -484,7 +512,8 @@ pub struct TcpSocketAction {
 }
 
 /// A Pod template inside a ReplicaSet or Deployment (core/v1 `PodTemplateSpec`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.PodTemplateSpec")]
 #[serde(rename_all = "camelCase")]
 pub struct PodTemplateSpec {
     /// Labels and annotations the Pods get.

@@ -1,13 +1,15 @@
 //! A Pod's scheduling constraints: node and pod (anti-)affinity,
 //! tolerations and topology spread constraints (core/v1).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::kinds::node::Taint;
 use crate::meta::LabelSelector;
 
 /// Scheduling constraints (core/v1 `Affinity`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.Affinity")]
 #[serde(rename_all = "camelCase")]
 pub struct Affinity {
     /// Constraints on node labels.
@@ -22,7 +24,8 @@ pub struct Affinity {
 }
 
 /// Node affinity (core/v1 `NodeAffinity`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.NodeAffinity")]
 #[serde(rename_all = "camelCase")]
 pub struct NodeAffinity {
     /// Hard constraint: the node must match one of the terms.
@@ -42,7 +45,8 @@ pub struct NodeAffinity {
 }
 
 /// A disjunction of node selector terms (core/v1 `NodeSelector`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.NodeSelector")]
 #[serde(rename_all = "camelCase")]
 pub struct NodeSelector {
     /// The terms, ORed.
@@ -51,7 +55,8 @@ pub struct NodeSelector {
 }
 
 /// A conjunction of requirements on a node (core/v1 `NodeSelectorTerm`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.NodeSelectorTerm")]
 #[serde(rename_all = "camelCase")]
 pub struct NodeSelectorTerm {
     /// Requirements on node labels.
@@ -63,7 +68,8 @@ pub struct NodeSelectorTerm {
 }
 
 /// One requirement on a node (core/v1 `NodeSelectorRequirement`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.NodeSelectorRequirement")]
 #[serde(rename_all = "camelCase")]
 pub struct NodeSelectorRequirement {
     /// Label key or field name.
@@ -76,7 +82,8 @@ pub struct NodeSelectorRequirement {
 }
 
 /// A weighted node preference (core/v1 `PreferredSchedulingTerm`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.PreferredSchedulingTerm")]
 pub struct PreferredSchedulingTerm {
     /// Weight, 1–100.
     pub weight: i32,
@@ -85,7 +92,8 @@ pub struct PreferredSchedulingTerm {
 }
 
 /// Pod affinity or anti-affinity (core/v1 `PodAffinity`, `PodAntiAffinity`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.PodAffinity")]
 #[serde(rename_all = "camelCase")]
 pub struct PodAffinity {
     /// Hard terms, all of which must hold.
@@ -105,7 +113,8 @@ pub struct PodAffinity {
 }
 
 /// Pods to (not) share a topology domain with (core/v1 `PodAffinityTerm`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.PodAffinityTerm")]
 #[serde(rename_all = "camelCase")]
 pub struct PodAffinityTerm {
     /// Which pods.
@@ -122,7 +131,8 @@ pub struct PodAffinityTerm {
 }
 
 /// A weighted pod affinity term (core/v1 `WeightedPodAffinityTerm`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.WeightedPodAffinityTerm")]
 #[serde(rename_all = "camelCase")]
 pub struct WeightedPodAffinityTerm {
     /// Weight, 1–100.
@@ -132,7 +142,8 @@ pub struct WeightedPodAffinityTerm {
 }
 
 /// Tolerates a taint (core/v1 `Toleration`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.Toleration")]
 #[serde(rename_all = "camelCase")]
 pub struct Toleration {
     /// Taint key; empty with `Exists` tolerates everything.
@@ -179,7 +190,8 @@ impl Toleration {
 }
 
 /// Spread across topology domains (core/v1 `TopologySpreadConstraint`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.TopologySpreadConstraint")]
 #[serde(rename_all = "camelCase")]
 pub struct TopologySpreadConstraint {
     /// Largest allowed difference in matching pods between two domains.

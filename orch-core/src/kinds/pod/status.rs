@@ -1,12 +1,14 @@
 //! The observed state of a Pod (core/v1 `PodStatus` and what it holds),
 //! written by the scheduler and the node agent.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::time::Time;
 
 /// The observed state of a Pod (core/v1 `PodStatus`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.PodStatus")]
 #[serde(rename_all = "camelCase")]
 pub struct PodStatus {
     /// Lifecycle phase.
@@ -14,6 +16,7 @@ pub struct PodStatus {
     pub phase: Option<PodPhase>,
     /// PodScheduled, Initialized, ContainersReady, Ready.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-patch-strategy" = "merge", "x-kubernetes-patch-merge-key" = "type"))]
     pub conditions: Vec<PodCondition>,
     /// Human-readable detail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,7 +45,8 @@ pub struct PodStatus {
 }
 
 /// A Pod's lifecycle phase (core/v1 `PodPhase`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.PodPhase")]
 pub enum PodPhase {
     /// Accepted, not all containers running yet (includes scheduling).
     Pending,
@@ -70,7 +74,8 @@ impl PodPhase {
 }
 
 /// A Pod condition (core/v1 `PodCondition`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.PodCondition")]
 #[serde(rename_all = "camelCase")]
 pub struct PodCondition {
     /// `PodScheduled`, `Initialized`, `ContainersReady`, `Ready`, …
@@ -93,7 +98,8 @@ pub struct PodCondition {
 }
 
 /// The state of one container (core/v1 `ContainerStatus`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.ContainerStatus")]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerStatus {
     /// The container's name.
@@ -125,7 +131,8 @@ pub struct ContainerStatus {
 }
 
 /// Exactly one of waiting, running, terminated (core/v1 `ContainerState`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.ContainerState")]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerState {
     /// Not running yet, e.g. `ContainerCreating` or `CrashLoopBackOff`.
@@ -140,7 +147,8 @@ pub struct ContainerState {
 }
 
 /// core/v1 `ContainerStateWaiting`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.ContainerStateWaiting")]
 pub struct ContainerStateWaiting {
     /// Why it waits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,7 +159,8 @@ pub struct ContainerStateWaiting {
 }
 
 /// core/v1 `ContainerStateRunning`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.ContainerStateRunning")]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerStateRunning {
     /// When it (re)started.
@@ -160,7 +169,8 @@ pub struct ContainerStateRunning {
 }
 
 /// core/v1 `ContainerStateTerminated`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.ContainerStateTerminated")]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerStateTerminated {
     /// Exit code.

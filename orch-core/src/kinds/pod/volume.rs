@@ -9,6 +9,7 @@
 //! reports them as unknown fields, and the volume is refused for having no
 //! source.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::quantity::Quantity;
@@ -23,7 +24,8 @@ pub const DEFAULT_PROJECTED_FILE_MODE: i32 = 0o644;
 /// that kubectl reads; the YAML 1.2 parser here hands it over as the string
 /// `"0644"`). Any other string is an error.
 fn file_mode<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<i32>, D::Error> {
-    #[derive(Deserialize)]
+    #[derive(Deserialize, JsonSchema)]
+    #[schemars(rename = "io.k8s.api.core.v1.Volume")]
     #[serde(untagged)]
     enum Mode {
         Int(i32),
@@ -44,7 +46,8 @@ fn file_mode<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<i32>, D::
 }
 
 /// A named volume of a Pod (core/v1 `Volume`): exactly one source.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.Volume")]
 #[serde(rename_all = "camelCase")]
 pub struct Volume {
     /// Name, a DNS-1123 label unique in the Pod; `volumeMounts` refer to it.
@@ -61,7 +64,8 @@ pub struct Volume {
 }
 
 /// A ConfigMap as a volume (core/v1 `ConfigMapVolumeSource`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.ConfigMapVolumeSource")]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigMapVolumeSource {
     /// The ConfigMap's name.
@@ -83,7 +87,8 @@ pub struct ConfigMapVolumeSource {
 }
 
 /// A Secret as a volume (core/v1 `SecretVolumeSource`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.SecretVolumeSource")]
 #[serde(rename_all = "camelCase")]
 pub struct SecretVolumeSource {
     /// The Secret's name.
@@ -103,7 +108,8 @@ pub struct SecretVolumeSource {
 }
 
 /// One key of a ConfigMap or Secret projected to a file (core/v1 `KeyToPath`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.KeyToPath")]
 #[serde(rename_all = "camelCase")]
 pub struct KeyToPath {
     /// The key.
@@ -120,7 +126,8 @@ pub struct KeyToPath {
 /// An empty directory for the Pod's lifetime (core/v1 `EmptyDirVolumeSource`).
 /// orch keeps it on the node's disk whatever the medium, and does not
 /// enforce `sizeLimit`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.EmptyDirVolumeSource")]
 #[serde(rename_all = "camelCase")]
 pub struct EmptyDirVolumeSource {
     /// `""` (the node's disk) or `Memory` (tmpfs in Kubernetes).
@@ -132,7 +139,8 @@ pub struct EmptyDirVolumeSource {
 }
 
 /// A volume mounted into a container (core/v1 `VolumeMount`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.api.core.v1.VolumeMount")]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeMount {
     /// The Pod volume's name.
