@@ -148,6 +148,30 @@ fn kubectl_gets_creates_labels_scales_and_deletes() {
     // Typed-client commands send protobuf bodies.
     assert_eq!(kubectl.ok(&["create", "namespace", "team-a"]).trim(), "namespace/team-a created");
     assert!(kubectl.ok(&["get", "ns"]).lines().any(|l| l.starts_with("team-a ")));
+    assert_eq!(
+        kubectl.ok(&["create", "deployment", "web2", "--image=nginx:1.27", "--port=80"]).trim(),
+        "deployment.apps/web2 created"
+    );
+    assert_eq!(
+        kubectl.ok(&[
+            "get",
+            "deploy",
+            "web2",
+            "-o",
+            "jsonpath={.spec.selector.matchLabels.app} {.spec.template.spec.containers[0].ports[0].containerPort}",
+        ]),
+        "web2 80"
+    );
+    assert_eq!(
+        kubectl.ok(&["create", "configmap", "settings", "--from-literal=mode=fast"]).trim(),
+        "configmap/settings created"
+    );
+    assert_eq!(kubectl.ok(&["get", "cm", "settings", "-o", "jsonpath={.data.mode}"]), "fast");
+    assert_eq!(
+        kubectl.ok(&["create", "secret", "generic", "creds", "--from-literal=token=s3cret"]).trim(),
+        "secret/creds created"
+    );
+    assert_eq!(kubectl.ok(&["get", "secret", "creds", "-o", "jsonpath={.data.token}"]), "czNjcmV0");
     assert_eq!(kubectl.ok(&["auth", "can-i", "create", "pods"]).trim(), "yes");
 
     assert_eq!(kubectl.ok(&["delete", "pod", "web"]).trim(), "pod \"web\" deleted");

@@ -1,10 +1,13 @@
 //! Kubernetes' protobuf request bodies (`application/vnd.kubernetes.protobuf`),
-//! which kubectl 1.32's typed clients send for `create namespace` and
+//! which kubectl 1.32's typed clients send for `create namespace`,
+//! `create configmap`, `create secret`, `create deployment` and
 //! `auth can-i`: the `k8s\0` magic, then a `runtime.Unknown` envelope
 //! (`typeMeta`, `raw`) around the object's protobuf (the `k8s-pb` crate's
 //! generated types). The object becomes the JSON the rest of the server
 //! reads. Kinds not read yet get a 415 that names them; answers are JSON,
 //! which kubectl accepts.
+
+mod objects;
 
 use prost::Message;
 use serde_json::{json, Map, Value};
@@ -52,6 +55,9 @@ pub fn decode(body: &[u8]) -> Result<Value, Status> {
             }
             v
         }
+        ("v1", "ConfigMap") => objects::config_map(decoded(&bytes)?),
+        ("v1", "Secret") => objects::secret(decoded(&bytes)?),
+        ("apps/v1", "Deployment") => objects::deployment(decoded(&bytes)?)?,
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => {
             use k8s_pb::api::authorization::v1::SelfSubjectAccessReview;
             let review = SelfSubjectAccessReview::decode(bytes.as_slice())
@@ -96,6 +102,10 @@ pub fn decode(body: &[u8]) -> Result<Value, Status> {
     object["apiVersion"] = json!(api_version);
     object["kind"] = json!(kind);
     Ok(object)
+}
+
+fn decoded<M: Message + Default>(bytes: &[u8]) -> Result<M, Status> {
+    M::decode(bytes).map_err(|e| bad(e.to_string()))
 }
 
 /// The JSON of the metadata a client may set on create.
@@ -177,8 +187,124 @@ mod tests {
         assert_eq!(v["spec"]["resourceAttributes"]["resource"], "pods");
 
         assert_eq!(decode(b"{}").unwrap_err().code, 400);
-        let other = decode(&envelope("apps/v1", "Deployment", Vec::new())).unwrap_err();
+        let other = decode(&envelope("batch/v1", "Job", Vec::new())).unwrap_err();
         assert_eq!((other.code, other.reason), (415, "UnsupportedMediaType"));
-        assert!(other.message.contains("apps/v1 Deployment"), "{}", other.message);
+        assert!(other.message.contains("batch/v1 Job"), "{}", other.message);
+    }
+
+    /// What `kubectl create deployment web --image=nginx --port=80` sends,
+    /// with the empty strings, `false`s and empty structs Go's encoder
+    /// writes for the fields it leaves alone.
+    fn typed_client_deployment() -> k8s_pb::api::apps::v1::Deployment {
+        use k8s_pb::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+        use k8s_pb::api::core::v1::{
+            Container, ContainerPort, PodSpec, PodTemplateSpec, ResourceRequirements,
+        };
+        use k8s_pb::apimachinery::pkg::apis::meta::v1::LabelSelector;
+        let labels = std::collections::BTreeMap::from([("app".to_owned(), "web".to_owned())]);
+        let container = Container {
+            name: Some("nginx".into()),
+            image: Some("nginx".into()),
+            ports: vec![ContainerPort {
+                container_port: Some(80),
+                host_port: Some(0),
+                protocol: Some(String::new()),
+                ..Default::default()
+            }],
+            resources: Some(ResourceRequirements::default()),
+            termination_message_path: Some(String::new()),
+            stdin: Some(false),
+            tty: Some(false),
+            ..Default::default()
+        };
+        Deployment {
+            metadata: Some(ObjectMeta {
+                name: Some("web".into()),
+                labels: labels.clone(),
+                ..Default::default()
+            }),
+            spec: Some(DeploymentSpec {
+                replicas: Some(1),
+                selector: Some(LabelSelector {
+                    match_labels: labels.clone(),
+                    ..Default::default()
+                }),
+                template: Some(PodTemplateSpec {
+                    metadata: Some(ObjectMeta { labels, ..Default::default() }),
+                    spec: Some(PodSpec {
+                        containers: vec![container],
+                        restart_policy: Some(String::new()),
+                        dns_policy: Some(String::new()),
+                        host_network: Some(false),
+                        ..Default::default()
+                    }),
+                }),
+                strategy: Some(DeploymentStrategy::default()),
+                ..Default::default()
+            }),
+            status: Some(Default::default()),
+        }
+    }
+
+    #[test]
+    fn a_deployment_decodes_as_kubectl_create_deployment_sends_it() {
+        let d = typed_client_deployment();
+        let v = decode(&envelope("apps/v1", "Deployment", d.encode_to_vec())).unwrap();
+        assert_eq!(
+            v,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "labels": {"app": "web"}},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                        "spec": {"containers": [{"name": "nginx", "image": "nginx",
+                            "ports": [{"containerPort": 80}]}]}}}})
+        );
+        let mut probed = typed_client_deployment();
+        let spec =
+            probed.spec.as_mut().and_then(|s| s.template.as_mut()).and_then(|t| t.spec.as_mut());
+        spec.unwrap().containers[0].liveness_probe = Some(Default::default());
+        let mut probe = probed.clone();
+        let c = &mut probe
+            .spec
+            .as_mut()
+            .unwrap()
+            .template
+            .as_mut()
+            .unwrap()
+            .spec
+            .as_mut()
+            .unwrap()
+            .containers[0];
+        c.liveness_probe.as_mut().unwrap().initial_delay_seconds = Some(5);
+        let refused =
+            decode(&envelope("apps/v1", "Deployment", probe.encode_to_vec())).unwrap_err();
+        assert_eq!(refused.code, 415);
+        assert!(refused.message.contains("Container.livenessProbe"), "{}", refused.message);
+        assert!(
+            decode(&envelope("apps/v1", "Deployment", probed.encode_to_vec())).is_ok(),
+            "an empty probe is unset"
+        );
+    }
+
+    #[test]
+    fn config_maps_and_secrets_decode_whole() {
+        use k8s_pb::api::core::v1::{ConfigMap, Secret};
+        let cm = ConfigMap {
+            metadata: Some(ObjectMeta { name: Some("c".into()), ..Default::default() }),
+            data: [("a".to_owned(), "1".to_owned())].into(),
+            binary_data: [("b".to_owned(), vec![0u8, 1])].into(),
+            immutable: None,
+        };
+        let v = decode(&envelope("v1", "ConfigMap", cm.encode_to_vec())).unwrap();
+        assert_eq!(v["data"], json!({"a": "1"}));
+        assert_eq!(v["binaryData"], json!({"b": "AAE="}));
+        let s = Secret {
+            metadata: Some(ObjectMeta { name: Some("s".into()), ..Default::default() }),
+            data: [("k".to_owned(), b"v".to_vec())].into(),
+            r#type: Some("Opaque".into()),
+            ..Default::default()
+        };
+        let v = decode(&envelope("v1", "Secret", s.encode_to_vec())).unwrap();
+        assert_eq!((v["data"]["k"].as_str(), v["type"].as_str()), (Some("dg=="), Some("Opaque")));
     }
 }
