@@ -37,6 +37,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A kubeconfig could not be read, or a client not be made from it.
+    #[error("kubeconfig: {reason}")]
+    Kubeconfig {
+        /// What is wrong.
+        reason: String,
+    },
     /// The bootstrap RBAC roles could not be written.
     #[error("creating the bootstrap RBAC roles: {0}")]
     Bootstrap(String),

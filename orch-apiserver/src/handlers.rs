@@ -12,7 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, BoxStream, StreamExt};
-use orch_core::api::{ListParams, WatchParams};
+use orch_core::api::{DeleteOutcome, ListParams, WatchParams};
 use serde_json::{json, Value};
 
 use crate::patch::{patched, PatchType};
@@ -154,8 +154,14 @@ pub(crate) async fn resource(
         }
         (&Method::DELETE, Some(name)) => {
             let params = delete_options(headers, &body, query)?;
-            let obj = kind.delete(store, namespace, name, &params).await.map_err(fail)?;
-            Ok(out.object(&*kind, obj, StatusCode::OK))
+            // 200 when the object is gone, 202 while it is being deleted
+            // (finalizers, a grace period), as kube-apiserver.
+            let (obj, code) =
+                match kind.delete(store, namespace, name, &params).await.map_err(fail)? {
+                    DeleteOutcome::Deleted(obj) => (obj, StatusCode::OK),
+                    DeleteOutcome::Finalizing(obj) => (obj, StatusCode::ACCEPTED),
+                };
+            Ok(out.object(&*kind, obj, code))
         }
         (&Method::DELETE, None) => {
             let params = delete_options(headers, &body, query)?;
@@ -166,7 +172,7 @@ pub(crate) async fn resource(
                 let name = item["metadata"]["name"].as_str().unwrap_or("").to_owned();
                 let ns = item["metadata"]["namespace"].as_str().filter(|n| !n.is_empty());
                 match kind.delete(store.clone(), ns.or(namespace), &name, &params).await {
-                    Ok(obj) => deleted.push(obj),
+                    Ok(outcome) => deleted.push(outcome.into_object()),
                     Err(e) if e.is_not_found() => {}
                     Err(e) => return Err(Status::from_error(&e, &resource, &name)),
                 }

@@ -37,6 +37,7 @@
 pub mod access_review;
 pub mod audit;
 pub mod authn;
+pub mod client;
 pub mod discovery;
 mod error;
 mod handlers;
@@ -58,6 +59,7 @@ pub mod tls;
 
 pub use audit::AuditLog;
 pub use authn::{Authenticator, User};
+pub use client::{Client, ClientConfig};
 pub use error::Error;
 pub use kubeconfig::kubeconfig;
 pub use logs::{LogRequest, PodLogs};

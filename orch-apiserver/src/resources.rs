@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use futures::stream::{BoxStream, StreamExt};
 use orch_core::admission::AdmissionChain;
 use orch_core::api::{
-    DeleteParams, ListParams, Preconditions, PropagationPolicy, WatchEvent, WatchParams,
+    DeleteOutcome, DeleteParams, ListParams, Preconditions, PropagationPolicy, WatchEvent,
+    WatchParams,
 };
 use orch_core::store::Store;
 use orch_core::{Api, ApiResource, Error, Resource, Result};
@@ -111,15 +112,15 @@ pub trait ResourceOps: Send + Sync {
         status: bool,
         patch: &PatchFn<'_>,
     ) -> Result<Value>;
-    /// `DELETE …/{name}`: the object as it is after the call (gone, or
-    /// with a `deletionTimestamp` while finalizers remain).
+    /// `DELETE …/{name}`: the object as it is after the call — gone, or
+    /// still there with a `deletionTimestamp` (finalizers, a grace period).
     async fn delete(
         &self,
         store: Backend,
         namespace: Option<&str>,
         name: &str,
         params: &DeleteParams,
-    ) -> Result<Value>;
+    ) -> Result<DeleteOutcome<Value>>;
 }
 
 /// [`ResourceOps`] through `Api<K>`.
@@ -324,9 +325,12 @@ impl<K: Resource> ResourceOps for Typed<K> {
         namespace: Option<&str>,
         name: &str,
         params: &DeleteParams,
-    ) -> Result<Value> {
-        let outcome = Self::api(store, namespace).delete(name, params).await?;
-        Self::to_value(&outcome.into_object(), &self.info.resource)
+    ) -> Result<DeleteOutcome<Value>> {
+        let r = &self.info.resource;
+        Ok(match Self::api(store, namespace).delete(name, params).await? {
+            DeleteOutcome::Deleted(obj) => DeleteOutcome::Deleted(Self::to_value(&obj, r)?),
+            DeleteOutcome::Finalizing(obj) => DeleteOutcome::Finalizing(Self::to_value(&obj, r)?),
+        })
     }
 }
 

@@ -109,6 +109,7 @@ impl Status {
             },
             E::AdmissionDenied { .. } => with(403, "Forbidden", error.to_string()),
             E::BadRequest { reason, .. } => with(400, "BadRequest", reason.clone()),
+            E::Forbidden { message, .. } => with(403, "Forbidden", message.clone()),
             E::Selector { .. } | E::Quantity { .. } | E::Manifest { .. } | E::Decode { .. } => {
                 Status::bad_request(error.to_string())
             }

@@ -161,6 +161,15 @@ pub enum Error {
         /// What is wrong, e.g. `strict decoding error: unknown field "spec.foo"`.
         reason: String,
     },
+    /// An API server refused the caller: it is not authenticated (401) or
+    /// not authorized (403: RBAC, NodeRestriction).
+    #[error("{object}: forbidden: {message}")]
+    Forbidden {
+        /// What was asked for, e.g. `nodes/node-2`.
+        object: String,
+        /// The server's message.
+        message: String,
+    },
     /// A label or field selector could not be parsed or uses an unsupported field.
     #[error("invalid selector {selector:?}: {reason}")]
     Selector {

@@ -19,6 +19,10 @@ impl Api<Pod> {
     /// bound (to any node), is another pod than `preconditions.uid`, or
     /// changed since `preconditions.resource_version`.
     pub async fn bind(&self, name: &str, node: &str, preconditions: &Preconditions) -> Result<Pod> {
+        if let Some(remote) = self.remote() {
+            remote.bind(self.request_namespace(), name, node, preconditions).await?;
+            return self.get(name).await;
+        }
         let namespace = self.request_namespace().to_owned();
         let object = self.object_name(&namespace, name);
         let expected = match preconditions.resource_version.as_deref() {

@@ -25,6 +25,10 @@ impl<K: Object> Api<K> {
         self.check_type_meta(&mut obj, &object)?;
         let meta = obj.meta_mut();
         meta.namespace = namespace.clone();
+        if let Some(remote) = self.remote() {
+            return self.remote_create(remote, &obj).await;
+        }
+        let meta = obj.meta_mut();
         if !meta.resource_version.is_empty() {
             return Err(Error::Invalid {
                 object,

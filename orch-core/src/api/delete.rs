@@ -27,6 +27,9 @@ impl<K: Object> Api<K> {
     /// Errors: [`Error::NotFound`]; [`Error::Conflict`] if a precondition
     /// fails; [`Error::AdmissionDenied`].
     pub async fn delete(&self, name: &str, params: &DeleteParams) -> Result<DeleteOutcome<K>> {
+        if let Some(remote) = self.remote() {
+            return self.remote_delete(remote, name, params).await;
+        }
         let namespace = self.request_namespace().to_owned();
         let object = self.object_name(&namespace, name);
         for _ in 0..MAX_RETRIES {

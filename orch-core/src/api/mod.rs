@@ -50,6 +50,7 @@ mod create;
 mod delete;
 mod params;
 mod read;
+mod remote;
 mod ttl;
 mod update;
 mod watch;
@@ -58,6 +59,7 @@ pub use delete::{FINALIZER_FOREGROUND, FINALIZER_ORPHAN};
 pub use params::{
     DeleteOutcome, DeleteParams, ListParams, Preconditions, PropagationPolicy, WatchParams,
 };
+pub use remote::ObjectApi;
 pub use ttl::{TtlLeases, DEFAULT_EVENT_TTL};
 pub use watch::WatchEvent;
 

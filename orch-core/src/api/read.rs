@@ -18,6 +18,9 @@ impl<K: Object> Api<K> {
     /// Errors: [`Error::NotFound`]; [`Error::Decode`] if the stored value
     /// does not fit `K`.
     pub async fn get(&self, name: &str) -> Result<K> {
+        if let Some(remote) = self.remote() {
+            return self.remote_get(remote, name).await;
+        }
         let ns = self.request_namespace();
         let kv = self.read_existing(ns, name).await?;
         self.decode(&kv)
@@ -25,6 +28,13 @@ impl<K: Object> Api<K> {
 
     /// Reads one object by name, `None` if it does not exist.
     pub async fn get_opt(&self, name: &str) -> Result<Option<K>> {
+        if let Some(remote) = self.remote() {
+            return match self.remote_get(remote, name).await {
+                Ok(obj) => Ok(Some(obj)),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
         match self.read(self.request_namespace(), name).await? {
             Some(kv) => self.decode(&kv).map(Some),
             None => Ok(None),
@@ -41,6 +51,9 @@ impl<K: Object> Api<K> {
     /// this store did not hand out for this list — one from another
     /// namespace's or kind's list included, as kube-apiserver refuses them.
     pub async fn list(&self, params: &ListParams) -> Result<ObjectList<K>> {
+        if let Some(remote) = self.remote() {
+            return self.remote_list(remote, params).await;
+        }
         let labels: LabelSelector = params.label_selector.as_deref().unwrap_or("").parse()?;
         let fields: FieldSelector = params.field_selector.as_deref().unwrap_or("").parse()?;
         let prefix = self.resource.key_prefix(self.namespace.as_deref());

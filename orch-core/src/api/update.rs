@@ -31,6 +31,9 @@ impl<K: Object> Api<K> {
     }
 
     async fn replace_part(&self, obj: &K, part: Part) -> Result<K> {
+        if let Some(remote) = self.remote() {
+            return self.remote_replace(remote, obj, part == Part::Status).await;
+        }
         let namespace = self.namespace_of(&obj.meta().namespace)?;
         let name = obj.meta().name.clone();
         let object = self.object_name(&namespace, &name);
@@ -59,6 +62,9 @@ impl<K: Object> Api<K> {
     }
 
     async fn patch_part(&self, name: &str, patch: &Value, part: Part) -> Result<K> {
+        if let Some(remote) = self.remote() {
+            return self.remote_merge_patch(remote, name, patch, part == Part::Status).await;
+        }
         let expected = patch.pointer("/metadata/resourceVersion").and_then(Value::as_str);
         self.patch_part_with(name, expected, part, |current| {
             let mut value = current.clone();
@@ -107,6 +113,10 @@ impl<K: Object> Api<K> {
         part: Part,
         patch: impl Fn(&Value) -> Result<Value>,
     ) -> Result<K> {
+        if let Some(remote) = self.remote() {
+            let status = part == Part::Status;
+            return self.remote_patch_with(remote, name, resource_version, status, patch).await;
+        }
         let namespace = self.request_namespace().to_owned();
         let object = self.object_name(&namespace, name);
         let expected = match resource_version {

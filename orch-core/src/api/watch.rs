@@ -54,6 +54,9 @@ impl<K: Object> Api<K> {
         params: &WatchParams,
         resource_version: &str,
     ) -> Result<BoxStream<'static, Result<WatchEvent<K>>>> {
+        if let Some(remote) = self.remote() {
+            return self.remote_watch(remote, params, resource_version).await;
+        }
         watch(self.clone(), params, resource_version).await
     }
 }

@@ -70,6 +70,8 @@ pub type WatchStream = BoxStream<'static, Result<WatchResponse>>;
 /// the Raft store and an etcd client.
 ///
 /// Implementations are shared as `Arc<dyn Store>`; every method takes `&self`.
+/// A client of an API server is a `Store` too, one whose
+/// [`object_api`](Store::object_api) answers instead of its keys.
 /// The public conformance suite (`orch_core::store::conformance`, feature
 /// `conformance`) checks an implementation against these contracts.
 #[async_trait]
@@ -137,4 +139,15 @@ pub trait Store: Send + Sync + 'static {
     /// Errors: `Compacted` if `revision` is not newer than the current compact
     /// revision; `FutureRevision` if it is newer than the current revision.
     async fn compact(&self, revision: i64) -> Result<()>;
+
+    /// The API server this store stands for, when it is not a key-value
+    /// store but a client of one (`orch_apiserver::Client`): an
+    /// [`Api`](crate::Api) built on it then sends each call to the server
+    /// as a REST request ([`ObjectApi`](crate::api::ObjectApi)) instead of
+    /// reading and writing keys, and the informers, controllers, the
+    /// scheduler and node agents built on that Api follow. `None` (the
+    /// default) for every key-value store.
+    fn object_api(&self) -> Option<&dyn crate::api::ObjectApi> {
+        None
+    }
 }
