@@ -118,6 +118,21 @@ struct Args {
     /// level, JSON lines) here.
     #[arg(long, value_name = "PATH")]
     audit_log_path: Option<PathBuf>,
+    /// With `--serve-api`: also write a node kubeconfig (a certificate for
+    /// `system:node:NAME` in `system:nodes`) to PATH, for a node agent in
+    /// another process to join with (the `node_agent` example); repeatable.
+    #[arg(long, value_name = "NAME=PATH", value_parser = name_and_path)]
+    node_kubeconfig_out: Vec<(String, PathBuf)>,
+}
+
+/// `--node-kubeconfig-out`: `NAME=PATH`.
+fn name_and_path(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_owned(), PathBuf::from(path)))
+        }
+        _ => Err(format!("{s:?} is not NAME=PATH")),
+    }
 }
 
 /// `--metrics-addr`: an address, or `off`.
@@ -227,7 +242,9 @@ async fn run(args: Args) -> ExitCode {
     }
     if let Some(addr) = args.serve_api {
         let kubeconfig = args.kubeconfig_out.as_deref();
-        if let Err(e) = cluster.serve_api(addr, kubeconfig, args.audit_log_path.as_deref()).await {
+        let audit = args.audit_log_path.as_deref();
+        let nodes = &args.node_kubeconfig_out;
+        if let Err(e) = cluster.serve_api(addr, kubeconfig, audit, nodes).await {
             eprintln!("error: {e}");
             cluster.shutdown().await;
             return ExitCode::FAILURE;

@@ -359,12 +359,15 @@ impl Cluster {
 
     /// Serves the Kubernetes API on `addr` until shutdown, and writes a
     /// kubeconfig for it to `kubeconfig` (default: in the cluster's
-    /// temporary directory); audits every request to `audit_log`.
+    /// temporary directory) and a node kubeconfig for each of
+    /// `node_kubeconfigs` (name, path); audits every request to
+    /// `audit_log`.
     pub async fn serve_api(
         &mut self,
         addr: std::net::SocketAddr,
         kubeconfig: Option<&std::path::Path>,
         audit_log: Option<&std::path::Path>,
+        node_kubeconfigs: &[(String, PathBuf)],
     ) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -380,6 +383,14 @@ impl Cluster {
         let admin = pki.client("admin", &["system:masters"]).map_err(|e| e.to_string())?;
         let config = pki.kubeconfig(&format!("https://{local}"), &admin, "default");
         std::fs::write(&path, config).map_err(|e| format!("{}: {e}", path.display()))?;
+        for (name, node_path) in node_kubeconfigs {
+            let cert = pki
+                .client(&format!("system:node:{name}"), &["system:nodes"])
+                .map_err(|e| e.to_string())?;
+            let config = pki.kubeconfig(&format!("https://{local}"), &cert, "default");
+            std::fs::write(node_path, config)
+                .map_err(|e| format!("{}: {e}", node_path.display()))?;
+        }
         let tls = orch_apiserver::tls::TlsSettings {
             server: pki.server.clone(),
             client_ca_pem: Some(pki.ca_pem.clone()),

@@ -441,6 +441,84 @@ async fn a_scripted_kubectl_session_drives_the_cluster() {
     assert_no_leftover_pods();
 }
 
+/// A node agent in a process of its own (the `node_agent` example) joins
+/// the cluster through its API server with a node certificate, as a
+/// kubelet does, and runs the pods scheduled to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_agent_in_another_process_joins_through_the_api_server() {
+    become_subreaper();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let node_kubeconfig = dir.path().join("node-remote.kubeconfig");
+    let node_arg = format!("node-remote={}", node_kubeconfig.display());
+    let cluster = RunningExample::start(
+        "cluster",
+        &[
+            "--serve-api",
+            "127.0.0.1:0",
+            "--kubeconfig-out",
+            kubeconfig.to_str().unwrap(),
+            "--node-kubeconfig-out",
+            &node_arg,
+        ],
+    );
+    cluster
+        .line_where("the example to say where it serves the Kubernetes API", |line| {
+            line.starts_with("Kubernetes API on ").then_some(())
+        })
+        .await;
+    let agent = RunningExample::start(
+        "node_agent",
+        &["--kubeconfig", node_kubeconfig.to_str().unwrap(), "--name", "node-remote"],
+    );
+    let k = Kubectl { kubeconfig, cache: dir.path().join("cache") };
+    let ready = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}";
+    wait_for("node-remote to register and be Ready", STEP_DEADLINE, || {
+        let out = k.run(&["get", "node", "node-remote", "-o", ready]);
+        std::future::ready(out.and_then(|s| if s == "True" { Ok(()) } else { Err(s) }))
+    })
+    .await;
+    let manifest = dir.path().join("remote.yaml");
+    std::fs::write(
+        &manifest,
+        SESSION
+            .split("---\n")
+            .nth(1)
+            .unwrap()
+            .replace("name: api", "name: remote")
+            .replace("app: api", "app: remote")
+            .replace("replicas: 2", "replicas: 1")
+            .replace(
+                "      terminationGracePeriodSeconds: 1",
+                "      terminationGracePeriodSeconds: 1\n      nodeSelector: {kubernetes.io/hostname: node-remote}",
+            ),
+    )
+    .unwrap();
+    assert_eq!(
+        k.ok(&["apply", "-f", manifest.to_str().unwrap()]).trim(),
+        "deployment.apps/remote created"
+    );
+    let placed = "jsonpath={.items[*].spec.nodeName} {.items[*].status.phase}";
+    wait_for("the remote node's pod to run", STEP_DEADLINE, || {
+        let out = k.run(&["get", "pods", "-l", "app=remote", "-o", placed]);
+        std::future::ready(
+            out.and_then(|s| if s == "node-remote Running" { Ok(()) } else { Err(s) }),
+        )
+    })
+    .await;
+    k.ok(&["delete", "deployment", "remote"]);
+    wait_for("the remote node to stop its pod", STEP_DEADLINE, || {
+        let out = k.run(&["get", "pods", "-l", "app=remote", "-o", "name"]);
+        std::future::ready(out.and_then(|s| if s.is_empty() { Ok(()) } else { Err(s) }))
+    })
+    .await;
+    let status = agent.interrupt().await;
+    assert!(status.success(), "the node agent's exit status after Ctrl-C: {status}");
+    let status = cluster.interrupt().await;
+    assert!(status.success(), "exit status after Ctrl-C: {status}");
+    assert_no_leftover_pods();
+}
+
 /// The default store is a 3-member RaftStore; with `--store-dir` its
 /// members keep their logs, so a second run finds the Deployment and the
 /// same pods again (and starts their containers anew).

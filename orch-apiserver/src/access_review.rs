@@ -21,6 +21,7 @@ pub fn attributes(review: &Value) -> Attributes {
         subresource: text("subresource"),
         namespace: text("namespace"),
         name: text("name"),
+        created_name: String::new(),
     }
 }
 

@@ -39,6 +39,10 @@ pub struct Attributes {
     pub namespace: String,
     /// The object's name; empty for a collection.
     pub name: String,
+    /// For a create by a node, the name in the body: NodeRestriction reads
+    /// it (a node creates only its own Node), RBAC does not (resourceNames
+    /// never match a create, as in Kubernetes).
+    pub created_name: String,
 }
 
 /// The decision and why (for a SelfSubjectAccessReview's `reason`).
@@ -161,7 +165,7 @@ impl Rbac {
 
 /// The node a node agent's credential names: `system:node:<name>` in
 /// `system:nodes`.
-fn node_of(user: &User) -> Option<&str> {
+pub(crate) fn node_of(user: &User) -> Option<&str> {
     let name = user.name.strip_prefix("system:node:")?;
     user.groups.iter().any(|g| g == "system:nodes").then_some(name)
 }
@@ -184,12 +188,14 @@ impl Rbac {
                 details: None,
             })
         };
+        // A create names its object in the body, the others in the URL.
+        let target = if a.verb == "create" { &a.created_name } else { &a.name };
         Ok(match (a.group.as_str(), a.resource.as_str()) {
-            ("", "nodes") if a.name != node => refuse(format!("node {:?}", a.name)),
+            ("", "nodes") if target != node => refuse(format!("node {target:?}")),
             ("coordination.k8s.io", "leases")
-                if a.namespace != "kube-node-lease" || a.name != node =>
+                if a.namespace != "kube-node-lease" || target != node =>
             {
-                refuse(format!("lease {}/{}", a.namespace, a.name))
+                refuse(format!("lease {}/{target}", a.namespace))
             }
             ("", "pods") if a.subresource == "status" => {
                 let pods: Api<orch_core::Pod> = Api::namespaced(self.store.clone(), &a.namespace);
@@ -374,6 +380,7 @@ mod tests {
             subresource: sub.into(),
             namespace: "default".into(),
             name: "web".into(),
+            created_name: String::new(),
         }
     }
 

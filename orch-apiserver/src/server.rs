@@ -298,18 +298,23 @@ async fn authenticate_and_route(
         }
         None => None,
     };
+    let body = match read_body(body).await {
+        Some(b) => b,
+        None => return (user, too_large().into_response()),
+    };
     if let (Some(rbac), Some(user)) = (&shared.rbac, &user) {
-        let a = attributes(&parts.method, &parts.uri);
+        let mut a = attributes(&parts.method, &parts.uri);
+        if a.verb == "create" && crate::rbac::node_of(user).is_some() {
+            // What NodeRestriction reads of a node's create: the name.
+            let object: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            a.created_name = object["metadata"]["name"].as_str().unwrap_or("").to_owned();
+        }
         match rbac.decide(user, &a).await {
             Ok(d) if d.allowed => {}
             Ok(_) => return (Some(user.clone()), crate::rbac::forbidden(user, &a).into_response()),
             Err(status) => return (Some(user.clone()), status.into_response()),
         }
     }
-    let body = match read_body(body).await {
-        Some(b) => b,
-        None => return (user, too_large().into_response()),
-    };
     let response =
         match route(shared, &parts.method, &parts.uri, &parts.headers, body, user.as_ref()).await {
             Ok(r) => r,
@@ -334,6 +339,7 @@ fn attributes(method: &Method, uri: &Uri) -> crate::rbac::Attributes {
                 subresource: p.subresource.unwrap_or("").to_owned(),
                 namespace: p.namespace.unwrap_or("").to_owned(),
                 name: p.name.unwrap_or("").to_owned(),
+                created_name: String::new(),
             }
         }
         _ => crate::rbac::Attributes { verb, ..Default::default() },

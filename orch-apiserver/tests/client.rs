@@ -135,3 +135,78 @@ fn a_client_acts_with_its_own_credentials() {
         assert!(matches!(stranger.range(Default::default()).await, Err(Error::Unavailable(_))));
     });
 }
+
+/// The ReplicaSet controller and the scheduler, each over a client with
+/// its component's certificate (`system:kube-controller-manager`,
+/// `system:kube-scheduler`): informers watch over HTTPS, the controller
+/// creates the pods, the scheduler binds them through `pods/binding`.
+#[test]
+fn controllers_and_the_scheduler_run_over_clients() {
+    use orch_controllers::ReplicaSetController;
+    use orch_core::controller::InformerFactory;
+    use orch_core::ReplicaSet;
+    use orch_sched::framework::Registry;
+    use orch_sched::scheduler::{Scheduler, SchedulerConfig};
+    use tokio_util::sync::CancellationToken;
+
+    let cluster = Cluster::start();
+    let admin = cluster.client("admin", &["system:masters"]);
+    let manager = cluster.client("system:kube-controller-manager", &[]);
+    let scheduler = cluster.client("system:kube-scheduler", &[]);
+    cluster.server.runtime.block_on(async {
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "node-1"},
+            "status": {"capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                       "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .unwrap();
+        let nodes: Api<Node> = Api::all(admin.clone());
+        let created = nodes.create(&node).await.unwrap();
+        nodes.replace_status(&Node { status: node.status.clone(), ..created }).await.unwrap();
+
+        let stop = CancellationToken::new();
+        let controllers = Arc::new(InformerFactory::new(manager));
+        let rs = Arc::new(ReplicaSetController::new(&controllers));
+        let rs_task = tokio::spawn(
+            ReplicaSetController::controller(controllers.clone()).run(rs, stop.clone()),
+        );
+        let schedulers = Arc::new(InformerFactory::new(scheduler));
+        let sched =
+            Scheduler::new(schedulers.clone(), &Registry::default(), SchedulerConfig::default())
+                .unwrap();
+        let sched_task = tokio::spawn(sched.run(stop.clone()));
+
+        let replica_set: ReplicaSet = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}
+        }))
+        .unwrap();
+        Api::<ReplicaSet>::namespaced(admin.clone(), "default").create(&replica_set).await.unwrap();
+        let pods: Api<Pod> = Api::namespaced(admin, "default");
+        orch_core::testing::wait_for("2 pods bound to node-1", Duration::from_secs(30), || {
+            let pods = pods.clone();
+            async move {
+                let list = pods.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+                let bound = list
+                    .items
+                    .iter()
+                    .filter(|p| p.spec.node_name.as_deref() == Some("node-1"))
+                    .count();
+                if bound == 2 {
+                    Ok(())
+                } else {
+                    Err(format!("{bound} of 2 bound"))
+                }
+            }
+        })
+        .await;
+        stop.cancel();
+        let _ = rs_task.await;
+        let _ = sched_task.await;
+        controllers.shutdown();
+        schedulers.shutdown();
+    });
+}
