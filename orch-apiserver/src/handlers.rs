@@ -15,7 +15,6 @@ use futures::stream::{self, BoxStream, StreamExt};
 use orch_core::api::{DeleteOutcome, ListParams, WatchParams};
 use serde_json::{json, Value};
 
-use crate::patch::{patched, PatchType};
 use crate::resources::{delete_params, ResourceOps, WireEvent};
 use crate::routes::ResourcePath;
 use crate::server::{json_body, list_json, namespace_of, Shared};
@@ -148,8 +147,10 @@ pub(crate) async fn resource(
             Ok(with_warnings(out.object(&*kind, replaced, StatusCode::OK), &warnings))
         }
         (&Method::PATCH, Some(name)) => {
-            let (patched, code, warnings) =
-                patch(store, &*kind, namespace, name, headers, &body, status, validation).await?;
+            let (patched, code, warnings) = crate::patch::request::patch(
+                store, &*kind, namespace, name, headers, &body, status, query, validation,
+            )
+            .await?;
             Ok(with_warnings(out.object(&*kind, patched, code), &warnings))
         }
         (&Method::DELETE, Some(name)) => {
@@ -212,7 +213,7 @@ impl FieldValidation {
 
     /// The warnings for `body`'s unknown fields, or under `Strict` an
     /// [`orch_core::Error::BadRequest`] naming them.
-    fn check(
+    pub(crate) fn check(
         self,
         kind: &dyn ResourceOps,
         body: &Value,
@@ -269,7 +270,7 @@ fn delete_options(
 
 /// The path's namespace in the body: set where the body has none; a
 /// different one is a 400, as kube-apiserver answers.
-fn with_namespace(mut body: Value, namespace: Option<&str>) -> Result<Value, Status> {
+pub(crate) fn with_namespace(mut body: Value, namespace: Option<&str>) -> Result<Value, Status> {
     if !body.is_object() {
         return Err(Status::bad_request("the request body is not a JSON object"));
     }
@@ -294,72 +295,6 @@ fn list_params(query: &BTreeMap<String, String>) -> ListParams {
         field_selector: query.get("fieldSelector").filter(|s| !s.is_empty()).cloned(),
         limit: query.get("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0),
         continue_token: query.get("continue").filter(|s| !s.is_empty()).cloned(),
-    }
-}
-
-/// PATCH, by its Content-Type ([`crate::patch`]): applied to the object
-/// as stored, and reapplied if a concurrent write wins; a
-/// `metadata.resourceVersion` in a merge, strategic or apply patch is a
-/// precondition. An apply patch (`kubectl apply --server-side`) creates
-/// the object when it is missing (201). `fieldValidation` is checked on
-/// the patched object. Answers the object, its status code and the
-/// unknown-field warnings.
-#[allow(clippy::too_many_arguments)]
-async fn patch(
-    store: crate::resources::Backend,
-    kind: &dyn ResourceOps,
-    namespace: Option<&str>,
-    name: &str,
-    headers: &HeaderMap,
-    body: &Bytes,
-    status: bool,
-    validation: FieldValidation,
-) -> Result<(Value, StatusCode, Vec<String>), Status> {
-    let resource = &kind.info().resource;
-    let fail = |e: orch_core::Error| Status::from_error(&e, resource, name);
-    let content_type =
-        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let ty = PatchType::of(&content_type)
-        .filter(|t| *t != PatchType::Strategic || kind.schema().is_some())
-        .ok_or_else(|| Status::unsupported_media_type(&content_type))?;
-    let patch = ty.parse(body, name).map_err(fail)?;
-    if ty != PatchType::Json && !patch.is_object() {
-        return Err(Status::bad_request("the patch is not a JSON object"));
-    }
-    let resource_version = match ty {
-        PatchType::Json => None,
-        _ => patch.pointer("/metadata/resourceVersion").and_then(Value::as_str),
-    };
-    let warnings = std::sync::Mutex::new(Vec::new());
-    let apply = |current: &Value| {
-        let value = patched(ty, current, &patch, kind.schema(), name)?;
-        let found = validation.check(kind, &value, name)?;
-        if let Ok(mut w) = warnings.lock() {
-            *w = found;
-        }
-        Ok(value)
-    };
-    let result =
-        kind.patch_with(store.clone(), namespace, name, resource_version, status, &apply).await;
-    let take = || warnings.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default();
-    match result {
-        Ok(obj) => Ok((obj, StatusCode::OK, take())),
-        Err(e) if e.is_not_found() && ty == PatchType::Apply && !status => {
-            let mut body = with_namespace(patch.clone(), namespace)?;
-            match body["metadata"]["name"].as_str() {
-                None | Some("") => body["metadata"]["name"] = json!(name),
-                Some(n) if n != name => {
-                    return Err(Status::bad_request(format!(
-                        "the name of the object ({n}) does not match the name on the URL ({name})"
-                    )))
-                }
-                Some(_) => {}
-            }
-            let found = validation.check(kind, &body, name).map_err(fail)?;
-            let created = kind.create(store, namespace, body).await.map_err(fail)?;
-            Ok((created, StatusCode::CREATED, found))
-        }
-        Err(e) => Err(fail(e)),
     }
 }
 

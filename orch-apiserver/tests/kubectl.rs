@@ -263,6 +263,20 @@ fn kubectl_applies_manifests_client_and_server_side() {
         "configmap/ssa serverside-applied"
     );
     assert_eq!(kubectl.ok(&["get", "configmap", "ssa", "-o", "jsonpath={.data.a}"]), "2");
+    // Another manager changing kubectl's field conflicts, unless forced.
+    let path = kubectl.manifest(&ssa.replace("\"1\"", "\"3\""));
+    let other = ["apply", "--server-side", "--field-manager=other", "-f", &path];
+    let (code, _, err) = kubectl.run(&other);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("Apply failed with 1 conflict: conflict with \"kubectl\" using v1: .data.a"),
+        "{err}"
+    );
+    let forced = [&other[..2], &["--force-conflicts"], &other[2..]].concat();
+    assert_eq!(kubectl.ok(&forced).trim(), "configmap/ssa serverside-applied");
+    let yaml = kubectl.ok(&["get", "configmap", "ssa", "-o", "yaml", "--show-managed-fields"]);
+    assert!(yaml.contains("manager: other") && yaml.contains("operation: Apply"), "{yaml}");
+    assert_eq!(kubectl.ok(&["get", "configmap", "ssa", "-o", "jsonpath={.data.a}"]), "3");
 
     let explained = kubectl.ok(&["explain", "deployment.spec.replicas"]);
     assert!(explained.contains("Desired number of Pods"), "{explained}");

@@ -81,6 +81,43 @@ pub struct ObjectMeta {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-patch-strategy" = "merge"))]
     pub finalizers: Vec<String>,
+    /// Which field manager owns which fields, for server-side apply; the
+    /// API server writes it. An update that leaves it out (or empty) keeps
+    /// it, as Kubernetes does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_fields: Vec<ManagedFieldsEntry>,
+}
+
+/// One manager's fields (Kubernetes `ManagedFieldsEntry`): `fieldsV1` is
+/// the set of fields in Kubernetes' FieldsV1 form, e.g.
+/// `{"f:spec": {"f:replicas": {}}}`, list items by key as
+/// `"k:{\"name\":\"nginx\"}"`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry")]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedFieldsEntry {
+    /// The manager: `kubectl`, a controller's name, the `fieldManager` of
+    /// the request.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub manager: String,
+    /// `Apply` (server-side apply) or `Update`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub operation: String,
+    /// The apiVersion of the fields, e.g. `apps/v1`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api_version: String,
+    /// When the entry last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+    /// `FieldsV1`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fields_type: String,
+    /// The field set.
+    #[serde(default, rename = "fieldsV1", skip_serializing_if = "serde_json::Value::is_null")]
+    pub fields_v1: serde_json::Value,
+    /// The subresource the fields were written through (`status`), if any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subresource: String,
 }
 
 impl ObjectMeta {

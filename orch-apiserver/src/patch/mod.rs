@@ -14,6 +14,8 @@
 //! assert_eq!(out["metadata"]["labels"], json!({"b": "2"}));
 //! ```
 
+pub mod apply;
+pub(crate) mod request;
 pub mod strategic;
 
 use orch_core::{Error, Result};

@@ -108,10 +108,12 @@ pub fn apply(original: &Value, patch: &Value, schema: SchemaRef<'_>) -> Result<V
 }
 
 /// Patch metadata of one field.
-struct Meta<'a> {
-    merge: bool,
+pub(crate) struct Meta<'a> {
+    /// The strategy includes `merge`.
+    pub(crate) merge: bool,
     replace: bool,
-    merge_key: Option<&'a str>,
+    /// `x-kubernetes-patch-merge-key`.
+    pub(crate) merge_key: Option<&'a str>,
 }
 
 impl<'a> SchemaRef<'a> {
@@ -148,7 +150,7 @@ impl<'a> SchemaRef<'a> {
 
     /// The schema of field `name` of this object schema (`properties`, else the map value
     /// schema `additionalProperties`).
-    fn property(self, name: &str) -> Self {
+    pub(crate) fn property(self, name: &str) -> Self {
         let parts = self.parts();
         let declared = parts.iter().find_map(|p| p.get("properties")?.as_object()?.get(name));
         let map_value =
@@ -157,11 +159,11 @@ impl<'a> SchemaRef<'a> {
     }
 
     /// The element schema of this list schema.
-    fn items(self) -> Self {
+    pub(crate) fn items(self) -> Self {
         self.with(self.parts().iter().find_map(|p| p.get("items").filter(|s| s.is_object())))
     }
 
-    fn meta(self) -> Meta<'a> {
+    pub(crate) fn meta(self) -> Meta<'a> {
         let parts = self.parts();
         let extension = |name| parts.iter().find_map(|p| p.get(name)?.as_str());
         let strategy = extension(STRATEGY_EXTENSION).unwrap_or_default();

@@ -281,6 +281,25 @@ impl<K: Object> Api<K> {
             };
         }
         meta.remove("resourceVersion");
+        // managedFields left out (or empty) keep the stored ones; `[{}]`
+        // clears them, as Kubernetes.
+        match meta.get("managedFields").and_then(Value::as_array) {
+            None => {
+                if let Some(kept) = current_meta.get("managedFields") {
+                    meta.insert("managedFields".into(), kept.clone());
+                }
+            }
+            Some(entries) if entries.is_empty() => {
+                match current_meta.get("managedFields") {
+                    Some(kept) => meta.insert("managedFields".into(), kept.clone()),
+                    None => meta.remove("managedFields"),
+                };
+            }
+            Some(entries) if entries.iter().all(|e| e.get("manager").is_none()) => {
+                meta.remove("managedFields");
+            }
+            Some(_) => {}
+        }
         Ok(Value::Object(new))
     }
 }
