@@ -123,11 +123,12 @@ pub(crate) async fn resource(
             Ok(axum::Json(body).into_response())
         }
         (&Method::POST, None) => {
-            let body = with_namespace(json_body(headers, &body)?, namespace)?;
+            let mut body = with_namespace(json_body(headers, &body)?, namespace)?;
             let name = body["metadata"]["name"].as_str().unwrap_or("").to_owned();
             let warnings = validation
                 .check(&*kind, &body, &name)
                 .map_err(|e| Status::from_error(&e, &resource, &name))?;
+            crate::patch::request::record_write(&*kind, query, headers, None, &mut body);
             let created = kind
                 .create(store, namespace, body)
                 .await
@@ -143,7 +144,37 @@ pub(crate) async fn resource(
                 )));
             }
             let warnings = validation.check(&*kind, &body, name).map_err(fail)?;
-            let replaced = kind.replace(store, namespace, body, status).await.map_err(fail)?;
+            let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+            let (rv, uid) =
+                (text(&body["metadata"]["resourceVersion"]), text(&body["metadata"]["uid"]));
+            // The stored object is replaced by the body (its resourceVersion
+            // a precondition, its uid too), the write recorded in
+            // managedFields.
+            let replace = |current: &Value| {
+                let stored = current["metadata"]["uid"].as_str().unwrap_or("");
+                if let Some(uid) = uid.as_deref().filter(|u| *u != stored) {
+                    return Err(orch_core::Error::Conflict {
+                        object: name.to_owned(),
+                        expected: format!("uid {uid}"),
+                        actual: format!("uid {stored}"),
+                    });
+                }
+                let mut new = body.clone();
+                if !status {
+                    crate::patch::request::record_write(
+                        &*kind,
+                        query,
+                        headers,
+                        Some(current),
+                        &mut new,
+                    );
+                }
+                Ok(new)
+            };
+            let replaced = kind
+                .patch_with(store, namespace, name, rv.as_deref(), status, &replace)
+                .await
+                .map_err(fail)?;
             Ok(with_warnings(out.object(&*kind, replaced, StatusCode::OK), &warnings))
         }
         (&Method::PATCH, Some(name)) => {

@@ -82,14 +82,6 @@ pub trait ResourceOps: Send + Sync {
     ) -> Result<BoxStream<'static, Result<WireEvent>>>;
     /// `POST …`.
     async fn create(&self, store: Backend, namespace: Option<&str>, body: Value) -> Result<Value>;
-    /// `PUT …/{name}` (`status`: `PUT …/{name}/status`).
-    async fn replace(
-        &self,
-        store: Backend,
-        namespace: Option<&str>,
-        body: Value,
-        status: bool,
-    ) -> Result<Value>;
     /// `PATCH …/{name}` with a JSON merge patch (`status`: the status
     /// subresource).
     async fn merge_patch(
@@ -268,20 +260,6 @@ impl<K: Resource> ResourceOps for Typed<K> {
         let obj = Self::from_value(body, &self.info.resource)?;
         let created = Self::api(store, namespace).create(&obj).await?;
         Self::to_value(&created, &self.info.resource)
-    }
-
-    async fn replace(
-        &self,
-        store: Backend,
-        namespace: Option<&str>,
-        body: Value,
-        status: bool,
-    ) -> Result<Value> {
-        let obj = Self::from_value(body, &self.info.resource)?;
-        let api = Self::api(store, namespace);
-        let replaced =
-            if status { api.replace_status(&obj).await? } else { api.replace(&obj).await? };
-        Self::to_value(&replaced, &self.info.resource)
     }
 
     async fn merge_patch(

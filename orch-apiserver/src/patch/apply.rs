@@ -15,9 +15,13 @@
 //! - removes the fields this applier applied before and no longer does,
 //!   where no other applier owns them.
 //!
-//! Not yet as Kubernetes: ownership is tracked for appliers only (updates
-//! by PUT and other patches are not recorded as `Update` entries), so a
-//! field changed by `kubectl scale` or a controller does not conflict.
+//! Other writes through the API server (create, PUT, the other patches)
+//! are recorded too ([`record_update`]): their manager's `Update` entry
+//! gains the fields they changed, taken from whoever owned them, so an
+//! apply that would change a field `kubectl scale` or `kubectl create` set
+//! conflicts with that manager, as in Kubernetes. Writes that do not pass
+//! through the API server (an embedded controller's `Api` on the store)
+//! and status writes are not recorded.
 
 use serde_json::{json, Map, Value};
 
@@ -120,6 +124,69 @@ pub fn apply(
     }
     merged["metadata"]["managedFields"] = Value::Array(entries);
     Ok(merged)
+}
+
+/// Records a write that is not an apply: `manager`'s `Update` entry gains
+/// the fields `after` changed from `before` (`None`: a create, every
+/// field), and the other entries lose them — an update takes fields over
+/// without a conflict. `after`'s `managedFields` are read (a client may
+/// send them back; left out, `before`'s are kept) and rewritten.
+pub fn record_update(
+    before: Option<&Value>,
+    after: &mut Value,
+    schema: SchemaRef<'_>,
+    applier: Applier<'_>,
+) {
+    let after_set = field_set(after, schema, true);
+    let mut changed = json!({});
+    for path in leaves(&after_set) {
+        let same = match (before, path.last().map(String::as_str)) {
+            (None, _) => false,
+            // A list item's `.`: changed only if the item is new.
+            (Some(b), Some(".")) => value_at(b, &path).is_some(),
+            (Some(b), _) => value_at(b, &path) == value_at(after, &path),
+        };
+        if !same {
+            insert_path(&mut changed, &path);
+        }
+    }
+    let sent = after["metadata"]["managedFields"].as_array().filter(|e| !e.is_empty()).cloned();
+    let kept = before.and_then(|b| b["metadata"]["managedFields"].as_array().cloned());
+    let mut entries = sent.or(kept).unwrap_or_default();
+    let mine = |e: &Value| e["manager"] == applier.manager && e["operation"] == "Update";
+    let changed_leaves = leaves(&changed);
+    for e in entries.iter_mut().filter(|e| !mine(e)) {
+        for path in &changed_leaves {
+            remove_leaf(&mut e["fieldsV1"], path);
+        }
+    }
+    let mut own =
+        entries.iter().find(|e| mine(e)).map(|e| e["fieldsV1"].clone()).unwrap_or(json!({}));
+    for path in &changed_leaves {
+        insert_path(&mut own, path);
+    }
+    entries.retain(|e| !mine(e) && e["fieldsV1"].as_object().is_some_and(|f| !f.is_empty()));
+    if own.as_object().is_some_and(|o| !o.is_empty()) {
+        entries.push(json!({
+            "manager": applier.manager, "operation": "Update", "apiVersion": applier.api_version,
+            "time": applier.now, "fieldsType": "FieldsV1", "fieldsV1": own,
+        }));
+    }
+    if !after["metadata"].is_object() {
+        after["metadata"] = json!({});
+    }
+    after["metadata"]["managedFields"] = Value::Array(entries);
+}
+
+fn insert_path(set: &mut Value, path: &[String]) {
+    let mut node = set;
+    for segment in path {
+        if !node.is_object() {
+            *node = json!({});
+        }
+        let Value::Object(map) = node else { return };
+        node = map.entry(segment.clone()).or_insert_with(|| json!({}));
+    }
 }
 
 /// The metadata fields an applier can own; the rest are the server's.

@@ -53,6 +53,7 @@ pub(crate) async fn patch(
         return Err(Status::bad_request("the patch is not a JSON object"));
     }
     let manager = query.get("fieldManager").map(String::as_str).unwrap_or("");
+    let default_manager = manager_of(query, headers);
     if ty == PatchType::Apply && manager.is_empty() {
         return Err(Status {
             code: 422,
@@ -70,11 +71,9 @@ pub(crate) async fn patch(
         api_version: &resource.api_version,
         now: &now,
     };
+    let updater = Applier { manager: &default_manager, ..applier };
     let empty = Map::new();
-    let schema = match kind.schema() {
-        Some(s) => SchemaRef { schema: s.components.get(&s.name), components: &s.components },
-        None => SchemaRef { schema: None, components: &empty },
-    };
+    let schema = schema_of(kind, &empty);
     let resource_version = match ty {
         PatchType::Json => None,
         _ => patch.pointer("/metadata/resourceVersion").and_then(Value::as_str),
@@ -84,7 +83,13 @@ pub(crate) async fn patch(
     let apply = |current: &Value| {
         let value = match ty {
             PatchType::Apply => applied(Some(current), &patch, schema, applier, &conflicts, name)?,
-            _ => patched(ty, current, &patch, kind.schema(), name)?,
+            _ => {
+                let mut value = patched(ty, current, &patch, kind.schema(), name)?;
+                if !status {
+                    apply::record_update(Some(current), &mut value, schema, updater);
+                }
+                value
+            }
         };
         let found = validation.check(kind, &value, name)?;
         if let Ok(mut w) = warnings.lock() {
@@ -120,6 +125,49 @@ pub(crate) async fn patch(
         }
         Err(e) => Err(fail(e)),
     }
+}
+
+/// The kind's schema (`empty` components when it has none).
+fn schema_of<'a>(kind: &'a dyn ResourceOps, empty: &'a Map<String, Value>) -> SchemaRef<'a> {
+    match kind.schema() {
+        Some(s) => SchemaRef { schema: s.components.get(&s.name), components: &s.components },
+        None => SchemaRef { schema: None, components: empty },
+    }
+}
+
+/// The field manager of a write: `fieldManager`, else the client's
+/// User-Agent up to its first `/` (`kubectl/v1.32.0 (linux/amd64) …` →
+/// `kubectl`), as kube-apiserver defaults it.
+pub(crate) fn manager_of(query: &BTreeMap<String, String>, headers: &HeaderMap) -> String {
+    if let Some(m) = query.get("fieldManager").filter(|m| !m.is_empty()) {
+        return m.clone();
+    }
+    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match agent.split('/').next().map(str::trim).filter(|a| !a.is_empty()) {
+        Some(a) => a.to_owned(),
+        None => "unknown".to_owned(),
+    }
+}
+
+/// Records a create (`before` `None`) or an update of `after` by the
+/// request's field manager in its `managedFields` ([`apply::record_update`]).
+pub(crate) fn record_write(
+    kind: &dyn ResourceOps,
+    query: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+    before: Option<&Value>,
+    after: &mut Value,
+) {
+    let empty = Map::new();
+    let manager = manager_of(query, headers);
+    let now = Time::now().to_string();
+    let updater = Applier {
+        manager: &manager,
+        force: false,
+        api_version: &kind.info().resource.api_version,
+        now: &now,
+    };
+    apply::record_update(before, after, schema_of(kind, &empty), updater);
 }
 
 /// [`apply::apply`], its conflicts kept in `conflicts` (and a BadRequest

@@ -114,3 +114,35 @@ fn conflicts_render_as_kubernetes_prints_them() {
         .collect();
     assert_eq!(render(&path), ".spec.containers[name=\"nginx\"].image");
 }
+
+#[test]
+fn an_update_owns_what_it_changed_and_an_apply_then_conflicts_with_it() {
+    let s = schema();
+    let schema = SchemaRef { schema: s.components.get(&s.name), components: &s.components };
+    let live = run(None, &config(2, json!({}), json!([nginx("nginx:1.27")])), by("kubectl", false))
+        .unwrap();
+    let mut scaled = live.clone();
+    scaled["spec"]["replicas"] = json!(5);
+    record_update(Some(&live), &mut scaled, schema, by("kubectl-scale", false));
+    let m = managers(&scaled);
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert!(m[0].1["f:spec"].get("f:replicas").is_none(), "the applier lost replicas");
+    assert_eq!(m[1].0, "kubectl-scale");
+    assert_eq!(m[1].1, json!({"f:spec": {"f:replicas": {}}}), "only what changed");
+    assert_eq!(scaled["metadata"]["managedFields"][1]["operation"], "Update");
+
+    let reapplied = config(3, json!({}), json!([nginx("nginx:1.27")]));
+    let refused = run(Some(&scaled), &reapplied, by("kubectl", false)).unwrap_err();
+    assert_eq!(
+        refused,
+        ApplyError::Conflicts(vec![Conflict {
+            manager: "kubectl-scale".into(),
+            field: ".spec.replicas".into()
+        }])
+    );
+
+    let mut created = config(1, json!({"a": "1"}), json!([nginx("nginx")]));
+    record_update(None, &mut created, schema, by("kubectl-create", false));
+    let m = managers(&created);
+    assert_eq!(m[0].1["f:metadata"]["f:labels"]["f:a"], json!({}), "a create owns every field");
+}
