@@ -62,7 +62,8 @@ pub(crate) async fn resource(
 ) -> Result<Response, Status> {
     let resource = kind.info().resource.clone();
     let namespace = namespace_of(&*kind, path)?;
-    let store = shared.backend.clone();
+    let mut store = shared.backend.clone();
+    store.dry_run = dry_run(query, method, &body)?;
     let out = Output::of(headers, query)?;
     let validation = FieldValidation::of(query)?;
     let has = |sub: &str| kind.info().subresources.iter().any(|s| s.name == sub);
@@ -287,6 +288,34 @@ fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
         }
     }
     response
+}
+
+/// `dryRun`: `All` in the query (or, for a DELETE, in its DeleteOptions
+/// body) makes the write a dry run; another value is a 400, as
+/// kube-apiserver answers.
+fn dry_run(
+    query: &BTreeMap<String, String>,
+    method: &Method,
+    body: &Bytes,
+) -> Result<bool, Status> {
+    let unsupported = |v: &str| {
+        Status::bad_request(format!("dryRun: Unsupported value: {v:?}: supported values: \"All\""))
+    };
+    match query.get("dryRun").map(String::as_str) {
+        None | Some("") => {}
+        Some("All") => return Ok(true),
+        Some(other) => return Err(unsupported(other)),
+    }
+    if method == Method::DELETE && !body.is_empty() {
+        let options: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        if let Some(first) = options["dryRun"].as_array().and_then(|values| values.first()) {
+            return match first.as_str() {
+                Some("All") => Ok(true),
+                other => Err(unsupported(other.unwrap_or(""))),
+            };
+        }
+    }
+    Ok(false)
 }
 
 /// A DELETE's options: its `DeleteOptions` body (if any) and query.

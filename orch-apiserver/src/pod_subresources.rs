@@ -21,7 +21,7 @@ use crate::status::Status;
 
 fn pods(backend: Backend, namespace: Option<&str>) -> Result<Api<Pod>, Status> {
     let namespace = namespace.ok_or_else(Status::path_not_found)?;
-    Ok(Api::namespaced(backend.store, namespace).with_admission(backend.admission))
+    Ok(backend.api(Some(namespace)))
 }
 
 /// The body's `metadata.name`, which must be the URL's (or empty).

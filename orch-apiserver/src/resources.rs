@@ -30,6 +30,26 @@ pub struct Backend {
     pub store: Arc<dyn Store>,
     /// The admission hooks of every create, update and delete.
     pub admission: AdmissionChain,
+    /// Kubernetes' `dryRun=All`: writes are validated and admitted, and
+    /// answer what they would store, but store nothing.
+    pub dry_run: bool,
+}
+
+impl Backend {
+    /// An Api of `K` over the store, with the admission chain and the
+    /// dry-run mode (`namespace` `None`: cluster-scoped, or all namespaces).
+    pub fn api<K: Resource>(&self, namespace: Option<&str>) -> Api<K> {
+        let api = match namespace {
+            Some(ns) => Api::namespaced(self.store.clone(), ns),
+            None => Api::all(self.store.clone()),
+        };
+        let api = api.with_admission(self.admission.clone());
+        if self.dry_run {
+            api.dry_run()
+        } else {
+            api
+        }
+    }
 }
 
 /// One watch event as the wire carries it: `ADDED`, `MODIFIED`,
@@ -130,11 +150,7 @@ impl<K: Resource> Typed<K> {
     }
 
     fn api(backend: Backend, namespace: Option<&str>) -> Api<K> {
-        let api = match namespace {
-            Some(ns) => Api::namespaced(backend.store, ns),
-            None => Api::all(backend.store),
-        };
-        api.with_admission(backend.admission)
+        backend.api(namespace)
     }
 
     fn to_value(obj: &K, resource: &ApiResource) -> Result<Value> {

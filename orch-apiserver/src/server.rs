@@ -191,7 +191,7 @@ impl ApiServer {
             self.kinds.iter().map(|k| (k.info().clone(), k.schema().cloned())).collect();
         let openapi = OpenApi::new(&schemas);
         let shared = Arc::new(Shared {
-            backend: Backend { store: self.store, admission: self.admission },
+            backend: Backend { store: self.store, admission: self.admission, dry_run: false },
             kinds: self.kinds,
             infos,
             openapi,

@@ -237,6 +237,22 @@ fn kubectl_applies_manifests_client_and_server_side() {
     ]);
     assert_eq!(template, "3 nginx:1.28 80");
 
+    // A server-side dry run and a diff change nothing.
+    let later = changed.replace("nginx:1.28", "nginx:1.29");
+    let path = kubectl.manifest(&later);
+    assert_eq!(
+        kubectl.ok(&["apply", "--dry-run=server", "-f", &path]).trim(),
+        "configmap/settings unchanged (server dry run)\ndeployment.apps/web configured (server dry run)"
+    );
+    let (code, diff, err) = kubectl.run(&["diff", "-f", &path]);
+    assert_eq!(code, 1, "kubectl diff exits 1 when there are differences: {err}");
+    let changed_line =
+        |sign: char, text: &str| diff.lines().any(|l| l.starts_with(sign) && l.contains(text));
+    assert!(changed_line('-', "image: nginx:1.28"), "{diff}");
+    assert!(changed_line('+', "image: nginx:1.29"), "{diff}");
+    let image = "jsonpath={.spec.template.spec.containers[0].image}";
+    assert_eq!(kubectl.ok(&["get", "deploy", "web", "-o", image]), "nginx:1.28");
+
     // A field orch does not model: refused under kubectl's default
     // (Strict), written without it under --validate=warn.
     let unmodelled = changed

@@ -325,3 +325,38 @@ fn binding_and_eviction_subresources() {
     let (code, _) = post(&s, &format!("{pods}/gone/eviction"), &other);
     assert_eq!(code, 404);
 }
+
+/// `dryRun=All` validates and answers what a write would store, and stores
+/// nothing; another value is a 400.
+#[test]
+fn dry_run_writes_store_nothing() {
+    let s = Server::start();
+    let pods = "/api/v1/namespaces/default/pods";
+    let (code, would) = post(&s, &format!("{pods}?dryRun=All"), &pod("dry", "web"));
+    assert_eq!(code, 201, "{would}");
+    assert!(!would["metadata"]["uid"].as_str().unwrap_or("").is_empty(), "{would}");
+    assert_eq!(json(client().get(&s.url(&format!("{pods}/dry"))).call()).0, 404);
+    let (code, invalid) = post(&s, &format!("{pods}?dryRun=All"), &pod("Not_A_Name", "web"));
+    assert_eq!((code, invalid["reason"].as_str()), (422, Some("Invalid")), "still validated");
+    assert_eq!(post(&s, &format!("{pods}?dryRun=Some"), &pod("dry", "web")).0, 400);
+
+    assert_eq!(post(&s, pods, &pod("real", "web")).0, 201);
+    let (code, patched) = json(
+        client()
+            .patch(&s.url(&format!("{pods}/real?dryRun=All")))
+            .header("Content-Type", "application/merge-patch+json")
+            .send(json!({"metadata": {"labels": {"app": "db"}}}).to_string()),
+    );
+    assert_eq!((code, patched["metadata"]["labels"]["app"].as_str()), (200, Some("db")));
+    let (_, stored) = json(client().get(&s.url(&format!("{pods}/real"))).call());
+    assert_eq!(stored["metadata"]["labels"]["app"], "web");
+    let (code, _) = json(
+        client()
+            .delete(&s.url(&format!("{pods}/real")))
+            .header("Content-Type", "application/json")
+            .force_send_body()
+            .send(json!({"dryRun": ["All"]}).to_string()),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(json(client().get(&s.url(&format!("{pods}/real"))).call()).0, 200, "still there");
+}

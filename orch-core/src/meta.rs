@@ -88,6 +88,74 @@ pub struct ObjectMeta {
     pub managed_fields: Vec<ManagedFieldsEntry>,
 }
 
+/// A FieldsV1 set, kept as its JSON text: objects are decoded and encoded
+/// far more often than their field sets are read (by the API server's
+/// server-side apply), so it is not parsed into a tree each time.
+#[derive(Clone, Debug)]
+pub struct FieldsV1(Box<serde_json::value::RawValue>);
+
+impl FieldsV1 {
+    /// The set `value` (a JSON object such as `{"f:spec": {}}`).
+    pub fn from_value(value: &serde_json::Value) -> Self {
+        let text = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
+        FieldsV1(serde_json::value::RawValue::from_string(text).unwrap_or_else(|_| Self::empty()))
+    }
+
+    /// The set as a JSON value.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).unwrap_or_default()
+    }
+
+    /// The set's JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    fn empty() -> Box<serde_json::value::RawValue> {
+        serde_json::value::to_raw_value(&serde_json::Map::new())
+            .unwrap_or_else(|_| unreachable!("an empty map serializes"))
+    }
+}
+
+impl Default for FieldsV1 {
+    fn default() -> Self {
+        FieldsV1(Self::empty())
+    }
+}
+
+impl PartialEq for FieldsV1 {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for FieldsV1 {}
+
+impl Serialize for FieldsV1 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldsV1 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Box::<serde_json::value::RawValue>::deserialize(d).map(FieldsV1)
+    }
+}
+
+impl JsonSchema for FieldsV1 {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A set of fields: f:<name>, k:<item key>, v:<value>, . for an item itself.",
+            "type": "object"
+        })
+    }
+}
+
 /// One manager's fields (Kubernetes `ManagedFieldsEntry`): `fieldsV1` is
 /// the set of fields in Kubernetes' FieldsV1 form, e.g.
 /// `{"f:spec": {"f:replicas": {}}}`, list items by key as
@@ -113,8 +181,8 @@ pub struct ManagedFieldsEntry {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fields_type: String,
     /// The field set.
-    #[serde(default, rename = "fieldsV1", skip_serializing_if = "serde_json::Value::is_null")]
-    pub fields_v1: serde_json::Value,
+    #[serde(default, rename = "fieldsV1", skip_serializing_if = "Option::is_none")]
+    pub fields_v1: Option<FieldsV1>,
     /// The subresource the fields were written through (`status`), if any.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub subresource: String,
@@ -211,4 +279,28 @@ pub struct ObjectList<K> {
     pub resource_version: String,
     /// A token for the next page, if `limit` cut the list short.
     pub continue_token: Option<String>,
+}
+
+#[cfg(test)]
+mod managed_fields_tests {
+    use super::*;
+
+    #[test]
+    fn field_sets_decode_from_text_from_values_and_through_the_unknown_field_check() {
+        let v = serde_json::json!({"name": "p", "managedFields": [
+            {"manager": "kubectl", "operation": "Apply", "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:spec": {"f:replicas": {}}}}]});
+        let from_text: ObjectMeta = serde_json::from_str(&v.to_string()).unwrap();
+        let set = from_text.managed_fields[0].fields_v1.as_ref().unwrap();
+        assert_eq!(set.to_value(), serde_json::json!({"f:spec": {"f:replicas": {}}}));
+        let from_value: ObjectMeta = serde_path_to_error::deserialize(v.clone()).unwrap();
+        assert_eq!(from_value, from_text);
+        assert_eq!(serde_json::to_value(&from_value).unwrap(), v);
+        let mut unknown = Vec::new();
+        let mut record = |p: serde_ignored::Path<'_>| unknown.push(p.to_string());
+        let de = serde_ignored::Deserializer::new(v, &mut record);
+        let checked: ObjectMeta = serde_path_to_error::deserialize(de).unwrap();
+        assert_eq!(checked, from_text);
+        assert!(unknown.is_empty(), "{unknown:?}");
+    }
 }

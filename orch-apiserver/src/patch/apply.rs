@@ -138,18 +138,24 @@ pub fn record_update(
     applier: Applier<'_>,
 ) {
     let after_set = field_set(after, schema, true);
-    let mut changed = json!({});
-    for path in leaves(&after_set) {
-        let same = match (before, path.last().map(String::as_str)) {
-            (None, _) => false,
-            // A list item's `.`: changed only if the item is new.
-            (Some(b), Some(".")) => value_at(b, &path).is_some(),
-            (Some(b), _) => value_at(b, &path) == value_at(after, &path),
-        };
-        if !same {
-            insert_path(&mut changed, &path);
+    // A create changed every field it sets.
+    let changed = match before {
+        None => after_set,
+        Some(before) => {
+            let mut changed = json!({});
+            for path in leaves(&after_set) {
+                let same = match path.last().map(String::as_str) {
+                    // A list item's `.`: changed only if the item is new.
+                    Some(".") => value_at(before, &path).is_some(),
+                    _ => value_at(before, &path) == value_at(after, &path),
+                };
+                if !same {
+                    insert_path(&mut changed, &path);
+                }
+            }
+            changed
         }
-    }
+    };
     let sent = after["metadata"]["managedFields"].as_array().filter(|e| !e.is_empty()).cloned();
     let kept = before.and_then(|b| b["metadata"]["managedFields"].as_array().cloned());
     let mut entries = sent.or(kept).unwrap_or_default();

@@ -59,6 +59,12 @@ impl<K: Object> Api<K> {
             let object = self.object_name(&namespace, &admitted.meta().name);
             let key = self.key(&namespace, &admitted.meta().name);
             let value = self.encode(&admitted, &object)?;
+            if self.dry_run {
+                if !generate && self.read(&namespace, &admitted.meta().name).await?.is_some() {
+                    return Err(Error::AlreadyExists { object });
+                }
+                return Ok(admitted);
+            }
             let put = self.put_request(key.clone(), value).await?;
             let resp = self
                 .store

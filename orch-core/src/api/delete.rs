@@ -93,6 +93,18 @@ impl<K: Object> Api<K> {
             let kind_grace = current.graceful_deletion_seconds();
             let grace = kind_grace.map(|g| params.grace_period_seconds.unwrap_or(g).max(0));
             let graceful = grace.is_some_and(|g| g > 0);
+            if self.dry_run {
+                // What the delete would leave: a terminating object while a
+                // grace period or finalizers remain, else nothing.
+                if graceful || !meta.finalizers.is_empty() {
+                    if meta.deletion_timestamp.is_none() {
+                        meta.deletion_timestamp = Some(Time::now());
+                        meta.deletion_grace_period_seconds = grace;
+                    }
+                    return Ok(DeleteOutcome::Finalizing(next));
+                }
+                return Ok(DeleteOutcome::Deleted(current));
+            }
             if meta.deletion_timestamp.is_some() && !added {
                 // Already deleting: a shorter grace period shortens it (as
                 // kube-apiserver allows), anything else changes nothing.

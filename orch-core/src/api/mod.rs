@@ -100,6 +100,7 @@ pub struct Api<K> {
     namespace: Option<String>,
     admission: AdmissionChain,
     ttl: Option<Arc<TtlLeases>>,
+    dry_run: bool,
     _kind: PhantomData<fn() -> K>,
 }
 
@@ -111,6 +112,7 @@ impl<K> Clone for Api<K> {
             namespace: self.namespace.clone(),
             admission: self.admission.clone(),
             ttl: self.ttl.clone(),
+            dry_run: self.dry_run,
             _kind: PhantomData,
         }
     }
@@ -155,8 +157,20 @@ impl<K: Object> Api<K> {
             resource: Arc::new(resource),
             admission: AdmissionChain::default(),
             ttl: None,
+            dry_run: false,
             _kind: PhantomData,
         }
+    }
+
+    /// The same Api in dry-run mode (Kubernetes' `dryRun=All`): creates,
+    /// updates, patches and deletes are validated and admitted as usual
+    /// and answer the object as it would be, but nothing is written. A
+    /// dry-run create's object has no resourceVersion; an update's keeps
+    /// the stored one.
+    #[must_use]
+    pub fn dry_run(mut self) -> Self {
+        self.dry_run = true;
+        self
     }
 
     /// The same Api with an admission chain that runs on every write.

@@ -172,6 +172,11 @@ impl<K: Object> Api<K> {
             {
                 obj.meta_mut().generation += 1;
             }
+            if self.dry_run {
+                self.encode(&obj, &object)?;
+                obj.meta_mut().resource_version = kv.mod_revision.to_string();
+                return Ok(obj);
+            }
             let key = self.key(namespace, name);
             let deleting = obj.meta().deletion_timestamp.is_some();
             let (op, mut result) = if deleting && obj.meta().finalizers.is_empty() {
