@@ -427,6 +427,14 @@ async fn a_scripted_kubectl_session_drives_the_cluster() {
     let followed = k.first_lines(&["logs", "-f", web], 1);
     assert!(followed[0].starts_with("listening on 127."), "{followed:?}");
 
+    // kubectl drain: cordon (a patch), then an Eviction (protobuf) for
+    // each pod; the ReplicaSets put them back elsewhere.
+    let drained = k.ok(&["drain", "node-3", "--ignore-daemonsets", "--timeout=60s"]);
+    assert!(drained.trim_end().ends_with("node/node-3 drained"), "{drained}");
+    assert_eq!(k.ok(&["get", "node", "node-3", "-o", "jsonpath={.spec.unschedulable}"]), "true");
+    let on_node_3 = k.ok(&["get", "pods", "--field-selector=spec.nodeName=node-3", "-o", "name"]);
+    assert!(on_node_3.is_empty(), "{on_node_3}");
+    assert_eq!(k.ok(&["uncordon", "node-3"]).trim(), "node/node-3 uncordoned");
     assert_eq!(k.ok(&["auth", "can-i", "delete", "deployments"]).trim(), "yes");
     assert_eq!(k.ok(&["create", "namespace", "team-a"]).trim(), "namespace/team-a created");
     let deleted = k.ok(&["delete", "-f", manifest]);

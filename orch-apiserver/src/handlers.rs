@@ -298,24 +298,26 @@ fn dry_run(
     method: &Method,
     body: &Bytes,
 ) -> Result<bool, Status> {
-    let unsupported = |v: &str| {
-        Status::bad_request(format!("dryRun: Unsupported value: {v:?}: supported values: \"All\""))
-    };
     match query.get("dryRun").map(String::as_str) {
         None | Some("") => {}
-        Some("All") => return Ok(true),
-        Some(other) => return Err(unsupported(other)),
+        Some(value) => return dry_run_option(&json!({ "dryRun": [value] })),
     }
     if method == Method::DELETE && !body.is_empty() {
         let options: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        if let Some(first) = options["dryRun"].as_array().and_then(|values| values.first()) {
-            return match first.as_str() {
-                Some("All") => Ok(true),
-                other => Err(unsupported(other.unwrap_or(""))),
-            };
-        }
+        return dry_run_option(&options);
     }
     Ok(false)
+}
+
+/// A DeleteOptions' `dryRun` (`["All"]`, or none).
+pub(crate) fn dry_run_option(options: &Value) -> Result<bool, Status> {
+    match options["dryRun"].as_array().and_then(|values| values.first()) {
+        None => Ok(false),
+        Some(v) if v == "All" => Ok(true),
+        Some(v) => Err(Status::bad_request(format!(
+            "dryRun: Unsupported value: {v}: supported values: \"All\""
+        ))),
+    }
 }
 
 /// A DELETE's options: its `DeleteOptions` body (if any) and query.

@@ -95,6 +95,10 @@ pub async fn evict(
     let eviction = json_body(headers, body)?;
     check_name(&eviction, name, "Eviction")?;
     let options = eviction.get("deleteOptions").filter(|o| !o.is_null());
+    let mut backend = backend;
+    if let Some(o) = options {
+        backend.dry_run |= crate::handlers::dry_run_option(o)?;
+    }
     let params = delete_params(options, &Default::default()).map_err(Status::bad_request)?;
     pods(backend, namespace)?
         .delete(name, &params)

@@ -373,22 +373,22 @@ fn rbac_limits_a_user_to_what_its_role_binding_grants() {
     let server = Server::start_tls(tls, move |s| s.authenticator(authenticator).rbac());
     let url = format!("https://{}", server.addr);
     let admin = Kubectl::with_config(&pki.kubeconfig(&url, &admin_cert, "team"));
-    admin.create(
-        "apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: pod-reader, namespace: team}
-rules:
-- apiGroups: [\"\"]
-  resources: [pods]
-  verbs: [get, list]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: developers-read-pods, namespace: team}
-subjects:
-- {kind: Group, name: developers, apiGroup: rbac.authorization.k8s.io}
-roleRef: {kind: Role, name: pod-reader, apiGroup: rbac.authorization.k8s.io}
-",
+    // Typed-client commands: protobuf Role and RoleBinding bodies.
+    assert_eq!(
+        admin.ok(&["create", "role", "pod-reader", "--verb=get,list", "--resource=pods"]).trim(),
+        "role.rbac.authorization.k8s.io/pod-reader created"
+    );
+    assert_eq!(
+        admin
+            .ok(&[
+                "create",
+                "rolebinding",
+                "developers-read-pods",
+                "--role=pod-reader",
+                "--group=developers"
+            ])
+            .trim(),
+        "rolebinding.rbac.authorization.k8s.io/developers-read-pods created"
     );
     assert_eq!(admin.create(POD).trim(), "pod/web created");
 

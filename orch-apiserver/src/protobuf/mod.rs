@@ -1,6 +1,7 @@
 //! Kubernetes' protobuf request bodies (`application/vnd.kubernetes.protobuf`),
 //! which kubectl 1.32's typed clients send for `create namespace`,
-//! `create configmap`, `create secret`, `create deployment` and
+//! `create configmap`, `create secret`, `create deployment`, `create role`
+//! (and `clusterrole`, `rolebinding`, `clusterrolebinding`), `drain` and
 //! `auth can-i`: the `k8s\0` magic, then a `runtime.Unknown` envelope
 //! (`typeMeta`, `raw`) around the object's protobuf (the `k8s-pb` crate's
 //! generated types). The object becomes the JSON the rest of the server
@@ -8,6 +9,7 @@
 //! which kubectl accepts.
 
 mod objects;
+mod rbac;
 
 use prost::Message;
 use serde_json::{json, Map, Value};
@@ -58,6 +60,13 @@ pub fn decode(body: &[u8]) -> Result<Value, Status> {
         ("v1", "ConfigMap") => objects::config_map(decoded(&bytes)?),
         ("v1", "Secret") => objects::secret(decoded(&bytes)?),
         ("apps/v1", "Deployment") => objects::deployment(decoded(&bytes)?)?,
+        ("policy/v1", "Eviction") => objects::eviction(decoded(&bytes)?)?,
+        ("rbac.authorization.k8s.io/v1", "Role") => rbac::role(decoded(&bytes)?),
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => rbac::cluster_role(decoded(&bytes)?)?,
+        ("rbac.authorization.k8s.io/v1", "RoleBinding") => rbac::role_binding(decoded(&bytes)?),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
+            rbac::cluster_role_binding(decoded(&bytes)?)
+        }
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => {
             use k8s_pb::api::authorization::v1::SelfSubjectAccessReview;
             let review = SelfSubjectAccessReview::decode(bytes.as_slice())

@@ -1,6 +1,7 @@
-//! ConfigMap, Secret and Deployment from their protobuf encodings (the
-//! `k8s-pb` types), as kubectl's typed clients send them for
-//! `create configmap`, `create secret generic` and `create deployment`.
+//! ConfigMap, Secret, Deployment and Eviction from their protobuf
+//! encodings (the `k8s-pb` types), as kubectl's typed clients send them
+//! for `create configmap`, `create secret generic`, `create deployment`
+//! and `drain`.
 //!
 //! ConfigMap and Secret are read whole. Of a Deployment, the fields those
 //! commands set are read: the spec's replicas, selector, strategy and
@@ -17,7 +18,8 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use k8s_pb::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_pb::api::core::v1::{ConfigMap, Container, PodSpec, PodTemplateSpec, Secret};
-use k8s_pb::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_pb::api::policy::v1::Eviction;
+use k8s_pb::apimachinery::pkg::apis::meta::v1::{DeleteOptions, LabelSelector};
 use k8s_pb::apimachinery::pkg::util::intstr::IntOrString;
 use prost::Message;
 use serde_json::{json, Map, Value};
@@ -28,7 +30,7 @@ use crate::status::Status;
 /// Whether a client set a field: a present message that encodes to
 /// something (Go's typed clients write empty strings, `false` and empty
 /// structs for fields they leave alone), a non-empty list or map.
-trait IsSet {
+pub(super) trait IsSet {
     fn is_set(&self) -> bool;
 }
 
@@ -51,7 +53,7 @@ impl<K, V> IsSet for BTreeMap<K, V> {
 }
 
 /// A 415 if any of `fields` of `message` is set.
-fn unread(message: &str, fields: &[(&str, bool)]) -> Result<(), Status> {
+pub(super) fn unread(message: &str, fields: &[(&str, bool)]) -> Result<(), Status> {
     match fields.iter().find(|(_, set)| *set) {
         None => Ok(()),
         Some((field, _)) => Err(Status {
@@ -68,10 +70,10 @@ fn unread(message: &str, fields: &[(&str, bool)]) -> Result<(), Status> {
 
 /// A JSON object that takes only what is set.
 #[derive(Default)]
-struct Obj(Map<String, Value>);
+pub(super) struct Obj(Map<String, Value>);
 
 impl Obj {
-    fn put(&mut self, key: &str, value: Value) -> &mut Self {
+    pub(super) fn put(&mut self, key: &str, value: Value) -> &mut Self {
         let empty = match &value {
             Value::Null => true,
             Value::String(s) => s.is_empty(),
@@ -85,7 +87,7 @@ impl Obj {
         self
     }
 
-    fn done(&mut self) -> Value {
+    pub(super) fn done(&mut self) -> Value {
         Value::Object(std::mem::take(&mut self.0))
     }
 }
@@ -376,5 +378,51 @@ fn container(c: Container) -> Result<Value, Status> {
         .put("env", json!(env))
         .put("resources", resources)
         .put("imagePullPolicy", json!(image_pull_policy))
+        .done())
+}
+
+/// A policy/v1 Eviction, as `kubectl drain` sends it: its metadata and
+/// `deleteOptions` (grace period, preconditions, propagation, dry run).
+///
+/// Errors: a 415 for `ignoreStoreReadErrorWithClusterBreakingPotential`.
+pub fn eviction(e: Eviction) -> Result<Value, Status> {
+    let Eviction { metadata, delete_options } = e;
+    let options = match delete_options {
+        None => Value::Null,
+        Some(o) => {
+            let DeleteOptions {
+                grace_period_seconds,
+                preconditions,
+                orphan_dependents,
+                propagation_policy,
+                dry_run,
+                ignore_store_read_error_with_cluster_breaking_potential: unsafe_read,
+            } = o;
+            unread(
+                "DeleteOptions",
+                &[("ignoreStoreReadErrorWithClusterBreakingPotential", unsafe_read.is_set())],
+            )?;
+            let policy = propagation_policy
+                .filter(|p| !p.is_empty())
+                .or_else(|| (orphan_dependents == Some(true)).then(|| "Orphan".to_owned()));
+            let preconditions = preconditions
+                .map(|p| {
+                    Obj::default()
+                        .put("uid", json!(p.uid))
+                        .put("resourceVersion", json!(p.resource_version))
+                        .done()
+                })
+                .unwrap_or(Value::Null);
+            Obj::default()
+                .put("gracePeriodSeconds", json!(grace_period_seconds))
+                .put("preconditions", preconditions)
+                .put("propagationPolicy", json!(policy))
+                .put("dryRun", json!(dry_run))
+                .done()
+        }
+    };
+    Ok(Obj::default()
+        .put("metadata", meta(metadata.unwrap_or_default()))
+        .put("deleteOptions", options)
         .done())
 }
