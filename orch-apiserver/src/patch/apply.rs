@@ -206,7 +206,6 @@ fn field_set(value: &Value, schema: SchemaRef<'_>, root: bool) -> Value {
         if root && matches!(key.as_str(), "apiVersion" | "kind" | "status") {
             continue;
         }
-        let field = schema.property(key);
         let entry = if root && key == "metadata" {
             let kept: Map<String, Value> = child
                 .as_object()
@@ -220,9 +219,12 @@ fn field_set(value: &Value, schema: SchemaRef<'_>, root: bool) -> Value {
             if kept.is_empty() {
                 continue;
             }
-            field_set(&Value::Object(kept), field, false)
+            field_set(&Value::Object(kept), schema.property(key), false)
+        } else if child.is_object() || child.is_array() {
+            child_set(child, schema.property(key))
         } else {
-            child_set(child, field)
+            // A scalar is a leaf: its schema is not needed.
+            json!({})
         };
         set.insert(format!("f:{key}"), entry);
     }

@@ -1,23 +1,21 @@
-//! ConfigMap, Secret, Deployment and Eviction from their protobuf
-//! encodings (the `k8s-pb` types), as kubectl's typed clients send them
-//! for `create configmap`, `create secret generic`, `create deployment`
-//! and `drain`.
-//!
-//! ConfigMap and Secret are read whole. Of a Deployment, the fields those
-//! commands set are read: the spec's replicas, selector, strategy and
-//! rollout bounds, and of its pod template the metadata, containers
-//! (name, image, command, args, workingDir, ports, env values, resources,
-//! imagePullPolicy), restartPolicy, nodeName, nodeSelector, schedulerName
-//! and terminationGracePeriodSeconds. Every other field is checked to be
-//! unset — each message is destructured field by field, so a field added
-//! to Kubernetes' types is a compile error here, not a silent drop — and a
-//! body that sets one gets a 415 naming it (send JSON for those).
+//! ConfigMap, Secret, Deployment, ReplicaSet, Pod, Lease, Event and Eviction
+//! from their protobuf encodings (the `k8s-pb` types), as Kubernetes'
+//! typed clients send them — kubectl's `create configmap`, `create secret
+//! generic`, `create deployment` and `drain`, and client-go's typed clients
+//! configured for protobuf. A pod spec is read by [`super::pod`]; every
+//! message is destructured field by field, so a field added to
+//! Kubernetes' types is a compile error here, not a silent drop, and a
+//! body that sets a field orch does not model gets a 415 naming it (send
+//! JSON for those). Statuses are not read: a create ignores them.
 
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use k8s_pb::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
-use k8s_pb::api::core::v1::{ConfigMap, Container, PodSpec, PodTemplateSpec, Secret};
+use k8s_pb::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, ReplicaSet, ReplicaSetSpec,
+};
+use k8s_pb::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_pb::api::core::v1::{ConfigMap, Event, ObjectReference, Pod, Secret};
 use k8s_pb::api::policy::v1::Eviction;
 use k8s_pb::apimachinery::pkg::apis::meta::v1::{DeleteOptions, LabelSelector};
 use k8s_pb::apimachinery::pkg::util::intstr::IntOrString;
@@ -25,6 +23,7 @@ use prost::Message;
 use serde_json::{json, Map, Value};
 
 use super::meta;
+use super::pod::{pod_spec, pod_template};
 use crate::status::Status;
 
 /// Whether a client set a field: a present message that encodes to
@@ -123,6 +122,144 @@ pub fn secret(s: Secret) -> Value {
         .done()
 }
 
+/// A ReplicaSet.
+///
+/// Errors: a 415 naming the first field set that is not read.
+pub fn replica_set(r: ReplicaSet) -> Result<Value, Status> {
+    let ReplicaSet { metadata, spec, status: _ } = r;
+    let ReplicaSetSpec { replicas, min_ready_seconds, selector, template } =
+        spec.unwrap_or_default();
+    let spec = Obj::default()
+        .put("replicas", json!(replicas))
+        .put("minReadySeconds", json!(min_ready_seconds))
+        .put("selector", label_selector(selector.unwrap_or_default()))
+        .put("template", pod_template(template.unwrap_or_default())?)
+        .done();
+    Ok(Obj::default().put("metadata", meta(metadata.unwrap_or_default())).put("spec", spec).done())
+}
+
+/// A Pod.
+///
+/// Errors: a 415 naming the first field set that is not read.
+pub fn pod(p: Pod) -> Result<Value, Status> {
+    let Pod { metadata, spec, status: _ } = p;
+    Ok(Obj::default()
+        .put("metadata", meta(metadata.unwrap_or_default()))
+        .put("spec", pod_spec(spec.unwrap_or_default())?)
+        .done())
+}
+
+/// A Lease (coordination.k8s.io/v1), as a leader elector or a node agent
+/// writes it.
+///
+/// Errors: a 415 for the fields orch does not model (`strategy`,
+/// `preferredHolder`).
+pub fn lease(l: Lease) -> Result<Value, Status> {
+    let Lease { metadata, spec } = l;
+    let LeaseSpec {
+        holder_identity,
+        lease_duration_seconds,
+        acquire_time,
+        renew_time,
+        lease_transitions,
+        strategy,
+        preferred_holder,
+    } = spec.unwrap_or_default();
+    unread(
+        "LeaseSpec",
+        &[("strategy", strategy.is_set()), ("preferredHolder", preferred_holder.is_set())],
+    )?;
+    let time = |t: Option<k8s_pb::apimachinery::pkg::apis::meta::v1::MicroTime>| {
+        t.and_then(|t| rfc3339(t.seconds, t.nanos, chrono::SecondsFormat::Micros))
+    };
+    let spec = Obj::default()
+        .put("holderIdentity", json!(holder_identity))
+        .put("leaseDurationSeconds", json!(lease_duration_seconds))
+        .put("acquireTime", json!(time(acquire_time)))
+        .put("renewTime", json!(time(renew_time)))
+        .put("leaseTransitions", json!(lease_transitions))
+        .done();
+    Ok(Obj::default().put("metadata", meta(metadata.unwrap_or_default())).put("spec", spec).done())
+}
+
+/// A protobuf time (seconds and nanoseconds since the epoch) as RFC 3339.
+fn rfc3339(
+    seconds: Option<i64>,
+    nanos: Option<i32>,
+    format: chrono::SecondsFormat,
+) -> Option<String> {
+    let nanos = u32::try_from(nanos.unwrap_or(0)).unwrap_or(0);
+    let at = chrono::DateTime::from_timestamp(seconds.unwrap_or(0), nanos)?;
+    Some(at.to_rfc3339_opts(format, true))
+}
+
+/// A core/v1 Event, as Kubernetes' event recorders write it.
+///
+/// Errors: a 415 for the fields orch does not model (`series`, `related`,
+/// `reportingComponent`, `reportingInstance`).
+pub fn event(e: Event) -> Result<Value, Status> {
+    let Event {
+        metadata,
+        involved_object,
+        reason,
+        message,
+        source,
+        first_timestamp,
+        last_timestamp,
+        count,
+        r#type,
+        event_time,
+        series,
+        action,
+        related,
+        reporting_component,
+        reporting_instance,
+    } = e;
+    unread(
+        "Event",
+        &[
+            ("series", series.is_set()),
+            ("related", related.is_set()),
+            ("reportingComponent", reporting_component.is_set()),
+            ("reportingInstance", reporting_instance.is_set()),
+        ],
+    )?;
+    let ObjectReference { kind, namespace, name, uid, api_version, resource_version, field_path } =
+        involved_object.unwrap_or_default();
+    let involved = Obj::default()
+        .put("kind", json!(kind))
+        .put("namespace", json!(namespace))
+        .put("name", json!(name))
+        .put("uid", json!(uid))
+        .put("apiVersion", json!(api_version))
+        .put("resourceVersion", json!(resource_version))
+        .put("fieldPath", json!(field_path))
+        .done();
+    let source = source
+        .map(|s| {
+            Obj::default().put("component", json!(s.component)).put("host", json!(s.host)).done()
+        })
+        .unwrap_or(Value::Null);
+    let secs = chrono::SecondsFormat::Secs;
+    let time = |t: Option<k8s_pb::apimachinery::pkg::apis::meta::v1::Time>| {
+        t.and_then(|t| rfc3339(t.seconds, t.nanos, secs))
+    };
+    let micro = event_time.and_then(|t| rfc3339(t.seconds, t.nanos, chrono::SecondsFormat::Micros));
+    Ok(Obj::default()
+        .put("metadata", meta(metadata.unwrap_or_default()))
+        .put("involvedObject", involved)
+        .put("reason", json!(reason))
+        .put("message", json!(message))
+        .put("source", source)
+        .put("firstTimestamp", json!(time(first_timestamp)))
+        .put("lastTimestamp", json!(time(last_timestamp)))
+        .put("count", json!(count))
+        .put("type", json!(r#type))
+        .put("eventTime", json!(micro))
+        .put("action", json!(action))
+        .done())
+}
+
 /// A Deployment (its status is not read: a create ignores it).
 ///
 /// Errors: a 415 naming the first field set that is not read.
@@ -164,14 +301,14 @@ fn deployment_strategy(s: DeploymentStrategy) -> Value {
     Obj::default().put("type", json!(r#type)).put("rollingUpdate", rolling).done()
 }
 
-fn int_or_string(v: IntOrString) -> Value {
+pub(super) fn int_or_string(v: IntOrString) -> Value {
     match v.r#type {
         Some(1) => json!(v.str_val.unwrap_or_default()),
         _ => json!(v.int_val.unwrap_or_default()),
     }
 }
 
-fn label_selector(s: LabelSelector) -> Value {
+pub(super) fn label_selector(s: LabelSelector) -> Value {
     let LabelSelector { match_labels, match_expressions } = s;
     let expressions: Vec<Value> = match_expressions
         .into_iter()
@@ -181,204 +318,6 @@ fn label_selector(s: LabelSelector) -> Value {
         .put("matchLabels", json!(match_labels))
         .put("matchExpressions", json!(expressions))
         .done()
-}
-
-fn pod_template(t: PodTemplateSpec) -> Result<Value, Status> {
-    let PodTemplateSpec { metadata, spec } = t;
-    Ok(Obj::default()
-        .put("metadata", meta(metadata.unwrap_or_default()))
-        .put("spec", pod_spec(spec.unwrap_or_default())?)
-        .done())
-}
-
-fn pod_spec(s: PodSpec) -> Result<Value, Status> {
-    let PodSpec {
-        volumes,
-        init_containers,
-        containers,
-        ephemeral_containers,
-        restart_policy,
-        termination_grace_period_seconds,
-        active_deadline_seconds,
-        dns_policy,
-        node_selector,
-        service_account_name,
-        service_account,
-        automount_service_account_token,
-        node_name,
-        host_network,
-        host_pid,
-        host_ipc,
-        share_process_namespace,
-        security_context,
-        image_pull_secrets,
-        hostname,
-        subdomain,
-        affinity,
-        scheduler_name,
-        tolerations,
-        host_aliases,
-        priority_class_name,
-        priority,
-        dns_config,
-        readiness_gates,
-        runtime_class_name,
-        enable_service_links,
-        preemption_policy,
-        overhead,
-        topology_spread_constraints,
-        set_hostname_as_fqdn,
-        os,
-        host_users,
-        scheduling_gates,
-        resource_claims,
-        resources,
-        hostname_override,
-        workload_ref,
-    } = s;
-    unread(
-        "PodSpec",
-        &[
-            ("volumes", volumes.is_set()),
-            ("initContainers", init_containers.is_set()),
-            ("ephemeralContainers", ephemeral_containers.is_set()),
-            ("activeDeadlineSeconds", active_deadline_seconds.is_set()),
-            ("dnsPolicy", dns_policy.is_set()),
-            ("serviceAccountName", service_account_name.is_set()),
-            ("serviceAccount", service_account.is_set()),
-            ("automountServiceAccountToken", automount_service_account_token.is_set()),
-            ("hostNetwork", host_network.is_set()),
-            ("hostPID", host_pid.is_set()),
-            ("hostIPC", host_ipc.is_set()),
-            ("shareProcessNamespace", share_process_namespace.is_set()),
-            ("securityContext", security_context.is_set()),
-            ("imagePullSecrets", image_pull_secrets.is_set()),
-            ("hostname", hostname.is_set()),
-            ("subdomain", subdomain.is_set()),
-            ("affinity", affinity.is_set()),
-            ("tolerations", tolerations.is_set()),
-            ("hostAliases", host_aliases.is_set()),
-            ("priorityClassName", priority_class_name.is_set()),
-            ("priority", priority.is_set()),
-            ("dnsConfig", dns_config.is_set()),
-            ("readinessGates", readiness_gates.is_set()),
-            ("runtimeClassName", runtime_class_name.is_set()),
-            ("enableServiceLinks", enable_service_links.is_set()),
-            ("preemptionPolicy", preemption_policy.is_set()),
-            ("overhead", overhead.is_set()),
-            ("topologySpreadConstraints", topology_spread_constraints.is_set()),
-            ("setHostnameAsFQDN", set_hostname_as_fqdn.is_set()),
-            ("os", os.is_set()),
-            ("hostUsers", host_users.is_set()),
-            ("schedulingGates", scheduling_gates.is_set()),
-            ("resourceClaims", resource_claims.is_set()),
-            ("resources", resources.is_set()),
-            ("hostnameOverride", hostname_override.is_set()),
-            ("workloadRef", workload_ref.is_set()),
-        ],
-    )?;
-    let containers = containers.into_iter().map(container).collect::<Result<Vec<_>, _>>()?;
-    Ok(Obj::default()
-        .put("containers", json!(containers))
-        .put("restartPolicy", json!(restart_policy))
-        .put("terminationGracePeriodSeconds", json!(termination_grace_period_seconds))
-        .put("nodeSelector", json!(node_selector))
-        .put("nodeName", json!(node_name))
-        .put("schedulerName", json!(scheduler_name))
-        .done())
-}
-
-fn container(c: Container) -> Result<Value, Status> {
-    let Container {
-        name,
-        image,
-        command,
-        args,
-        working_dir,
-        ports,
-        env_from,
-        env,
-        resources,
-        resize_policy,
-        restart_policy,
-        restart_policy_rules,
-        volume_mounts,
-        volume_devices,
-        liveness_probe,
-        readiness_probe,
-        startup_probe,
-        lifecycle,
-        termination_message_path,
-        termination_message_policy,
-        image_pull_policy,
-        security_context,
-        stdin,
-        stdin_once,
-        tty,
-    } = c;
-    let value_from = env.iter().any(|e| e.value_from.is_set());
-    unread(
-        "Container",
-        &[
-            ("envFrom", env_from.is_set()),
-            ("env.valueFrom", value_from),
-            ("resizePolicy", resize_policy.is_set()),
-            ("restartPolicy", restart_policy.is_set()),
-            ("restartPolicyRules", restart_policy_rules.is_set()),
-            ("volumeMounts", volume_mounts.is_set()),
-            ("volumeDevices", volume_devices.is_set()),
-            ("livenessProbe", liveness_probe.is_set()),
-            ("readinessProbe", readiness_probe.is_set()),
-            ("startupProbe", startup_probe.is_set()),
-            ("lifecycle", lifecycle.is_set()),
-            ("terminationMessagePath", termination_message_path.is_set()),
-            ("terminationMessagePolicy", termination_message_policy.is_set()),
-            ("securityContext", security_context.is_set()),
-            ("stdin", stdin.is_set()),
-            ("stdinOnce", stdin_once.is_set()),
-            ("tty", tty.is_set()),
-        ],
-    )?;
-    let ports: Vec<Value> = ports
-        .into_iter()
-        .map(|p| {
-            Obj::default()
-                .put("name", json!(p.name))
-                .put("containerPort", json!(p.container_port))
-                .put("hostPort", json!(p.host_port.filter(|p| *p != 0)))
-                .put("hostIP", json!(p.host_ip))
-                .put("protocol", json!(p.protocol))
-                .done()
-        })
-        .collect();
-    let env: Vec<Value> =
-        env.into_iter().map(|e| json!({"name": e.name, "value": e.value})).collect();
-    let quantities = |m: BTreeMap<String, k8s_pb::apimachinery::pkg::api::resource::Quantity>| {
-        m.into_iter().map(|(k, q)| (k, json!(q.string))).collect::<Map<String, Value>>()
-    };
-    unread(
-        "ResourceRequirements",
-        &[("claims", resources.as_ref().is_some_and(|r| r.claims.is_set()))],
-    )?;
-    let resources = resources
-        .map(|r| {
-            Obj::default()
-                .put("limits", Value::Object(quantities(r.limits)))
-                .put("requests", Value::Object(quantities(r.requests)))
-                .done()
-        })
-        .unwrap_or(Value::Null);
-    Ok(Obj::default()
-        .put("name", json!(name))
-        .put("image", json!(image))
-        .put("command", json!(command))
-        .put("args", json!(args))
-        .put("workingDir", json!(working_dir))
-        .put("ports", json!(ports))
-        .put("env", json!(env))
-        .put("resources", resources)
-        .put("imagePullPolicy", json!(image_pull_policy))
-        .done())
 }
 
 /// A policy/v1 Eviction, as `kubectl drain` sends it: its metadata and
