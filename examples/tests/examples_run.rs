@@ -6,7 +6,7 @@ mod support;
 
 use orch_core::testing::wait_for;
 use support::example_command;
-use support::kubectl::Kubectl;
+use support::kubectl::cluster_with_api;
 use support::running::{RunningExample, STEP_DEADLINE};
 
 /// Runs an example with arguments: (exit code, stdout, stderr).
@@ -255,25 +255,9 @@ async fn the_cluster_serves_every_components_metrics() {
 async fn kubectl_drives_the_cluster_through_its_api_server() {
     become_subreaper();
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
     let audit = dir.path().join("audit.log");
-    let cluster = RunningExample::start(
-        "cluster",
-        &[
-            "--serve-api",
-            "127.0.0.1:0",
-            "--kubeconfig-out",
-            kubeconfig.to_str().unwrap(),
-            "--audit-log-path",
-            audit.to_str().unwrap(),
-        ],
-    );
-    cluster
-        .line_where("the example to say where it serves the Kubernetes API", |line| {
-            line.starts_with("Kubernetes API on ").then_some(())
-        })
-        .await;
-    let kubectl = Kubectl { kubeconfig: kubeconfig.clone(), cache: dir.path().join("cache") };
+    let (cluster, kubectl) =
+        cluster_with_api(dir.path(), &["--audit-log-path", audit.to_str().unwrap()]).await;
     let kubectl = |args: &[&str]| kubectl.run(args);
     let running = |n: usize| {
         let kubectl = &kubectl;
@@ -355,17 +339,7 @@ spec:
 async fn a_scripted_kubectl_session_drives_the_cluster() {
     become_subreaper();
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    let cluster = RunningExample::start(
-        "cluster",
-        &["--serve-api", "127.0.0.1:0", "--kubeconfig-out", kubeconfig.to_str().unwrap()],
-    );
-    cluster
-        .line_where("the example to say where it serves the Kubernetes API", |line| {
-            line.starts_with("Kubernetes API on ").then_some(())
-        })
-        .await;
-    let k = Kubectl { kubeconfig, cache: dir.path().join("cache") };
+    let (cluster, k) = cluster_with_api(dir.path(), &[]).await;
     let manifest = dir.path().join("session.yaml");
     let manifest = manifest.to_str().unwrap();
     std::fs::write(manifest, SESSION).unwrap();
@@ -456,30 +430,13 @@ async fn a_scripted_kubectl_session_drives_the_cluster() {
 async fn a_node_agent_in_another_process_joins_through_the_api_server() {
     become_subreaper();
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
     let node_kubeconfig = dir.path().join("node-remote.kubeconfig");
     let node_arg = format!("node-remote={}", node_kubeconfig.display());
-    let cluster = RunningExample::start(
-        "cluster",
-        &[
-            "--serve-api",
-            "127.0.0.1:0",
-            "--kubeconfig-out",
-            kubeconfig.to_str().unwrap(),
-            "--node-kubeconfig-out",
-            &node_arg,
-        ],
-    );
-    cluster
-        .line_where("the example to say where it serves the Kubernetes API", |line| {
-            line.starts_with("Kubernetes API on ").then_some(())
-        })
-        .await;
+    let (cluster, k) = cluster_with_api(dir.path(), &["--node-kubeconfig-out", &node_arg]).await;
     let agent = RunningExample::start(
         "node_agent",
         &["--kubeconfig", node_kubeconfig.to_str().unwrap(), "--name", "node-remote"],
     );
-    let k = Kubectl { kubeconfig, cache: dir.path().join("cache") };
     let ready = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}";
     wait_for("node-remote to register and be Ready", STEP_DEADLINE, || {
         let out = k.run(&["get", "node", "node-remote", "-o", ready]);

@@ -2,8 +2,28 @@
 //! the kubeconfig the example wrote and a cache of its own.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+use super::running::RunningExample;
+
+/// The cluster example serving the Kubernetes API on a free port (with
+/// `extra` arguments), once it says where, and kubectl pointed at it: the
+/// kubeconfig and kubectl's cache in `dir`.
+pub async fn cluster_with_api(dir: &Path, extra: &[&str]) -> (RunningExample, Kubectl) {
+    let kubeconfig = dir.join("kubeconfig");
+    let mut args = vec!["--serve-api", "127.0.0.1:0", "--kubeconfig-out"];
+    let path = kubeconfig.to_string_lossy().into_owned();
+    args.push(&path);
+    args.extend_from_slice(extra);
+    let cluster = RunningExample::start("cluster", &args);
+    cluster
+        .line_where("the example to say where it serves the Kubernetes API", |line| {
+            line.starts_with("Kubernetes API on ").then_some(())
+        })
+        .await;
+    (cluster, Kubectl { kubeconfig, cache: dir.join("cache") })
+}
 
 /// kubectl with one kubeconfig and cache directory.
 pub struct Kubectl {

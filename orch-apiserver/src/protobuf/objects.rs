@@ -94,29 +94,27 @@ impl Obj {
 /// A ConfigMap: data, binaryData (base64 in JSON), immutable.
 pub fn config_map(cm: ConfigMap) -> Value {
     let ConfigMap { metadata, immutable, data, binary_data } = cm;
-    let binary: BTreeMap<String, String> = binary_data
-        .into_iter()
-        .map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.encode(v)))
-        .collect();
     Obj::default()
         .put("metadata", meta(metadata.unwrap_or_default()))
         .put("immutable", json!(immutable))
         .put("data", json!(data))
-        .put("binaryData", json!(binary))
+        .put("binaryData", base64_values(binary_data))
         .done()
+}
+
+/// Bytes by key as JSON writes them: base64.
+fn base64_values(map: BTreeMap<String, Vec<u8>>) -> Value {
+    let encode = |v: Vec<u8>| Value::String(base64::engine::general_purpose::STANDARD.encode(v));
+    Value::Object(map.into_iter().map(|(k, v)| (k, encode(v))).collect())
 }
 
 /// A Secret: data (base64 in JSON), stringData, type, immutable.
 pub fn secret(s: Secret) -> Value {
     let Secret { metadata, immutable, data, string_data, r#type } = s;
-    let data: BTreeMap<String, String> = data
-        .into_iter()
-        .map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.encode(v)))
-        .collect();
     Obj::default()
         .put("metadata", meta(metadata.unwrap_or_default()))
         .put("immutable", json!(immutable))
-        .put("data", json!(data))
+        .put("data", base64_values(data))
         .put("stringData", json!(string_data))
         .put("type", json!(r#type))
         .done()
