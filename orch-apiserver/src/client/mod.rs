@@ -2,7 +2,7 @@
 //! `Client`: made from a kubeconfig, it speaks HTTPS with the user's
 //! client certificate or bearer token, and is what `Api<K>` runs over in a
 //! process that is not the API server's. It is a
-//! [`Store`](orch_core::store::Store) whose
+//! [`Store`] whose
 //! [`object_api`](orch_core::store::Store::object_api) is itself: hand it
 //! to anything built on `Arc<dyn Store>` — `Api<K>`, informers,
 //! controllers, the scheduler, a node agent — and each call becomes a

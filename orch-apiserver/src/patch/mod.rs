@@ -72,8 +72,10 @@ impl PatchType {
 }
 
 /// `current` with `patch` of type `ty` applied; `schema` drives strategic
-/// merge patch and apply (without one, they merge as JSON merge patch
-/// does — which is how kube-apiserver applies to custom resources).
+/// merge patch (without one it is refused, as kube-apiserver refuses it for
+/// custom resources). An apply patch is merged here as a strategic merge
+/// patch of the configuration, without field ownership: the API server
+/// applies with ownership and conflicts through [`apply::apply`].
 ///
 /// Errors: [`Error::BadRequest`] naming `object` for a JSON patch that
 /// does not apply (a failed `test`, a missing path) or a strategic merge
