@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orch_controllers::{
-    DeploymentController, GarbageCollector, NodeLifecycleConfig, NodeLifecycleController, PodGc,
-    PodGcConfig, ReplicaSetController, TaintEvictionConfig, TaintEvictionController,
+    DeploymentController, GarbageCollector, JobController, NodeLifecycleConfig,
+    NodeLifecycleController, PodGc, PodGcConfig, ReplicaSetController, TaintEvictionConfig,
+    TaintEvictionController,
 };
 use orch_core::api::ListParams;
 use orch_core::controller::{InformerFactory, LeaderElectionConfig, LeaderElector};
@@ -294,6 +295,12 @@ impl Cluster {
                                 .concurrency(2)
                                 .metrics(cm.clone())
                                 .run(rs, leading.clone()),
+                        ));
+                        let j = Arc::new(JobController::new(&f));
+                        parts.push(tokio::spawn(
+                            JobController::controller(f.clone())
+                                .metrics(cm.clone())
+                                .run(j, leading.clone()),
                         ));
                         let d = Arc::new(DeploymentController::new(&f));
                         parts.push(tokio::spawn(

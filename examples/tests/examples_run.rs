@@ -409,6 +409,16 @@ async fn a_scripted_kubectl_session_drives_the_cluster() {
     let on_node_3 = k.ok(&["get", "pods", "--field-selector=spec.nodeName=node-3", "-o", "name"]);
     assert!(on_node_3.is_empty(), "{on_node_3}");
     assert_eq!(k.ok(&["uncordon", "node-3"]).trim(), "node/node-3 uncordoned");
+    // A Job from examples/manifests: it runs to completion, its pods print 42.
+    let job = concat!(env!("CARGO_MANIFEST_DIR"), "/manifests/job.yaml");
+    assert_eq!(k.ok(&["apply", "-f", job]).trim(), "job.batch/answer created");
+    let waited = k.ok(&["wait", "--for=condition=complete", "job/answer", "--timeout=60s"]);
+    assert_eq!(waited.trim(), "job.batch/answer condition met");
+    assert_eq!(k.ok(&["get", "job", "answer", "-o", "jsonpath={.status.succeeded}"]), "3");
+    let pods = k.ok(&["get", "pods", "-l", "batch.kubernetes.io/job-name=answer", "-o", "name"]);
+    assert_eq!(pods.lines().count(), 3, "{pods}");
+    let first = pods.lines().next().unwrap_or_default();
+    assert_eq!(k.ok(&["logs", first]).trim(), "42");
     assert_eq!(k.ok(&["auth", "can-i", "delete", "deployments"]).trim(), "yes");
     assert_eq!(k.ok(&["create", "namespace", "team-a"]).trim(), "namespace/team-a created");
     let deleted = k.ok(&["delete", "-f", manifest]);

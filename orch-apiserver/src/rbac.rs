@@ -279,10 +279,17 @@ pub fn bootstrap_policy() -> (Vec<ClusterRole>, Vec<ClusterRoleBinding>) {
             "system:kube-controller-manager",
             vec![
                 rule(&write, &["", "apps"], &["pods", "replicasets", "deployments", "events"]),
+                rule(&write, &["batch"], &["jobs"]),
                 rule(
                     &["update", "patch"],
-                    &["", "apps"],
-                    &["pods/status", "replicasets/status", "deployments/status", "nodes/status"],
+                    &["", "apps", "batch"],
+                    &[
+                        "pods/status",
+                        "replicasets/status",
+                        "deployments/status",
+                        "jobs/status",
+                        "nodes/status",
+                    ],
                 ),
                 rule(
                     &["get", "list", "watch", "update", "patch"],

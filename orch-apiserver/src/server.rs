@@ -94,13 +94,14 @@ impl ApiServer {
     pub fn builtin_kinds(self) -> Self {
         use orch_core::kinds::rbac::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
         use orch_core::{
-            ConfigMap, Deployment, Event, Lease, Namespace, Node, Pod, ReplicaSet, Secret,
+            ConfigMap, Deployment, Event, Job, Lease, Namespace, Node, Pod, ReplicaSet, Secret,
         };
         self.kind_with_schema::<Namespace>()
             .kind_with_schema::<Node>()
             .kind_with_schema::<Pod>()
             .kind_with_schema::<ReplicaSet>()
             .kind_with_schema::<Deployment>()
+            .kind_with_schema::<Job>()
             .kind_with_schema::<ConfigMap>()
             .kind_with_schema::<Secret>()
             .kind_with_schema::<Lease>()

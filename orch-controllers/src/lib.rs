@@ -69,6 +69,7 @@
 pub mod deployment;
 pub mod expectations;
 pub mod garbage_collector;
+pub mod job;
 pub mod node_lifecycle;
 pub mod pod_gc;
 pub mod pod_readiness;
@@ -77,6 +78,7 @@ pub mod taint_eviction;
 
 pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;
+pub use job::JobController;
 pub use node_lifecycle::{NodeLifecycleConfig, NodeLifecycleController};
 pub use pod_gc::{PodGc, PodGcConfig};
 pub use replica_set::ReplicaSetController;

@@ -28,6 +28,7 @@
 //! assert_eq!(find_condition(&conditions, "Ready").unwrap().last_transition_time, Some(t1));
 //! ```
 
+use crate::kinds::job::JobCondition;
 use crate::kinds::node::NodeCondition;
 use crate::kinds::pod::PodCondition;
 use crate::kinds::replica_set::WorkloadCondition;
@@ -65,7 +66,7 @@ macro_rules! impl_condition {
     )*};
 }
 
-impl_condition!(PodCondition, NodeCondition, WorkloadCondition);
+impl_condition!(PodCondition, NodeCondition, WorkloadCondition, JobCondition);
 
 /// `"True"` or `"False"`.
 pub fn status_str(status: bool) -> &'static str {

@@ -68,7 +68,9 @@ pub use byte_string::ByteString;
 pub use dynamic::DynamicObject;
 pub use error::{Error, Result};
 pub use int_or_string::IntOrString;
-pub use kinds::{ConfigMap, Deployment, Event, Lease, Namespace, Node, Pod, ReplicaSet, Secret};
+pub use kinds::{
+    ConfigMap, Deployment, Event, Job, Lease, Namespace, Node, Pod, ReplicaSet, Secret,
+};
 pub use meta::{FieldsV1, ManagedFieldsEntry, ObjectList, ObjectMeta, OwnerReference, TypeMeta};
 pub use quantity::Quantity;
 pub use resource::{ApiResource, Object, Resource};

@@ -30,7 +30,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::dynamic::DynamicObject;
-use crate::kinds::{ConfigMap, Deployment, Event, Lease, Namespace, Node, Pod, ReplicaSet, Secret};
+use crate::kinds::{
+    ConfigMap, Deployment, Event, Job, Lease, Namespace, Node, Pod, ReplicaSet, Secret,
+};
 use crate::resource::{ApiResource, Resource};
 use crate::store::Store;
 use crate::{Api, Error, Result};
@@ -131,6 +133,7 @@ impl Registry {
             .register::<Node>()
             .register::<Pod>()
             .register::<ReplicaSet>()
+            .register::<Job>()
             .register::<Deployment>()
             .register::<ConfigMap>()
             .register::<Secret>()

@@ -113,6 +113,14 @@ const BUILTINS: &[Builtin] = &[
         subresources: &[],
     },
     Builtin {
+        group: "batch",
+        plural: "jobs",
+        short_names: &[],
+        categories: &["all"],
+        verbs: ALL_VERBS,
+        subresources: &[],
+    },
+    Builtin {
         group: "authorization.k8s.io",
         plural: "selfsubjectaccessreviews",
         short_names: &[],

@@ -9,7 +9,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use orch_controllers::deployment::{rollback, REVISION_ANNOTATION};
 use orch_controllers::pod_readiness::{deletion_order, is_ready};
-use orch_controllers::{DeploymentController, GarbageCollector, ReplicaSetController};
+use orch_controllers::{
+    DeploymentController, GarbageCollector, JobController, ReplicaSetController,
+};
 use orch_core::api::{DeleteParams, ListParams, WatchEvent, WatchParams};
 use orch_core::controller::{watcher, InformerFactory, WatcherConfig, WatcherEvent};
 use orch_core::kinds::deployment::{
@@ -25,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 mod deployments;
 mod garbage_collection;
+mod jobs;
 mod replica_sets;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -50,6 +53,8 @@ impl Cluster {
         tokio::spawn(
             ReplicaSetController::controller(factory.clone()).concurrency(2).run(rs, stop.clone()),
         );
+        let j = Arc::new(JobController::new(&factory).backoff_base(Duration::from_millis(20)));
+        tokio::spawn(JobController::controller(factory.clone()).run(j, stop.clone()));
         let d = Arc::new(DeploymentController::new(&factory));
         tokio::spawn(DeploymentController::controller(factory.clone()).run(d, stop.clone()));
         tokio::spawn(GarbageCollector::new(factory.clone()).builtin_kinds().run(stop.clone()));
@@ -88,8 +93,10 @@ impl Cluster {
 }
 
 /// Binds each new Pod to `node-1` and reports it Running and Ready (or, for
-/// `broken:*` images, Running and not Ready); finishes graceful deletions
-/// (except for `slow-stop:*` images, whose Pods stay terminating).
+/// `broken:*` images, Running and not Ready; for `succeed:*` and `fail:*`,
+/// Succeeded or Failed at once, its container terminated); finishes
+/// graceful deletions (except for `slow-stop:*` images, whose Pods stay
+/// terminating).
 async fn fake_node_agent(store: Arc<MemStore>, stop: CancellationToken) {
     let api: Api<Pod> = Api::all(store);
     let mut events = watcher(api.clone(), WatcherConfig::default());
@@ -121,6 +128,17 @@ async fn fake_node_agent(store: Arc<MemStore>, stop: CancellationToken) {
             }
             let broken = pod.spec.containers.iter().any(|c| c.image.starts_with("broken"));
             let _ = ns_api.bind(&pod.metadata.name, "node-1", &Default::default()).await;
+            let image =
+                |prefix: &str| pod.spec.containers.iter().any(|c| c.image.starts_with(prefix));
+            if image("succeed") || image("fail") {
+                let (phase, code) =
+                    if image("succeed") { (PodPhase::Succeeded, 0) } else { (PodPhase::Failed, 1) };
+                let status = json!({"status": {"phase": phase, "containerStatuses": [{
+                    "name": "web", "image": "job", "imageID": "", "ready": false, "restartCount": 0,
+                    "state": {"terminated": {"exitCode": code, "finishedAt": Time::now()}}}]}});
+                let _ = ns_api.patch_status(&pod.metadata.name, &status).await;
+                continue;
+            }
             let status = PodStatus {
                 phase: Some(PodPhase::Running),
                 conditions: vec![PodCondition {

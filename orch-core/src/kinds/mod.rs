@@ -1,5 +1,6 @@
-//! The built-in kinds, as in Kubernetes' core/v1, apps/v1 and
-//! coordination.k8s.io/v1 — the fields orch uses.
+//! The built-in kinds, as in Kubernetes' core/v1, apps/v1, batch/v1,
+//! coordination.k8s.io/v1 and rbac.authorization.k8s.io/v1 — the fields
+//! orch uses.
 //!
 //! # Unknown fields
 //!
@@ -14,6 +15,7 @@
 pub mod config_map;
 pub mod deployment;
 pub mod event;
+pub mod job;
 pub mod lease;
 pub mod namespace;
 pub mod node;
@@ -25,6 +27,7 @@ pub mod secret;
 pub use config_map::ConfigMap;
 pub use deployment::Deployment;
 pub use event::Event;
+pub use job::Job;
 pub use lease::Lease;
 pub use namespace::Namespace;
 pub use node::Node;
