@@ -415,6 +415,11 @@ async fn a_scripted_kubectl_session_drives_the_cluster() {
     let waited = k.ok(&["wait", "--for=condition=complete", "job/answer", "--timeout=60s"]);
     assert_eq!(waited.trim(), "job.batch/answer condition met");
     assert_eq!(k.ok(&["get", "job", "answer", "-o", "jsonpath={.status.succeeded}"]), "3");
+    let jobs = k.ok(&["get", "jobs"]);
+    let header: Vec<&str> = jobs.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"], "{jobs}");
+    let row: Vec<&str> = jobs.lines().nth(1).unwrap_or_default().split_whitespace().collect();
+    assert_eq!(&row[..3], ["answer", "Complete", "3/3"], "{jobs}");
     let pods = k.ok(&["get", "pods", "-l", "batch.kubernetes.io/job-name=answer", "-o", "name"]);
     assert_eq!(pods.lines().count(), 3, "{pods}");
     let first = pods.lines().next().unwrap_or_default();

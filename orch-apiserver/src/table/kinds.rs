@@ -37,6 +37,7 @@ pub(super) fn printer(resource: &orch_core::ApiResource) -> Printer {
             ("", "nodes") => (NODE, node),
             ("apps", "deployments") => (workloads::DEPLOYMENT, workloads::deployment),
             ("apps", "replicasets") => (workloads::REPLICA_SET, workloads::replica_set),
+            ("batch", "jobs") => (workloads::JOB, workloads::job),
             ("", "events") => (EVENT, event),
             ("", "namespaces") => (NAMESPACE, namespace),
             ("", "configmaps") => (CONFIG_MAP, config_map),

@@ -1,10 +1,12 @@
-//! The workload printers: deployments and replicasets as kube-apiserver
-//! v1.32 prints them, with their template's containers and label selector.
+//! The workload printers: deployments, replicasets and jobs as
+//! kube-apiserver v1.32 prints them, with their template's containers and
+//! label selector.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{age, int, list, name, text, Column};
+use super::duration::human_duration;
+use super::{age, int, list, name, text, time, Column};
 
 const CONTAINERS_DOC: &str = "Names of each container in the template.";
 const IMAGES_DOC: &str = "Images referenced by each container in the template.";
@@ -123,6 +125,67 @@ pub(super) fn selector_string(selector: Option<&Value>) -> Option<String> {
     Some(requirements.into_iter().map(|(_, s)| s).collect::<Vec<_>>().join(","))
 }
 
+pub(super) const JOB: &[Column] = &[
+    Column::name(),
+    Column::string("Status", "Status of the job."),
+    Column::string("Completions", "The completion status of the job."),
+    Column::string("Duration", "Time required to complete the job."),
+    Column::age(),
+    Column::string("Containers", CONTAINERS_DOC).wide(),
+    Column::string("Images", IMAGES_DOC).wide(),
+    Column::string(
+        "Selector",
+        "Selector is a label query over pods that should match the pod count.",
+    )
+    .wide(),
+];
+
+/// STATUS from the conditions (Complete, Failed, Terminating, Suspended,
+/// else Running); COMPLETIONS `succeeded/completions` (`succeeded/1 of
+/// parallelism` for a work queue); DURATION from start to completion, or
+/// to now while running — as kube-apiserver v1.32 prints a Job.
+pub(super) fn job(j: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let (names, images) = containers(j);
+    let succeeded = status_count(j, "succeeded");
+    let completions = match (int(j, "/spec/completions"), int(j, "/spec/parallelism")) {
+        (Some(c), _) => format!("{succeeded}/{c}"),
+        (None, Some(p)) if p > 1 => format!("{succeeded}/1 of {p}"),
+        _ => format!("{succeeded}/1"),
+    };
+    let duration = match (time(j, "/status/startTime"), time(j, "/status/completionTime")) {
+        (None, _) => String::new(),
+        (Some(start), None) => human_duration(now - start),
+        (Some(start), Some(end)) => human_duration(end - start),
+    };
+    let has = |type_: &str| {
+        list(j, "/status/conditions")
+            .iter()
+            .any(|c| text(c, "/type") == type_ && text(c, "/status") == "True")
+    };
+    let status = if has("Complete") {
+        "Complete"
+    } else if has("Failed") {
+        "Failed"
+    } else if j.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
+        "Terminating"
+    } else if has("Suspended") {
+        "Suspended"
+    } else {
+        "Running"
+    };
+    let selector = selector_string(j.pointer("/spec/selector")).unwrap_or_else(|| "<error>".into());
+    vec![
+        name(j),
+        status.into(),
+        completions.into(),
+        duration.into(),
+        age(j, now),
+        names.into(),
+        images.into(),
+        if selector.is_empty() { "<none>".into() } else { selector.into() },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::{meta, now};
@@ -209,5 +272,29 @@ mod tests {
         ] {
             assert_eq!(selector_string(Some(&selector)).as_deref(), want, "{selector}");
         }
+    }
+
+    #[test]
+    fn jobs() {
+        let template = json!({"spec": {"containers": [{"name": "pi", "image": "perl"}]}});
+        let start = "2026-11-20T10:00:00Z";
+        let running = json!({"metadata": meta("pi"), "spec": {"completions": 5, "template": template},
+            "status": {"succeeded": 2, "startTime": start}});
+        let row = job(&running, now());
+        assert_eq!(&row[..3], [json!("pi"), json!("Running"), json!("2/5")]);
+        assert!(!row[3].as_str().unwrap().is_empty(), "a running job's duration counts to now");
+        let done = json!({"metadata": meta("pi"), "spec": {"completions": 5, "template": template},
+            "status": {"succeeded": 5, "startTime": start, "completionTime": "2026-11-20T10:01:30Z",
+                       "conditions": [{"type": "Complete", "status": "True"}]}});
+        assert_eq!(
+            &job(&done, now())[..4],
+            [json!("pi"), json!("Complete"), json!("5/5"), json!("90s")]
+        );
+        let queue = json!({"metadata": meta("q"), "spec": {"parallelism": 3},
+            "status": {"conditions": [{"type": "Failed", "status": "True"}]}});
+        assert_eq!(
+            &job(&queue, now())[..4],
+            [json!("q"), json!("Failed"), json!("0/1 of 3"), json!("")]
+        );
     }
 }
