@@ -1,5 +1,6 @@
 //! Controller-runtime figures: work queue throughput, the runner with a
-//! no-op reconciler, the ReplicaSet controller creating 10,000 Pods, and
+//! no-op reconciler, the ReplicaSet controller creating 10,000 Pods, the
+//! Job controller running 10,000 Pods of one Job to completion, and
 //! informer cache memory per Pod.
 //!
 //! `cargo bench -p orch-benches --bench controller`
@@ -9,14 +10,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use orch_benches::{median, rate, report, resident_bytes, typical_pod};
-use orch_controllers::ReplicaSetController;
+use orch_controllers::{JobController, ReplicaSetController};
 use orch_core::controller::{
     Action, Context, Controller, InformerFactory, ObjectKey, Reconciler, WorkQueue,
 };
 use orch_core::kinds::pod::{Container, PodSpec};
 use orch_core::store::{KeyRange, RangeRequest, Store};
-use orch_core::{Api, ConfigMap, ObjectMeta, Pod, ReplicaSet};
+use orch_core::{Api, ConfigMap, Job, ObjectMeta, Pod, ReplicaSet};
 use orch_store::MemStore;
 use tokio_util::sync::CancellationToken;
 
@@ -139,6 +141,80 @@ async fn replica_set_creates(pods: i32) -> f64 {
     rate(pods as u64, elapsed)
 }
 
+/// A Job of `pods` completions at parallelism `pods`: (pods/s created,
+/// pods/s run to the Job's Complete), with a stand-in for the node agents
+/// that marks each Pod Succeeded as it appears (MemStore, no runtime).
+async fn job_runs(pods: i32) -> (f64, f64) {
+    let store = Arc::new(MemStore::new());
+    let factory = Arc::new(InformerFactory::new(store.clone()));
+    let stop = CancellationToken::new();
+    let controller = Arc::new(JobController::new(&factory));
+    let run =
+        tokio::spawn(JobController::controller(factory.clone()).run(controller, stop.clone()));
+    factory.informer::<Pod>().cache().wait_ready().await;
+    factory.informer::<Job>().cache().wait_ready().await;
+    let pods_api: Api<Pod> = Api::namespaced(store.clone(), "default");
+    let complete_pods = {
+        let api = pods_api.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut events = api.watch(&Default::default(), "").await.expect("watch");
+            let succeeded = serde_json::json!({"status": {"phase": "Succeeded"}});
+            loop {
+                let event = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    e = events.next() => e,
+                };
+                match event {
+                    Some(Ok(orch_core::api::WatchEvent::Added(p))) => {
+                        let _ = api.patch_status(&p.metadata.name, &succeeded).await;
+                    }
+                    Some(_) => {}
+                    None => return,
+                }
+            }
+        })
+    };
+    let mut job: Job = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "big"},
+        "spec": {"completions": pods, "parallelism": pods,
+                 "template": {"spec": {"restartPolicy": "Never",
+                     "containers": [{"name": "work", "image": "busybox"}]}}}
+    }))
+    .expect("a Job");
+    job.metadata.namespace = "default".into();
+    let jobs: Api<Job> = Api::namespaced(store.clone(), "default");
+    let start = Instant::now();
+    jobs.create(&job).await.expect("create");
+    let prefix = KeyRange::prefix("/registry/core/pods/default/");
+    let mut created = None;
+    loop {
+        if created.is_none() {
+            let n = store
+                .range(RangeRequest { count_only: true, ..RangeRequest::new(prefix.clone()) })
+                .await
+                .expect("count")
+                .count;
+            if n >= i64::from(pods) {
+                created = Some(start.elapsed());
+            }
+        }
+        let status = jobs.get("big").await.expect("get").status.unwrap_or_default();
+        if status.conditions.iter().any(|c| c.type_ == "Complete" && c.status == "True") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "not complete after 120 s: {status:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let finished = start.elapsed();
+    stop.cancel();
+    let _ = run.await;
+    let _ = complete_pods.await;
+    factory.shutdown();
+    let created = created.unwrap_or(finished);
+    (rate(pods as u64, created), rate(pods as u64, finished))
+}
+
 async fn informer_memory(pods: usize) -> Option<f64> {
     let store = Arc::new(MemStore::new());
     let api: Api<Pod> = Api::namespaced(store.clone(), "default");
@@ -190,6 +266,19 @@ fn main() {
         rs,
         "pods/s",
         Some((20_000.0, true)),
+    );
+    let runs: Vec<(f64, f64)> = (0..3).map(|_| multi.block_on(job_runs(10_000))).collect();
+    report(
+        "Job controller: 10,000 pods of one Job created (parallelism 10,000)",
+        median(runs.iter().map(|r| r.0).collect()),
+        "pods/s",
+        Some((10_000.0, true)),
+    );
+    report(
+        "Job controller: the same 10,000 pods run to the Job's Complete",
+        median(runs.iter().map(|r| r.1).collect()),
+        "pods/s",
+        None,
     );
     if let Some(bytes) = multi.block_on(informer_memory(100_000)) {
         report("informer cache memory per typical Pod (RSS delta, 100k)", bytes, "bytes", None);

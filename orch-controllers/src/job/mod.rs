@@ -9,7 +9,8 @@
 //!   `batch.kubernetes.io/job-name` and `job-name`, with a controller owner
 //!   reference; a Job's Pods are the ones it controls.
 //! * Expectations keep it from creating twice on a cache that has not
-//!   caught up with its own creates.
+//!   caught up with its own creates; at most [`BURST`] Pods are created per
+//!   reconcile, in slow-start batches.
 //! * Failed Pods are kept (their count is the Job's `failed`); the back-off
 //!   base is Kubernetes' 10 s, [`JobController::backoff_base`] changes it.
 //! * A Job past its `ttlSecondsAfterFinished` is deleted with its Pods.
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::join_all;
 
 use crate::controller_ref;
 use crate::expectations::{Expectations, Seen};
@@ -35,6 +37,10 @@ use orch_core::store::Store;
 use orch_core::{Error, Time};
 
 pub use plan::{plan, Plan, COMPLETION_INDEX_ANNOTATION};
+
+/// The most Pods created per reconcile (Kubernetes' 500); the next
+/// reconcile, when the cache has seen them, creates the rest.
+pub const BURST: usize = 500;
 
 /// The label with the Job's name on each of its Pods.
 pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
@@ -94,16 +100,24 @@ impl JobController {
         indexes: &[Option<i32>],
     ) -> Result<(), Error> {
         let api: Api<Pod> = Api::namespaced(self.store.clone(), &job.metadata.namespace);
+        let indexes = &indexes[..indexes.len().min(BURST)];
         let mut created = Vec::new();
         let mut failure = None;
-        for index in indexes {
-            match api.create(&pod_for(job, *index)).await {
-                Ok(p) => created.push(p.metadata.name),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
+        // Slow start, as Kubernetes: batches of 1, 2, 4, … stop at the first
+        // failure so a bad template does not flood the store.
+        let mut batch = 1;
+        let mut done = 0;
+        while done < indexes.len() && failure.is_none() {
+            let n = batch.min(indexes.len() - done);
+            let pods = indexes[done..done + n].iter().map(|i| pod_for(job, *i)).collect::<Vec<_>>();
+            for result in join_all(pods.iter().map(|p| api.create(p))).await {
+                match result {
+                    Ok(p) => created.push(p.metadata.name),
+                    Err(e) => failure = Some(e),
                 }
             }
+            done += n;
+            batch *= 2;
         }
         self.expectations.expect(key, created.iter().cloned(), std::iter::empty());
         let job_ref = object_reference(job);
