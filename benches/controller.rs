@@ -97,6 +97,13 @@ async fn runner_no_op(objects: usize, concurrency: usize) -> f64 {
     rate(objects as u64, end - first)
 }
 
+/// How many Pods the store holds in `default`.
+async fn stored_pods(store: &MemStore) -> i64 {
+    let prefix = KeyRange::prefix("/registry/core/pods/default/");
+    let count = RangeRequest { count_only: true, ..RangeRequest::new(prefix) };
+    store.range(count).await.expect("count").count
+}
+
 async fn replica_set_creates(pods: i32) -> f64 {
     let store = Arc::new(MemStore::new());
     let factory = Arc::new(InformerFactory::new(store.clone()));
@@ -121,13 +128,8 @@ async fn replica_set_creates(pods: i32) -> f64 {
     };
     let start = Instant::now();
     Api::<ReplicaSet>::namespaced(store.clone(), "default").create(&rs).await.expect("create");
-    let prefix = KeyRange::prefix("/registry/core/pods/default/");
     loop {
-        let n = store
-            .range(RangeRequest { count_only: true, ..RangeRequest::new(prefix.clone()) })
-            .await
-            .expect("count")
-            .count;
+        let n = stored_pods(&store).await;
         if n >= i64::from(pods) {
             break;
         }
@@ -186,18 +188,10 @@ async fn job_runs(pods: i32) -> (f64, f64) {
     let jobs: Api<Job> = Api::namespaced(store.clone(), "default");
     let start = Instant::now();
     jobs.create(&job).await.expect("create");
-    let prefix = KeyRange::prefix("/registry/core/pods/default/");
     let mut created = None;
     loop {
-        if created.is_none() {
-            let n = store
-                .range(RangeRequest { count_only: true, ..RangeRequest::new(prefix.clone()) })
-                .await
-                .expect("count")
-                .count;
-            if n >= i64::from(pods) {
-                created = Some(start.elapsed());
-            }
+        if created.is_none() && stored_pods(&store).await >= i64::from(pods) {
+            created = Some(start.elapsed());
         }
         let status = jobs.get("big").await.expect("get").status.unwrap_or_default();
         if status.conditions.iter().any(|c| c.type_ == "Complete" && c.status == "True") {
