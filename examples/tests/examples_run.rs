@@ -424,6 +424,19 @@ async fn a_scripted_kubectl_session_drives_the_cluster() {
     assert_eq!(pods.lines().count(), 3, "{pods}");
     let first = pods.lines().next().unwrap_or_default();
     assert_eq!(k.ok(&["logs", first]).trim(), "42");
+    // A Job whose pod exits 1 is retried once (backoffLimit 1, after the
+    // 10 s back-off), then fails.
+    let failing = dir.path().join("failing.yaml");
+    std::fs::write(
+        &failing,
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {name: doomed}\nspec:\n  backoffLimit: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - {name: c, image: busybox, command: [sh, -c, exit 1]}\n",
+    )
+    .unwrap();
+    k.ok(&["apply", "-f", failing.to_str().unwrap()]);
+    let waited = k.ok(&["wait", "--for=condition=failed", "job/doomed", "--timeout=90s"]);
+    assert_eq!(waited.trim(), "job.batch/doomed condition met");
+    let reason = "jsonpath={.status.failed} {.status.conditions[?(@.type==\"Failed\")].reason}";
+    assert_eq!(k.ok(&["get", "job", "doomed", "-o", reason]), "2 BackoffLimitExceeded");
     assert_eq!(k.ok(&["auth", "can-i", "delete", "deployments"]).trim(), "yes");
     assert_eq!(k.ok(&["create", "namespace", "team-a"]).trim(), "namespace/team-a created");
     let deleted = k.ok(&["delete", "-f", manifest]);
