@@ -10,7 +10,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use orch_core::controller::ObjectKey;
+use orch_core::controller::{Cache, ObjectKey};
+use orch_core::kinds::pod::Pod;
 
 /// How long unmet expectations hold before the controller acts anyway
 /// (Kubernetes' `ExpectationsTimeout`).
@@ -78,6 +79,18 @@ impl Expectations {
             return true;
         }
         false
+    }
+
+    /// [`satisfied`](Self::satisfied) with what `pods` (the informer's
+    /// cache) holds in the owner's namespace.
+    pub fn satisfied_by(&self, owner: &ObjectKey, pods: &Cache<Pod>) -> bool {
+        self.satisfied(owner, |name| {
+            match pods.get(&ObjectKey::new(owner.namespace.clone(), name)) {
+                None => Seen::Absent,
+                Some(p) if p.metadata.is_deleting() => Seen::Terminating,
+                Some(_) => Seen::Live,
+            }
+        })
     }
 
     /// Forgets an owner (it was deleted).

@@ -71,6 +71,7 @@ pub mod expectations;
 pub mod garbage_collector;
 pub mod job;
 pub mod node_lifecycle;
+pub mod pod_creation;
 pub mod pod_gc;
 pub mod pod_readiness;
 pub mod replica_set;

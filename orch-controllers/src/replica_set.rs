@@ -21,7 +21,8 @@ use futures::future::join_all;
 use serde_json::json;
 
 use crate::controller_ref;
-use crate::expectations::{Expectations, Seen};
+use crate::expectations::Expectations;
+use crate::pod_creation::{create_pods, Owner};
 use crate::pod_readiness::{
     deletion_order, is_active, is_available, is_ready, seconds_until_available,
 };
@@ -145,43 +146,14 @@ impl ReplicaSetController {
         let api = self.pods_api(&rs.metadata.namespace);
         if active.len() < desired {
             let count = (desired - active.len()).min(self.burst_replicas);
-            let template = pod_from_template(rs);
-            // Slow start, as Kubernetes: batches of 1, 2, 4, … stop at the
-            // first failure so a bad template does not flood the store.
-            let mut created = Vec::new();
-            let mut batch = 1;
-            let mut failure = None;
-            while created.len() < count && failure.is_none() {
-                let n = batch.min(count - created.len());
-                let results = join_all((0..n).map(|_| api.create(&template))).await;
-                for r in results {
-                    match r {
-                        Ok(pod) => created.push(pod.metadata.name),
-                        Err(e) => failure = Some(e),
-                    }
-                }
-                batch *= 2;
-            }
-            self.expectations.expect(key, created.iter().cloned(), std::iter::empty());
-            if !created.is_empty() {
-                let message = format!("Created {} pod(s)", created.len());
-                let _ = self
-                    .recorder
-                    .record(&object_reference(rs), EventType::Normal, "SuccessfulCreate", &message)
-                    .await;
-            }
-            if let Some(e) = failure {
-                let _ = self
-                    .recorder
-                    .record(
-                        &object_reference(rs),
-                        EventType::Warning,
-                        "FailedCreate",
-                        &e.to_string(),
-                    )
-                    .await;
-                return Err(e);
-            }
+            let pods = vec![pod_from_template(rs); count];
+            let owner = Owner {
+                key,
+                reference: object_reference(rs),
+                expectations: &self.expectations,
+                recorder: &self.recorder,
+            };
+            create_pods(&api, &pods, &owner).await?;
         } else if active.len() > desired {
             let count = (active.len() - desired).min(self.burst_replicas);
             let mut doomed: Vec<&Arc<Pod>> = active.iter().collect();
@@ -304,14 +276,7 @@ impl Reconciler for ReplicaSetController {
         // checked after reading the cache, a create that reached the cache in
         // between would count as seen while missing from the Pods read, and
         // the ReplicaSet would create one Pod too many.
-        let namespace = rs.metadata.namespace.clone();
-        let synced = self.expectations.satisfied(key, |name| {
-            match self.pods.get(&ObjectKey::new(namespace.clone(), name)) {
-                None => Seen::Absent,
-                Some(p) if p.metadata.is_deleting() => Seen::Terminating,
-                Some(_) => Seen::Live,
-            }
-        });
+        let synced = self.expectations.satisfied_by(key, &self.pods);
         let owned = self.claim_pods(&rs, &selector).await?;
         let active: Vec<Arc<Pod>> = owned.iter().filter(|p| is_active(p)).cloned().collect();
         let mut manage_result = Ok(());

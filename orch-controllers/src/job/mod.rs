@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::future::join_all;
 
 use crate::controller_ref;
-use crate::expectations::{Expectations, Seen};
+use crate::expectations::Expectations;
+use crate::pod_creation::{create_pods, Owner};
 use orch_core::api::{Api, DeleteParams, PropagationPolicy};
 use orch_core::controller::{
     object_reference, Action, Cache, Context, Controller, EventRecorder, EventType,
@@ -100,44 +100,14 @@ impl JobController {
         indexes: &[Option<i32>],
     ) -> Result<(), Error> {
         let api: Api<Pod> = Api::namespaced(self.store.clone(), &job.metadata.namespace);
-        let indexes = &indexes[..indexes.len().min(BURST)];
-        let mut created = Vec::new();
-        let mut failure = None;
-        // Slow start, as Kubernetes: batches of 1, 2, 4, … stop at the first
-        // failure so a bad template does not flood the store.
-        let mut batch = 1;
-        let mut done = 0;
-        while done < indexes.len() && failure.is_none() {
-            let n = batch.min(indexes.len() - done);
-            let pods = indexes[done..done + n].iter().map(|i| pod_for(job, *i)).collect::<Vec<_>>();
-            for result in join_all(pods.iter().map(|p| api.create(p))).await {
-                match result {
-                    Ok(p) => created.push(p.metadata.name),
-                    Err(e) => failure = Some(e),
-                }
-            }
-            done += n;
-            batch *= 2;
-        }
-        self.expectations.expect(key, created.iter().cloned(), std::iter::empty());
-        let job_ref = object_reference(job);
-        if !created.is_empty() {
-            let message = format!("Created {} pod(s)", created.len());
-            let _ = self
-                .recorder
-                .record(&job_ref, EventType::Normal, "SuccessfulCreate", &message)
-                .await;
-        }
-        match failure {
-            Some(e) => {
-                let _ = self
-                    .recorder
-                    .record(&job_ref, EventType::Warning, "FailedCreate", &e.to_string())
-                    .await;
-                Err(e)
-            }
-            None => Ok(()),
-        }
+        let pods: Vec<Pod> = indexes.iter().take(BURST).map(|i| pod_for(job, *i)).collect();
+        let owner = Owner {
+            key,
+            reference: object_reference(job),
+            expectations: &self.expectations,
+            recorder: &self.recorder,
+        };
+        create_pods(&api, &pods, &owner).await
     }
 }
 
@@ -188,13 +158,7 @@ impl Reconciler for JobController {
         let key = &ctx.key;
         let namespace = job.metadata.namespace.clone();
         // Expectations before the Pods, as the ReplicaSet controller.
-        let synced = self.expectations.satisfied(key, |name| {
-            match self.pods.get(&ObjectKey::new(namespace.clone(), name)) {
-                None => Seen::Absent,
-                Some(p) if p.metadata.is_deleting() => Seen::Terminating,
-                Some(_) => Seen::Live,
-            }
-        });
+        let synced = self.expectations.satisfied_by(key, &self.pods);
         if !synced || job.metadata.is_deleting() {
             return Ok(Action::await_change());
         }
